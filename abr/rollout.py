@@ -1,0 +1,42 @@
+"""The one rollout loop: a policy plays a session on the SimPy engine."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agents.base import Policy
+from simulator.config import SimConfig
+from simulator.des import Session
+from simulator.records import ChunkOutcome
+from traces.types import Trace, Video
+
+
+def run_session(policy: Policy, trace: Trace, video: Video, config: SimConfig, *,
+                rng: np.random.Generator | None = None, start_idx: int = 1) -> list[ChunkOutcome]:
+    """Play ``video`` over ``trace`` with ``policy`` choosing every chunk the player does not impose.
+
+    Args:
+        policy: the bitrate policy (reset at the start).
+        trace: the link's throughput trace.
+        video: the video.
+        config: the link and player model.
+        rng: generator for download noise and for stochastic policies.
+        start_idx: first trace interval (1 = the trace's start).
+
+    Returns:
+        The chunk outcomes, in order.
+    """
+    session = Session(trace, video, config, start_idx=start_idx, rng=rng)
+    policy.reset(rng)
+    n_levels = video.n_levels
+    while not session.is_done:
+        quality_idx = session.forced_quality_idx
+        if quality_idx is None:
+            quality_idx = int(policy.select(session.context()))
+            if not 0 <= quality_idx < n_levels:
+                raise ValueError(
+                    f"policy {policy.name!r} chose quality {quality_idx}, not a level of the "
+                    f"{n_levels}-level ladder"
+                )
+        session.step(quality_idx)
+    return session.outcomes

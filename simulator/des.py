@@ -1,0 +1,144 @@
+"""The SimPy session engine: one player downloading one video over one trace-driven link.
+
+This is the reference semantics of the project. A session is stepped one chunk at a time: the caller
+chooses a quality, the engine runs the SimPy processes for that chunk (request and RTT, a transfer that
+crosses trace changes, idle time while the buffer is full) and returns a :class:`ChunkOutcome`. Playback
+drains the buffer continuously in wall time; the buffer is settled at each download completion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+
+import numpy as np
+import simpy
+
+from simulator.config import SimConfig
+from simulator.context import PlayerContext
+from simulator.errors import ConfigError, SimulationInvariantError
+from simulator.link import TraceLink
+from simulator.records import ChunkOutcome
+from traces.types import Trace, Video
+
+
+class Session:
+    """A streaming session on the SimPy engine.
+
+    Args:
+        trace: the throughput trace of the link.
+        video: the video to play (truncated to ``config.max_chunks``).
+        config: the link and player model.
+        start_idx: first trace interval (1 = the trace's start).
+        rng: generator for the download-time noise; required when the config is noisy.
+
+    >>> from simulator.config import preset
+    >>> trace = Trace(np.array([0.0, 100.0]), np.array([1e6, 1e6]))
+    >>> video = Video.cbr([0.5e6, 1e6], chunk_duration_s=4.0, n_chunks=3)
+    >>> session = Session(trace, video, preset("pensieve"))
+    >>> round(session.step(1).download_time_s, 6)  # 4 Mbit at 0.95 Mbit/s + 80 ms RTT
+    4.290526
+    """
+
+    def __init__(self, trace: Trace, video: Video, config: SimConfig, *, start_idx: int = 1,
+                 rng: np.random.Generator | None = None) -> None:
+        if config.max_chunks is not None and video.n_chunks > config.max_chunks:
+            video = video.truncated(config.max_chunks)
+        if config.first_chunk_quality_idx is not None and config.first_chunk_quality_idx >= video.n_levels:
+            raise ConfigError(
+                f"first_chunk_quality_idx={config.first_chunk_quality_idx} is not a level of the video's "
+                f"{video.n_levels}-level ladder"
+            )
+        if config.is_noisy and rng is None:
+            raise ConfigError("this config adds download-time noise: pass rng=np.random.default_rng(seed)")
+        self.trace = trace
+        self.video = video
+        self.config = config
+        self.rng = rng
+        self.env = simpy.Environment()
+        self.link = TraceLink(self.env, trace, payload_efficiency=config.payload_efficiency,
+                              start_idx=start_idx)
+        self.outcomes: list[ChunkOutcome] = []
+        self.buffer_s = 0.0
+        self.is_playing = config.startup_delay_as_rebuffer
+        self._sizes = video.chunk_sizes_bits.tolist()
+        self._bitrates = video.bitrates_bps.tolist()
+
+    @property
+    def next_chunk_idx(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def is_done(self) -> bool:
+        return len(self.outcomes) >= self.video.n_chunks
+
+    @property
+    def forced_quality_idx(self) -> int | None:
+        """The quality the player imposes on the next chunk (the first chunk in some presets), if any."""
+        if not self.outcomes:
+            return self.config.first_chunk_quality_idx
+        return None
+
+    def context(self) -> PlayerContext:
+        """What a real player knows before requesting the next chunk."""
+        return PlayerContext(video=self.video, outcomes=tuple(self.outcomes), buffer_s=self.buffer_s)
+
+    def step(self, quality_idx: int) -> ChunkOutcome:
+        """Download the next chunk at ``quality_idx`` and return its outcome."""
+        if self.is_done:
+            raise SimulationInvariantError("the video has been fully downloaded; start a new session")
+        if not 0 <= quality_idx < self.video.n_levels:
+            raise ValueError(f"quality_idx={quality_idx} is not a level of the {self.video.n_levels}-level ladder")
+        process = self.env.process(self._download(int(quality_idx)))
+        self.env.run(until=process)
+        outcome: ChunkOutcome = process.value
+        self.outcomes.append(outcome)
+        return outcome
+
+    def _download(self, quality_idx: int) -> Generator[simpy.Event, object, ChunkOutcome]:
+        cfg = self.config
+        env = self.env
+        chunk_idx = len(self.outcomes)
+        size_bits = self._sizes[chunk_idx][quality_idx]
+        noise = float(self.rng.uniform(cfg.noise_low, cfg.noise_high)) if cfg.is_noisy else 1.0
+        request_time_s = env.now
+        # Request: the first byte arrives one RTT later.
+        if cfg.rtt_advances_trace:
+            yield from self.link.idle(cfg.link_rtt_s * noise)
+        else:
+            yield env.timeout(cfg.link_rtt_s * noise)
+        transfer_s = yield from self.link.transfer(size_bits, dilation=noise)
+        # The research simulator's arithmetic: (transfer + RTT) x noise.
+        download_time_s = (transfer_s + cfg.link_rtt_s) * noise
+        finish_time_s = env.now
+        rebuffer_s, startup_s = self._drain(download_time_s)
+        self.buffer_s += self.video.chunk_duration_s
+        if not self.is_playing and self.buffer_s >= cfg.startup_threshold_s:
+            self.is_playing = True
+        idle_s = 0.0
+        if self.buffer_s > cfg.max_buffer_s:
+            idle_s = math.ceil((self.buffer_s - cfg.max_buffer_s) / cfg.idle_quantum_s) * cfg.idle_quantum_s
+            self.buffer_s -= idle_s
+            yield from self.link.idle(idle_s)
+        return ChunkOutcome(
+            chunk_idx=chunk_idx,
+            quality_idx=quality_idx,
+            bitrate_bps=self._bitrates[quality_idx],
+            size_bits=size_bits,
+            request_time_s=request_time_s,
+            finish_time_s=finish_time_s,
+            download_time_s=download_time_s,
+            throughput_bps=size_bits / download_time_s,
+            rebuffer_s=rebuffer_s,
+            startup_delay_s=startup_s,
+            buffer_s=self.buffer_s,
+            idle_s=idle_s,
+        )
+
+    def _drain(self, elapsed_s: float) -> tuple[float, float]:
+        """Play ``elapsed_s`` of wall time from the buffer; returns (rebuffer, startup delay) in seconds."""
+        if not self.is_playing:
+            return 0.0, elapsed_s
+        rebuffer_s = max(elapsed_s - self.buffer_s, 0.0)
+        self.buffer_s = max(self.buffer_s - elapsed_s, 0.0)
+        return rebuffer_s, 0.0

@@ -1,0 +1,104 @@
+"""A trace-driven link on SimPy.
+
+The link walks its trace the way the research simulator does: sample ``i`` gives the throughput of the
+interval ``(t[i-1], t[i]]``; a pointer marks the interval in progress and a clock the position inside it.
+Every trace change during a transfer or an idle period is a SimPy timeout, so the SimPy clock (session
+wall time) and the trace clock move together; when the pointer runs past the last sample the trace loops
+back to its first sample time. The only way the two clocks part is the request RTT when
+``rtt_advances_trace`` is false (the research simulator's convention) and the download-time noise, which
+dilates wall time against trace time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import simpy
+
+from simulator.errors import SimulationInvariantError
+from traces.types import Trace
+
+# A download that needs more than this many full passes over its trace is reported as stuck.
+MAX_TRACE_PASSES = 1000
+
+
+class TraceLink:
+    """The bottleneck link of one session, driven by a throughput trace.
+
+    Args:
+        env: the SimPy environment.
+        trace: the throughput trace.
+        payload_efficiency: share of the throughput that carries payload.
+        start_idx: index of the first interval (``1`` = the trace's start).
+    """
+
+    def __init__(self, env: simpy.Environment, trace: Trace, *, payload_efficiency: float,
+                 start_idx: int = 1) -> None:
+        if not 1 <= start_idx < trace.times_s.size:
+            raise ValueError(f"start_idx={start_idx} must be in [1, {trace.times_s.size - 1}]")
+        self.env = env
+        self.trace = trace
+        self.payload_efficiency = payload_efficiency
+        # Plain Python lists: indexing them is several times faster than numpy scalars in this loop.
+        self._times_s: list[float] = trace.times_s.tolist()
+        self._rates_bps: list[float] = trace.throughput_bps.tolist()
+        self.ptr = start_idx
+        self.clock_s = self._times_s[start_idx - 1]
+        self.delivered_bits = 0.0
+
+    def _advance_ptr(self) -> None:
+        self.ptr += 1
+        if self.ptr >= len(self._times_s):
+            self.ptr = 1
+            self.clock_s = self._times_s[0]
+
+    def transfer(self, size_bits: float, dilation: float = 1.0) -> Generator[simpy.Event, object, float]:
+        """Deliver ``size_bits`` of payload; returns the transfer time on the trace clock, in seconds.
+
+        Wall time advances by ``dilation`` times the trace time (download-time noise).
+        """
+        times, rates, eff = self._times_s, self._rates_bps, self.payload_efficiency
+        sent_bits = 0.0
+        elapsed_s = 0.0
+        empty_intervals = 0
+        limit = MAX_TRACE_PASSES * len(times)
+        while True:
+            rate_bps = rates[self.ptr]
+            duration_s = times[self.ptr] - self.clock_s
+            payload_bits = rate_bps * duration_s * eff
+            if sent_bits + payload_bits > size_bits:
+                fraction_s = (size_bits - sent_bits) / rate_bps / eff
+                elapsed_s += fraction_s
+                self.clock_s += fraction_s
+                yield self.env.timeout(fraction_s * dilation)
+                break
+            sent_bits += payload_bits
+            elapsed_s += duration_s
+            self.clock_s = times[self.ptr]
+            self._advance_ptr()
+            if duration_s > 0:
+                yield self.env.timeout(duration_s * dilation)
+            empty_intervals = empty_intervals + 1 if payload_bits <= 0 else 0
+            if empty_intervals > limit:
+                raise SimulationInvariantError(
+                    f"trace {self.trace.name!r}: a download of {size_bits:.0f} bits made no progress over "
+                    f"{MAX_TRACE_PASSES} passes of the trace"
+                )
+        self.delivered_bits += size_bits
+        return elapsed_s
+
+    def idle(self, duration_s: float) -> Generator[simpy.Event, object, None]:
+        """Let ``duration_s`` pass on the link without delivering anything (the trace clock runs)."""
+        times = self._times_s
+        remaining_s = duration_s
+        while True:
+            interval_s = times[self.ptr] - self.clock_s
+            if interval_s > remaining_s:
+                self.clock_s += remaining_s
+                yield self.env.timeout(remaining_s)
+                return
+            remaining_s -= interval_s
+            self.clock_s = times[self.ptr]
+            self._advance_ptr()
+            if interval_s > 0:
+                yield self.env.timeout(interval_s)

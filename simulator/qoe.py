@@ -1,0 +1,133 @@
+"""QoE models: per-chunk utility minus rebuffering and smoothness penalties.
+
+QoE of chunk n = u(q_n) - rebuffer_penalty_per_s * rebuffer_n - smoothness_weight * |u(q_n) - u(q_{n-1})|,
+with u the utility of a quality level and q_0 taken equal to q_1 (the first chunk has no smoothness cost).
+Startup delay is reported separately and is not part of the sum (unless the simulator counts it as
+rebuffering, as the research simulator does). Variants (Mao et al., SIGCOMM 2017; Yin et al., SIGCOMM 2015):
+
+* ``linear``: u = bitrate in Mbit/s; rebuffer penalty 4.3 per second (the top bitrate of the Envivio ladder).
+* ``log``: u = ln(bitrate / top bitrate); rebuffer penalty 4.3 per second.
+* ``hd``: u = a per-level score table, by default (1, 2, 3, 12, 15, 20) for the 6-level Envivio ladder;
+  rebuffer penalty 4.3 per second, as in the research simulator's reference results.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from simulator.errors import ConfigError
+from simulator.records import ChunkOutcome
+
+QoEKind = Literal["linear", "log", "hd"]
+QOE_KINDS: tuple[str, ...] = ("linear", "log", "hd")
+HD_UTILITIES: tuple[float, ...] = (1.0, 2.0, 3.0, 12.0, 15.0, 20.0)  # Pensieve's HD reward table
+_DEFAULT_REBUFFER_PENALTY_PER_S = {"linear": 4.3, "log": 4.3, "hd": 4.3}
+_BPS_PER_MBPS = 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class QoEWeights:
+    """Which QoE variant and how much each term weighs.
+
+    Args:
+        kind: ``"linear"``, ``"log"`` or ``"hd"``.
+        rebuffer_penalty_per_s: penalty per second of stall; ``None`` takes the variant's default
+            (4.3 for every variant, as the reference results use).
+        smoothness_weight: weight of the absolute utility change between consecutive chunks.
+        hd_utilities: the per-level utilities of the ``hd`` variant (one per ladder level).
+
+    >>> QoEWeights().rebuffer_penalty
+    4.3
+    >>> QoEWeights(kind="hd").utilities([1, 2, 3, 4, 5, 6]).tolist()
+    [1.0, 2.0, 3.0, 12.0, 15.0, 20.0]
+    """
+
+    kind: QoEKind = "linear"
+    rebuffer_penalty_per_s: float | None = None
+    smoothness_weight: float = 1.0
+    hd_utilities: tuple[float, ...] = HD_UTILITIES
+
+    def __post_init__(self) -> None:
+        if self.kind not in QOE_KINDS:
+            raise ConfigError(f"qoe kind={self.kind!r} is not one of {', '.join(QOE_KINDS)}")
+        pen = self.rebuffer_penalty_per_s
+        if pen is not None and not (math.isfinite(pen) and pen >= 0):
+            raise ConfigError(f"rebuffer_penalty_per_s={pen} must be >= 0")
+        if not (math.isfinite(self.smoothness_weight) and self.smoothness_weight >= 0):
+            raise ConfigError(f"smoothness_weight={self.smoothness_weight} must be >= 0")
+
+    @property
+    def rebuffer_penalty(self) -> float:
+        if self.rebuffer_penalty_per_s is not None:
+            return float(self.rebuffer_penalty_per_s)
+        return _DEFAULT_REBUFFER_PENALTY_PER_S[self.kind]
+
+    def utilities(self, bitrates_bps: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Utility of each ladder level.
+
+        >>> QoEWeights().utilities([300e3, 4300e3]).tolist()
+        [0.3, 4.3]
+        """
+        rates = np.asarray(bitrates_bps, dtype=np.float64)
+        if self.kind == "linear":
+            return rates / _BPS_PER_MBPS
+        if self.kind == "log":
+            return np.log(rates / rates[-1])
+        if len(self.hd_utilities) != rates.size:
+            raise ConfigError(
+                f"hd_utilities has {len(self.hd_utilities)} entries but the ladder has {rates.size} levels; "
+                "give one utility per level"
+            )
+        return np.asarray(self.hd_utilities, dtype=np.float64)
+
+
+class QoETerms(NamedTuple):
+    """Per-chunk QoE terms (arrays over chunks). ``qoe = utility - rebuffer_penalty - smoothness_penalty``."""
+
+    utility: npt.NDArray[np.float64]
+    rebuffer_penalty: npt.NDArray[np.float64]
+    smoothness_penalty: npt.NDArray[np.float64]
+
+    @property
+    def qoe(self) -> npt.NDArray[np.float64]:
+        return self.utility - self.rebuffer_penalty - self.smoothness_penalty
+
+
+def qoe_terms(outcomes: Sequence[ChunkOutcome], bitrates_bps: npt.ArrayLike, weights: QoEWeights) -> QoETerms:
+    """Per-chunk QoE terms of a session.
+
+    >>> from simulator.records import ChunkOutcome
+    >>> o = [ChunkOutcome(0, 1, 750e3, 3e6, 0, 1, 1, 3e6, 1.0, 0, 4, 0),
+    ...      ChunkOutcome(1, 0, 300e3, 1e6, 1, 2, 1, 1e6, 0.0, 0, 7, 0)]
+    >>> t = qoe_terms(o, [300e3, 750e3], QoEWeights())
+    >>> [round(x, 6) for x in t.qoe]
+    [-3.55, -0.15]
+    """
+    util_table = weights.utilities(bitrates_bps)
+    levels = np.fromiter((o.quality_idx for o in outcomes), dtype=np.int64, count=len(outcomes))
+    rebuffer = np.fromiter((o.rebuffer_s for o in outcomes), dtype=np.float64, count=len(outcomes))
+    utility = util_table[levels]
+    previous = np.concatenate([utility[:1], utility[:-1]])
+    return QoETerms(
+        utility=utility,
+        rebuffer_penalty=weights.rebuffer_penalty * rebuffer,
+        smoothness_penalty=weights.smoothness_weight * np.abs(utility - previous),
+    )
+
+
+def chunk_qoe(quality_idx: int, previous_quality_idx: int, rebuffer_s: float,
+              utilities: npt.NDArray[np.float64], weights: QoEWeights) -> tuple[float, float, float]:
+    """The (utility, rebuffer penalty, smoothness penalty) of one chunk, for step-wise rewards.
+
+    >>> chunk_qoe(0, 1, 0.5, QoEWeights().utilities([300e3, 750e3]), QoEWeights())
+    (0.3, 2.15, 0.45)
+    """
+    u = float(utilities[quality_idx])
+    return (u, weights.rebuffer_penalty * rebuffer_s,
+            weights.smoothness_weight * abs(u - float(utilities[previous_quality_idx])))
