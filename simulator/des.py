@@ -64,6 +64,18 @@ class Session:
         self._sizes = video.chunk_sizes_bits.tolist()
         self._bitrates = video.bitrates_bps.tolist()
 
+    def __getstate__(self) -> dict[str, object]:
+        # Between steps no SimPy event is pending, so the environment is fully described by its clock.
+        state = {name: getattr(self, name) for name in self.__dict__ if name != "env"}
+        state["_now_s"] = float(self.env.now)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        now_s = state.pop("_now_s")
+        self.__dict__.update(state)
+        self.env = simpy.Environment(initial_time=now_s)
+        self.link.env = self.env
+
     @property
     def next_chunk_idx(self) -> int:
         return len(self.outcomes)
@@ -101,7 +113,7 @@ class Session:
         chunk_idx = len(self.outcomes)
         size_bits = self._sizes[chunk_idx][quality_idx]
         noise = float(self.rng.uniform(cfg.noise_low, cfg.noise_high)) if cfg.is_noisy else 1.0
-        request_time_s = env.now
+        request_time_s = float(env.now)
         # Request: the first byte arrives one RTT later.
         if cfg.rtt_advances_trace:
             yield from self.link.idle(cfg.link_rtt_s * noise)
@@ -110,7 +122,7 @@ class Session:
         transfer_s = yield from self.link.transfer(size_bits, dilation=noise)
         # The research simulator's arithmetic: (transfer + RTT) x noise.
         download_time_s = (transfer_s + cfg.link_rtt_s) * noise
-        finish_time_s = env.now
+        finish_time_s = float(env.now)
         rebuffer_s, startup_s = self._drain(download_time_s)
         self.buffer_s += self.video.chunk_duration_s
         if not self.is_playing and self.buffer_s >= cfg.startup_threshold_s:

@@ -46,6 +46,10 @@ class TraceLink:
         self.clock_s = self._times_s[start_idx - 1]
         self.delivered_bits = 0.0
 
+    def __getstate__(self) -> dict[str, object]:
+        # The owner re-attaches a SimPy environment after unpickling (see Session.__setstate__).
+        return {name: value for name, value in self.__dict__.items() if name != "env"}
+
     def _advance_ptr(self) -> None:
         self.ptr += 1
         if self.ptr >= len(self._times_s):

@@ -1,0 +1,233 @@
+"""The Gymnasium environment: one bitrate decision per chunk on the SimPy engine."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import numpy.typing as npt
+
+from simulator.config import SimConfig, preset
+from simulator.des import Session
+from simulator.errors import ConfigError
+from simulator.observation import DEFAULT_HISTORY_LEN, encode_observation, observation_shape
+from simulator.qoe import QoEWeights, chunk_qoe
+from simulator.records import ChunkOutcome
+from traces.types import Trace, Video
+
+ObsType = npt.NDArray[np.float32]
+ENVIVIO_LADDER_BPS = (300e3, 750e3, 1200e3, 1850e3, 2850e3, 4300e3)  # Pensieve's Envivio-Dash3 ladder
+DEFAULT_SYNTHETIC_TRACES = 16
+DEFAULT_SYNTHETIC_SEED = 0
+# Upper bound of every observation entry: reached only by throughputs near 80 Gbit/s or 100,000 s buffers.
+OBS_HIGH = 1e4
+
+
+@dataclass(frozen=True, slots=True)
+class EnvConfig:
+    """How episodes are drawn.
+
+    Args:
+        training: training mode draws the trace and the start offset at random and adds download-time noise;
+            evaluation mode walks the traces in order from their start, without noise.
+        train_noise_low: lower bound of the training-mode noise U(low, high) on download times.
+        train_noise_high: upper bound of that noise (the research simulator uses U(0.9, 1.1)).
+        history_len: number of past chunks in the observation.
+    """
+
+    training: bool = True
+    train_noise_low: float = 0.9  # Pensieve NOISE_LOW
+    train_noise_high: float = 1.1  # Pensieve NOISE_HIGH
+    history_len: int = DEFAULT_HISTORY_LEN
+
+    def __post_init__(self) -> None:
+        if not 0 < self.train_noise_low <= self.train_noise_high:
+            raise ConfigError(
+                f"train_noise_low={self.train_noise_low}, train_noise_high={self.train_noise_high}: "
+                "need 0 < low <= high"
+            )
+        if self.history_len < 1:
+            raise ConfigError(f"history_len={self.history_len} must be >= 1")
+
+
+class AbrEnv(gym.Env[ObsType, np.int64]):
+    """
+    ## Description
+
+    A video player streams one video over a network link whose throughput follows a real (or synthetic)
+    trace. Before each chunk, the agent picks the quality (bitrate level) to download. The link, the
+    buffer and the QoE follow the SimPy engine (``simulator.des``) with the chosen preset; the default
+    ``pensieve`` preset reproduces the research simulator of Mao et al. (SIGCOMM 2017).
+
+    ## Action Space
+
+    ``Discrete(n_levels)``: the quality index of the next chunk, 0 = lowest bitrate.
+
+    ## Observation Space
+
+    ``Box(0, 1e4, (6, max(history_len, n_levels)), float32)``, documented row by row in
+    ``simulator.observation``: past bitrates / top bitrate, past buffer / 10 s, past throughput / 8e6 bit/s,
+    past download time / 10 s, next chunk sizes per level / 8e6 bit, chunks remaining / chunks in video.
+
+    ## Rewards
+
+    The QoE of the chunk just downloaded: utility - rebuffer penalty - smoothness penalty
+    (``simulator.qoe``; linear by default: bitrate in Mbit/s - 4.3 * rebuffer s - |change in Mbit/s|).
+    ``info["rewards"]`` holds the three terms.
+
+    ## Starting State
+
+    Empty buffer at the start of a trace (evaluation) or at a random trace sample (training). With the
+    ``pensieve`` preset the player downloads the first chunk at level 1 itself during ``reset``; its outcome
+    and QoE are in the reset ``info`` (keys ``first_chunk`` and ``first_chunk_qoe``).
+
+    ## Episode End
+
+    * Termination: the video is finished (the last chunk is downloaded).
+    * Truncation: never from the environment itself. Traces do not run out: an exhausted trace loops back
+      to its first sample, as in the research simulator. Wrap with ``TimeLimit`` to cap the chunk count.
+
+    ## Arguments
+
+    * ``traces``: a sequence of :class:`~traces.types.Trace`; default: 16 seeded synthetic traces.
+    * ``video``: a :class:`~traces.types.Video`; default: a constant-bitrate video on the Envivio ladder
+      (300-4300 kbit/s, 48 chunks of 4 s).
+    * ``sim_config``: a :class:`SimConfig` or a preset name (default ``"pensieve"``).
+    * ``qoe``: :class:`QoEWeights` (default linear).
+    * ``config``: :class:`EnvConfig` (default training mode).
+
+    ## Examples
+
+    >>> import gymnasium as gym
+    >>> import simulator
+    >>> env = gym.make("abr/Abr-v0", config=EnvConfig(training=False))
+    >>> obs, info = env.reset(seed=42)
+    >>> obs.shape
+    (6, 8)
+    >>> obs, reward, terminated, truncated, info = env.step(0)
+    >>> info["chunk_idx"], terminated
+    (1, False)
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, traces: Sequence[Trace] | None = None, video: Video | None = None,
+                 sim_config: SimConfig | str = "pensieve", qoe: QoEWeights | None = None,
+                 config: EnvConfig | None = None, render_mode: str | None = None) -> None:
+        self.traces = list(traces) if traces is not None else _default_traces()
+        if not self.traces:
+            raise ConfigError("traces is empty: give at least one Trace")
+        self.sim_config = preset(sim_config) if isinstance(sim_config, str) else sim_config
+        video = video if video is not None else default_video()
+        if self.sim_config.max_chunks is not None and video.n_chunks > self.sim_config.max_chunks:
+            video = video.truncated(self.sim_config.max_chunks)
+        self.video = video
+        self.qoe = qoe if qoe is not None else QoEWeights()
+        self.config = config if config is not None else EnvConfig()
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ConfigError(f"render_mode={render_mode!r} is not one of {self.metadata['render_modes']}")
+        self.render_mode = render_mode
+        self.action_space = gym.spaces.Discrete(video.n_levels)
+        self.observation_space = gym.spaces.Box(
+            0.0, OBS_HIGH, shape=observation_shape(video.n_levels, self.config.history_len), dtype=np.float32
+        )
+        self._utilities = self.qoe.utilities(video.bitrates_bps)
+        self._episode_sim_config = self._make_episode_sim_config()
+        self._next_trace_idx = 0
+        self._session: Session | None = None
+        self.trace: Trace | None = None
+
+    def _make_episode_sim_config(self) -> SimConfig:
+        if not self.config.training:
+            return self.sim_config
+        return self.sim_config.replace(noise_low=self.config.train_noise_low,
+                                       noise_high=self.config.train_noise_high)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsType, dict[str, Any]]:
+        """Start a new episode.
+
+        Args:
+            seed: seeds ``self.np_random``, the only source of randomness of the environment. In
+                evaluation mode a seed also restarts the walk over the traces at the first one.
+            options: ``{"trace_idx": i}`` picks the trace; ``{"start_idx": j}`` the first trace interval.
+        """
+        super().reset(seed=seed)
+        if seed is not None:
+            self._next_trace_idx = 0
+        options = options or {}
+        trace_idx = options.get("trace_idx")
+        if trace_idx is None:
+            if self.config.training:
+                trace_idx = int(self.np_random.integers(len(self.traces)))
+            else:
+                trace_idx = self._next_trace_idx
+                self._next_trace_idx = (self._next_trace_idx + 1) % len(self.traces)
+        if not 0 <= int(trace_idx) < len(self.traces):
+            raise ConfigError(f"options['trace_idx']={trace_idx} must be in [0, {len(self.traces) - 1}]")
+        self.trace = self.traces[int(trace_idx)]
+        start_idx = options.get("start_idx")
+        if start_idx is None:
+            n_samples = self.trace.times_s.size
+            start_idx = int(self.np_random.integers(1, n_samples)) if self.config.training else 1
+        self._session = Session(self.trace, self.video, self._episode_sim_config, start_idx=int(start_idx),
+                                rng=self.np_random)
+        info: dict[str, Any] = {"trace_name": self.trace.name, "trace_idx": int(trace_idx),
+                                "start_idx": int(start_idx)}
+        forced = self._session.forced_quality_idx
+        if forced is not None:
+            first = self._session.step(forced)
+            u, reb, smooth = chunk_qoe(forced, forced, first.rebuffer_s, self._utilities, self.qoe)
+            info["first_chunk"] = first._asdict()
+            info["first_chunk_qoe"] = u - reb - smooth
+        return self._observation(), info
+
+    def step(self, action: Any) -> tuple[ObsType, float, bool, bool, dict[str, Any]]:
+        session = self._session
+        if session is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        if session.is_done:
+            warnings.warn("step() called after the episode terminated; call reset()", stacklevel=2)
+            return self._observation(), 0.0, True, False, {}
+        quality_idx = int(action)
+        if not self.action_space.contains(quality_idx):
+            raise ValueError(f"action={action!r} is not a quality index in [0, {self.video.n_levels - 1}]")
+        previous = session.outcomes[-1].quality_idx if session.outcomes else quality_idx
+        outcome = session.step(quality_idx)
+        utility, rebuffer_pen, smooth_pen = chunk_qoe(quality_idx, previous, outcome.rebuffer_s,
+                                                     self._utilities, self.qoe)
+        reward = utility - rebuffer_pen - smooth_pen
+        info = _outcome_info(outcome)
+        info["rewards"] = {"utility": utility, "rebuffer_penalty": rebuffer_pen,
+                           "smoothness_penalty": smooth_pen}
+        return self._observation(), float(reward), session.is_done, False, info
+
+    def _observation(self) -> ObsType:
+        assert self._session is not None
+        return encode_observation(self._session.context(), self.config.history_len)
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi" or self._session is None or not self._session.outcomes:
+            return None
+        o = self._session.outcomes[-1]
+        return (f"chunk {o.chunk_idx + 1}/{self.video.n_chunks} level {o.quality_idx} "
+                f"({o.bitrate_bps / 1e3:.0f} kbit/s) download {o.download_time_s:.2f} s "
+                f"rebuffer {o.rebuffer_s:.2f} s buffer {o.buffer_s:.1f} s")
+
+
+def _outcome_info(outcome: ChunkOutcome) -> dict[str, Any]:
+    return outcome._asdict()
+
+
+def default_video() -> Video:
+    """A constant-bitrate video on the Envivio ladder, 48 chunks of 4 s (no data needed)."""
+    return Video.cbr(ENVIVIO_LADDER_BPS, chunk_duration_s=4.0, n_chunks=48, name="cbr-envivio")
+
+
+def _default_traces() -> list[Trace]:
+    from traces.synthetic import generate_trace_set
+
+    return generate_trace_set(DEFAULT_SYNTHETIC_SEED, DEFAULT_SYNTHETIC_TRACES)
