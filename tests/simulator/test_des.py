@@ -154,3 +154,10 @@ def test_bad_config_values_name_the_field(field: str, value: object, message: st
 def test_unknown_preset_lists_the_choices() -> None:
     with pytest.raises(ConfigError, match="unknown preset 'pensive'; choose one of: pensieve"):
         preset("pensive")
+
+
+def test_hopelessly_slow_trace_is_refused_not_walked_forever(cbr_video: Video) -> None:
+    trickle = Trace(np.array([0.0, 1.0]), np.array([0.0, 100.0]), name="trickle")  # 100 bit/s
+    session = Session(trickle, cbr_video, preset("pensieve"))
+    with pytest.raises(SimulationInvariantError, match="'trickle' delivers 95 bits per pass.*scale it up"):
+        session.step(1)
