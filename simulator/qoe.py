@@ -106,7 +106,7 @@ def qoe_terms(outcomes: Sequence[ChunkOutcome], bitrates_bps: npt.ArrayLike, wei
     >>> o = [ChunkOutcome(0, 1, 750e3, 3e6, 0, 1, 1, 3e6, 1.0, 0, 4, 0),
     ...      ChunkOutcome(1, 0, 300e3, 1e6, 1, 2, 1, 1e6, 0.0, 0, 7, 0)]
     >>> t = qoe_terms(o, [300e3, 750e3], QoEWeights())
-    >>> [round(x, 6) for x in t.qoe]
+    >>> [round(float(x), 6) for x in t.qoe]
     [-3.55, -0.15]
     """
     util_table = weights.utilities(bitrates_bps)
