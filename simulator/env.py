@@ -147,7 +147,9 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         return self.sim_config.replace(noise_low=self.config.train_noise_low,
                                        noise_high=self.config.train_noise_high)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsType, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[ObsType, dict[str, Any]]:
         """Start a new episode.
 
         Args:

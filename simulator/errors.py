@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from traces.errors import TraceFormatError
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid. The message names the field, the bad value and the allowed range."""
+from traces.errors import ConfigError, TraceFormatError
 
 
 class SimulationInvariantError(RuntimeError):

@@ -98,7 +98,7 @@ def _check_finite_nonnegative(values: FloatArray, what: str, where: str) -> None
     if np.any(bad):
         i = int(np.argmax(bad))
         raise TraceFormatError(
-            f"{what} at sample {i + 1} is {values[i]!r}; every {what} must be a finite number >= 0", path=where
+            f"{what} at sample {i + 1} is {float(values[i])!r}; every {what} must be a finite number >= 0", path=where
         )
 
 
@@ -113,7 +113,7 @@ class Video:
         name: a short name.
 
     >>> v = Video.cbr([1e6, 2e6], chunk_duration_s=4.0, n_chunks=3)
-    >>> v.n_chunks, v.n_levels, v.chunk_sizes_bits[0, 1]
+    >>> v.n_chunks, v.n_levels, float(v.chunk_sizes_bits[0, 1])
     (3, 2, 8000000.0)
     """
 
@@ -150,7 +150,7 @@ class Video:
         if not np.all(np.isfinite(sizes)) or np.any(sizes <= 0):
             row, col = np.argwhere(~np.isfinite(sizes) | (sizes <= 0))[0]
             raise VideoFormatError(
-                f"chunk {row + 1} at level {col} has size {sizes[row, col]!r}; sizes must be finite and > 0",
+                f"chunk {row + 1} at level {col} has size {float(sizes[row, col])!r}; sizes must be finite and > 0",
                 path=where,
             )
         rates.flags.writeable = False
@@ -178,8 +178,8 @@ class Video:
                 f"n_chunks={n_chunks} must be between 1 and {self.n_chunks} (the video's length)",
                 path=self.source or self.name,
             )
-        return Video(self.bitrates_bps, self.chunk_duration_s, self.chunk_sizes_bits[:n_chunks], self.name,
-                     self.source)
+        sizes = self.chunk_sizes_bits[:n_chunks]
+        return Video(self.bitrates_bps, self.chunk_duration_s, sizes, self.name, self.source)
 
     @classmethod
     def cbr(cls, bitrates_bps: list[float] | FloatArray, *, chunk_duration_s: float, n_chunks: int,

@@ -79,7 +79,7 @@ def test_pickle_round_trip_continues_identically(traces: list[Trace]) -> None:
 def test_rewards_sum_to_session_qoe_and_episode_has_47_steps(traces: list[Trace]) -> None:
     env = AbrEnv(traces=traces, config=EnvConfig(training=False), qoe=QoEWeights(kind="log"))
     _, info = env.reset(seed=0)
-    total, steps, terms = info["first_chunk_qoe"], 0, []
+    total, steps = info["first_chunk_qoe"], 0
     terminated = False
     while not terminated:
         _, reward, terminated, truncated, info = env.step(steps % 6)

@@ -1,0 +1,322 @@
+"""Video (chunk-size table) readers and writers: Pensieve ``video_size_N`` folders and Sabre manifests.
+
+Sizes are converted to bits and bitrates to bits per second on load.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from traces._text import content_lines, read_text
+from traces.datadir import VIDEO_SIZE_PREFIX
+from traces.errors import DataDirError, VideoFormatError
+from traces.types import FloatArray, Video
+from traces.units import bits_to_bytes, bps_to_kbps, bytes_to_bits, kbps_to_bps, ms_to_s
+
+logger = logging.getLogger(__name__)
+
+MPD_FILE = "Manifest.mpd"
+LADDER_FILE = "ladder.json"
+_LEVEL_RE = re.compile(rf"^{VIDEO_SIZE_PREFIX}(\d+)$")
+_INT_RE = re.compile(r"^-?[0-9]+$")
+_SIZE_EXPECTED = "one integer chunk size in bytes per line"
+
+
+def read_pensieve_video(
+    directory: str | Path,
+    *,
+    bitrates_bps: Sequence[float] | None = None,
+    chunk_duration_s: float = 4.0,
+    name: str | None = None,
+) -> Video:
+    """Read a Pensieve video folder: ``video_size_0 .. video_size_{L-1}``, bytes per chunk, one per line.
+
+    Level 0 is the lowest quality. The bitrate ladder comes from, in order: ``bitrates_bps``; a
+    ``Manifest.mpd`` in the folder (the ``bandwidth`` of its video ``Representation`` elements, sorted
+    ascending); a ``ladder.json`` ``{"bitrates_kbps": [...]}``.
+
+    Args:
+        directory: the folder.
+        bitrates_bps: the ladder in bits per second, one per level, ascending.
+        chunk_duration_s: playback duration of one chunk in seconds (Pensieve uses 4.0).
+        name: the video name (default: the folder name).
+
+    Returns:
+        The video, chunk sizes in bits.
+
+    Raises:
+        DataDirError: the folder does not exist.
+        VideoFormatError: no or gapped level files, mismatched chunk counts, a bad size, or no ladder.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for level, size in enumerate((100, 200)):
+    ...         _ = (Path(d) / f"video_size_{level}").write_text(f"{size}\\n{size}\\n")
+    ...     v = read_pensieve_video(d, bitrates_bps=[200.0, 400.0])
+    >>> v.n_chunks, v.chunk_sizes_bits[0].tolist()
+    (2, [800.0, 1600.0])
+    """
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise DataDirError(f"unknown video folder {folder}: it does not exist or is not a directory")
+    level_files = _level_files(folder)
+    columns = [_read_sizes(p) for p in level_files]
+    for path, col in zip(level_files[1:], columns[1:], strict=True):
+        if col.size != columns[0].size:
+            raise VideoFormatError(
+                f"{level_files[0].name} has {columns[0].size} chunks but {path.name} has {col.size}; every "
+                "level file must list the same chunks",
+                path=folder,
+            )
+    ladder = _ladder(folder, len(level_files), bitrates_bps)
+    sizes_bits = bytes_to_bits(np.column_stack(columns).astype(np.float64))
+    video = Video(ladder, chunk_duration_s, sizes_bits, name=name or folder.name, source=str(folder))
+    logger.debug("read video %s: %d chunks x %d levels", video.name, video.n_chunks, video.n_levels)
+    return video
+
+
+def read_sabre_manifest(path: str | Path, *, name: str | None = None) -> Video:
+    """Read a Sabre manifest ``{"segment_duration_ms", "bitrates_kbps", "segment_sizes_bits"}``.
+
+    ``segment_sizes_bits`` holds one row per segment, one size (in bits) per bitrate.
+
+    Args:
+        path: the JSON file.
+        name: the video name (default: the file stem).
+
+    Returns:
+        The video.
+
+    Raises:
+        VideoFormatError: invalid JSON, a missing key or a row of the wrong length.
+
+    >>> import tempfile
+    >>> doc = '{"segment_duration_ms": 3000, "bitrates_kbps": [100, 200], "segment_sizes_bits": [[3e5, 6e5]]}'
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = Path(d) / "m.json"
+    ...     _ = p.write_text(doc)
+    ...     v = read_sabre_manifest(p)
+    >>> v.chunk_duration_s, v.bitrates_bps.tolist(), v.n_chunks
+    (3.0, [100000.0, 200000.0], 1)
+    """
+    text = read_text(path, expected="a Sabre manifest JSON object", error=VideoFormatError)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise VideoFormatError(f"invalid JSON ({exc.msg}, column {exc.colno}); expected a Sabre manifest",
+                               path=path, line=exc.lineno) from None
+    keys = ("segment_duration_ms", "bitrates_kbps", "segment_sizes_bits")
+    if not isinstance(doc, dict) or any(k not in doc for k in keys):
+        got = sorted(doc) if isinstance(doc, dict) else type(doc).__name__
+        raise VideoFormatError(f"expected a JSON object with keys {list(keys)}, got {got}", path=path)
+    duration_ms = _finite_number(doc["segment_duration_ms"], "segment_duration_ms", path)
+    ladder_kbps = doc["bitrates_kbps"]
+    if not isinstance(ladder_kbps, list) or not ladder_kbps:
+        raise VideoFormatError(f"bitrates_kbps must be a non-empty list, got {ladder_kbps!r}", path=path)
+    ladder = np.array([_finite_number(b, "bitrates_kbps", path) for b in ladder_kbps])
+    rows = doc["segment_sizes_bits"]
+    if not isinstance(rows, list) or not rows:
+        raise VideoFormatError("segment_sizes_bits must be a non-empty list of rows", path=path)
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != ladder.size:
+            found = len(row) if isinstance(row, list) else type(row).__name__
+            raise VideoFormatError(
+                f"segment {i + 1} (1-based) has {found} sizes; expected {ladder.size}, one per bitrate",
+                path=path,
+            )
+    sizes = np.array([[_finite_number(v, "segment_sizes_bits", path) for v in row] for row in rows])
+    if np.any(sizes <= 0):
+        seg, level = (int(i) for i in np.argwhere(sizes <= 0)[0])
+        raise VideoFormatError(f"segment {seg + 1} (1-based), level {level}: size {rows[seg][level]!r} bits; "
+                               "expected a number > 0", path=path)
+    return Video(kbps_to_bps(ladder), ms_to_s(duration_ms), sizes, name=name or Path(path).stem,
+                 source=str(path))
+
+
+def read_video(path: str | Path, **kwargs: Any) -> Video:
+    """Read a video, dispatching on its form: a ``video_size_*`` folder or a Sabre ``.json`` manifest.
+
+    Args:
+        path: the folder or manifest.
+        **kwargs: passed to :func:`read_pensieve_video` or :func:`read_sabre_manifest`.
+
+    Returns:
+        The video.
+
+    Raises:
+        DataDirError: ``path`` does not exist.
+        VideoFormatError: ``path`` is neither form.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (Path(d) / "video_size_0").write_text("10\\n")
+    ...     read_video(d, bitrates_bps=[1e6]).n_levels
+    1
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataDirError(f"unknown video folder {p}: it does not exist; give a folder with video_size_* "
+                           "files or a Sabre .json manifest")
+    if p.is_dir():
+        if any(_LEVEL_RE.match(child.name) for child in p.iterdir()):
+            return read_pensieve_video(p, **kwargs)
+        raise VideoFormatError(
+            f"unknown video folder: no {VIDEO_SIZE_PREFIX}N files in it (has: "
+            f"{', '.join(sorted(c.name for c in p.iterdir())) or 'nothing'})",
+            path=p,
+        )
+    if p.suffix.lower() == ".json":
+        return read_sabre_manifest(p, **kwargs)
+    raise VideoFormatError("unknown video file: expected a folder of video_size_N files or a Sabre .json "
+                           "manifest", path=p)
+
+
+def write_pensieve_video(video: Video, directory: str | Path) -> Path:
+    """Write ``video`` as a Pensieve folder (``video_size_N``, integer bytes) plus a ``ladder.json``.
+
+    Sizes that are not whole bytes are rounded to the nearest byte (logged). The chunk duration is not
+    stored by this format; pass it to :func:`read_pensieve_video` when reading back.
+
+    Args:
+        video: the video to write.
+        directory: the output folder (created if missing).
+
+    Returns:
+        The folder written.
+
+    Raises:
+        VideoFormatError: the folder already holds level files beyond this video's ladder.
+
+    >>> import tempfile
+    >>> v = Video.cbr([3e5, 7.5e5], chunk_duration_s=4.0, n_chunks=2)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     back = read_pensieve_video(write_pensieve_video(v, Path(d) / "v"))
+    >>> back.bitrates_bps.tolist() == v.bitrates_bps.tolist()
+    True
+    """
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = [p.name for p in folder.iterdir()
+             if (m := _LEVEL_RE.match(p.name)) and int(m[1]) >= video.n_levels]
+    if stale:
+        raise VideoFormatError(f"the folder already holds {sorted(stale)} beyond this video's "
+                               f"{video.n_levels} levels; write into an empty folder", path=folder)
+    sizes_bytes = np.rint(bits_to_bytes(video.chunk_sizes_bits)).astype(np.int64)
+    if not np.allclose(sizes_bytes * 8.0, video.chunk_sizes_bits):
+        logger.info("rounded chunk sizes of %s to whole bytes", video.name)
+    for level in range(video.n_levels):
+        text = "".join(f"{size}\n" for size in sizes_bytes[:, level])
+        (folder / f"{VIDEO_SIZE_PREFIX}{level}").write_text(text, encoding="utf-8")
+    ladder_kbps = [_plain_number(b) for b in bps_to_kbps(video.bitrates_bps)]
+    (folder / LADDER_FILE).write_text(json.dumps({"bitrates_kbps": ladder_kbps}) + "\n", encoding="utf-8")
+    return folder
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+
+def _level_files(folder: Path) -> list[Path]:
+    levels = {int(m[1]): p for p in folder.iterdir() if (m := _LEVEL_RE.match(p.name)) and p.is_file()}
+    if not levels:
+        raise VideoFormatError(f"unknown video folder: no {VIDEO_SIZE_PREFIX}N files in it", path=folder)
+    missing = sorted(set(range(max(levels) + 1)) - set(levels))
+    if missing:
+        raise VideoFormatError(
+            f"level files must be {VIDEO_SIZE_PREFIX}0..{VIDEO_SIZE_PREFIX}{max(levels)} without gaps; "
+            f"missing levels {missing}",
+            path=folder,
+        )
+    return [levels[k] for k in range(len(levels))]
+
+
+def _read_sizes(path: Path) -> npt.NDArray[np.int64]:
+    text = read_text(path, expected=_SIZE_EXPECTED, error=VideoFormatError)
+    sizes: list[int] = []
+    for number, line in content_lines(text):
+        if not _INT_RE.match(line):
+            raise VideoFormatError(f"expected {_SIZE_EXPECTED}, got {line!r}", path=path, line=number)
+        size = int(line)
+        if size <= 0:
+            msg = f"chunk size is {size} bytes; expected an integer > 0"
+            raise VideoFormatError(msg, path=path, line=number)
+        sizes.append(size)
+    if not sizes:
+        raise VideoFormatError(f"the file is empty; expected {_SIZE_EXPECTED}", path=path)
+    return np.asarray(sizes, dtype=np.int64)
+
+
+def _ladder(folder: Path, n_levels: int, bitrates_bps: Sequence[float] | None) -> FloatArray:
+    if bitrates_bps is not None:
+        ladder, origin = np.asarray(bitrates_bps, dtype=np.float64), "bitrates_bps"
+    elif (folder / MPD_FILE).is_file():
+        ladder, origin = _mpd_ladder(folder / MPD_FILE), MPD_FILE
+    elif (folder / LADDER_FILE).is_file():
+        ladder, origin = _json_ladder(folder / LADDER_FILE), LADDER_FILE
+    else:
+        raise VideoFormatError(
+            f"no bitrate ladder for the {n_levels} levels: pass bitrates_bps=[...] (bits/s, ascending), "
+            f"or put a {MPD_FILE} (DASH Representation bandwidths) or a {LADDER_FILE} "
+            '(\'{"bitrates_kbps": [...]}\') in the folder',
+            path=folder,
+        )
+    if ladder.ndim != 1 or ladder.size != n_levels:
+        raise VideoFormatError(
+            f"ladder count mismatch: {origin} gives {ladder.size} bitrates but the folder has {n_levels} "
+            f"{VIDEO_SIZE_PREFIX}N files; give one bitrate per level",
+            path=folder,
+        )
+    return ladder
+
+
+def _mpd_ladder(path: Path) -> FloatArray:
+    try:
+        root = ET.fromstring(read_text(path, expected="a DASH MPD (XML)", error=VideoFormatError))
+    except ET.ParseError as exc:
+        raise VideoFormatError(f"invalid XML ({exc}); expected a DASH MPD", path=path,
+                               line=exc.position[0]) from None
+
+    def local(tag: str) -> str:
+        return tag.rsplit("}", 1)[-1]
+
+    video_sets = [a for a in root.iter() if local(a.tag) == "AdaptationSet"
+                  and "video" in (a.get("mimeType", "") + a.get("contentType", ""))]
+    scope = video_sets or [root]
+    reps = [r for s in scope for r in s.iter() if local(r.tag) == "Representation" and r.get("bandwidth")]
+    if not reps:
+        raise VideoFormatError("no Representation elements with a bandwidth attribute", path=path)
+    try:
+        return np.sort(np.array([float(r.get("bandwidth", "")) for r in reps]))
+    except ValueError:
+        raise VideoFormatError("a Representation bandwidth is not a number (bits/s expected)",
+                               path=path) from None
+
+
+def _json_ladder(path: Path) -> FloatArray:
+    try:
+        doc = json.loads(read_text(path, expected='{"bitrates_kbps": [...]}', error=VideoFormatError))
+    except json.JSONDecodeError as exc:
+        raise VideoFormatError(f"invalid JSON ({exc.msg}); expected {{\"bitrates_kbps\": [...]}}", path=path,
+                               line=exc.lineno) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("bitrates_kbps"), list):
+        raise VideoFormatError('expected an object {"bitrates_kbps": [...]}', path=path)
+    return kbps_to_bps(np.array([_finite_number(b, "bitrates_kbps", path) for b in doc["bitrates_kbps"]]))
+
+
+def _finite_number(value: object, key: str, path: str | Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise VideoFormatError(f"{key} holds {value!r}; expected a finite number", path=path)
+    return float(value)
+
+
+def _plain_number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
