@@ -71,7 +71,7 @@ class Session:
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        now_s = state.pop("_now_s")
+        now_s = float(state.pop("_now_s"))  # type: ignore[arg-type]
         self.__dict__.update(state)
         self.env = simpy.Environment(initial_time=now_s)
         self.link.env = self.env
@@ -103,7 +103,8 @@ class Session:
             raise ValueError(f"quality_idx={quality_idx} is not a level of the {self.video.n_levels}-level ladder")
         process = self.env.process(self._download(int(quality_idx)))
         self.env.run(until=process)
-        outcome: ChunkOutcome = process.value
+        outcome = process.value
+        assert isinstance(outcome, ChunkOutcome)
         self.outcomes.append(outcome)
         return outcome
 
@@ -112,7 +113,10 @@ class Session:
         env = self.env
         chunk_idx = len(self.outcomes)
         size_bits = self._sizes[chunk_idx][quality_idx]
-        noise = float(self.rng.uniform(cfg.noise_low, cfg.noise_high)) if cfg.is_noisy else 1.0
+        noise = 1.0
+        if cfg.is_noisy:
+            assert self.rng is not None  # checked in __init__
+            noise = float(self.rng.uniform(cfg.noise_low, cfg.noise_high))
         request_time_s = float(env.now)
         # Request: the first byte arrives one RTT later.
         if cfg.rtt_advances_trace:

@@ -226,7 +226,7 @@ def _outcome_info(outcome: ChunkOutcome) -> dict[str, Any]:
 
 def default_video() -> Video:
     """A constant-bitrate video on the Envivio ladder, 48 chunks of 4 s (no data needed)."""
-    return Video.cbr(ENVIVIO_LADDER_BPS, chunk_duration_s=4.0, n_chunks=48, name="cbr-envivio")
+    return Video.cbr(list(ENVIVIO_LADDER_BPS), chunk_duration_s=4.0, n_chunks=48, name="cbr-envivio")
 
 
 def _default_traces() -> list[Trace]:

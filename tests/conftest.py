@@ -7,8 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from traces.types import Trace, Video
+
+# Property tests draw the same examples on every run (determinism), and keep no example database.
+settings.register_profile("abr", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.load_profile("abr")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"

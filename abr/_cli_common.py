@@ -1,0 +1,85 @@
+"""Helpers shared by the CLI modules: logging set-up, error reporting, shared options."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from abr.errors import INPUT_ERRORS, AbrError, DownloadError
+
+#: Exit code of bad input (an unknown name, a missing or malformed file, a bad value), as click uses.
+EXIT_BAD_INPUT = 2
+#: Exit code of a failure while running (a session or download that fails, a file that cannot be written).
+EXIT_FAILURE = 1
+_LOGGED_PACKAGES = ("abr", "agents", "simulator", "traces")
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (traces/, videos/); overrides $ABR_DATA_DIR."),
+]
+
+
+def configure_logging(verbose: int, quiet: bool) -> Callable[[], None]:
+    """Send the project's log records to a rich handler on stderr.
+
+    Args:
+        verbose: ``0`` warnings, ``1`` info, ``2`` or more debug.
+        quiet: errors only (wins over ``verbose``).
+
+    Returns:
+        A function that restores the loggers as they were (the CLI calls it when the command ends, so
+        running the CLI in-process leaves no logging state behind).
+    """
+    if quiet:
+        level = logging.ERROR
+    else:
+        level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(max(verbose, 0), 2)]
+    handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    loggers = [logging.getLogger(name) for name in _LOGGED_PACKAGES]
+    saved = [(lg, list(lg.handlers), lg.level, lg.propagate) for lg in loggers]
+    for package_logger in loggers:
+        package_logger.handlers = [handler]
+        package_logger.setLevel(level)
+        package_logger.propagate = False
+
+    def restore() -> None:
+        for package_logger, handlers, old_level, propagate in saved:
+            package_logger.handlers = handlers
+            package_logger.setLevel(old_level)
+            package_logger.propagate = propagate
+
+    return restore
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's message on one line.
+
+    >>> one_line(ValueError("bad\\n  value"))
+    'bad value'
+    """
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+
+
+def fail(exc: BaseException, code: int) -> NoReturn:
+    """Print ``error: <message>`` on stderr and exit with ``code``."""
+    typer.echo(f"error: {one_line(exc)}", err=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn known errors into one ``error:`` line: exit 2 for bad input, 1 for a failure while running."""
+    try:
+        yield
+    except INPUT_ERRORS as exc:
+        fail(exc, EXIT_BAD_INPUT)
+    except (AbrError, DownloadError, OSError, ImportError) as exc:
+        fail(exc, EXIT_FAILURE)

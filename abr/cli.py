@@ -1,0 +1,184 @@
+"""The ``abr`` command line: evaluate agents, list agents and presets, inspect and convert traces, download.
+
+Commands: ``abr evaluate``, ``abr agents``, ``abr presets``, ``abr traces info``, ``abr traces convert``,
+``abr download``. Only the CLI configures logging (a rich handler on stderr; ``-v`` info, ``-vv`` debug,
+``-q`` errors only) and draws progress bars. Bad input (an unknown name, a missing or malformed file, a bad
+value) is reported as one line ``error: <message>`` on stderr with exit code 2; a failure while running
+(a session or a download that fails, a file that cannot be written) exits with code 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import shlex
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from abr import inputs
+from abr._cli_common import DataDirOption, configure_logging, reported_errors
+from abr.cli_data import download_command, traces_app
+from abr.errors import ConfigError
+from abr.evaluate import ALL_SETS, EvaluationResult, ProgressCallback, evaluate
+from agents.registry import AGENTS, make_agent
+from simulator.config import PRESETS, preset
+from simulator.qoe import QoEWeights
+
+app = typer.Typer(
+    name="abr",
+    help="Adaptive-bitrate streaming lab: evaluate bitrate agents on throughput traces.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(traces_app, name="traces")
+app.command("download")(download_command)
+
+
+class QoEKind(str, Enum):
+    """The QoE variants (see ``simulator.qoe``)."""
+
+    linear = "linear"
+    log = "log"
+    hd = "hd"
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    verbose: Annotated[int, typer.Option(
+        "--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only log errors.")] = False,
+) -> None:
+    """Adaptive-bitrate streaming lab."""
+    ctx.call_on_close(configure_logging(verbose, quiet))
+
+
+@app.command("evaluate")
+def evaluate_command(
+    agent: Annotated[list[str], typer.Option("--agent", "-a", help="Agent name; repeat for several.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the results.")],
+    traces: Annotated[list[str] | None, typer.Option(
+        "--traces", "-t", help="Trace set: a path or a name under <data dir>/traces; repeatable.")] = None,
+    synthetic: Annotated[int, typer.Option(
+        "--synthetic", min=0, help="Add a set 'synthetic' of N seeded synthetic traces.")] = 0,
+    video: Annotated[str | None, typer.Option(
+        "--video", help="Video: a path or a name under <data dir>/videos (default: envivio_dash3, or a "
+        "synthetic CBR Envivio ladder (48 x 4 s) without a data dir).")] = None,
+    preset_name: Annotated[str, typer.Option(
+        "--preset", help="Simulator preset (see `abr presets`).")] = "pensieve",
+    qoe: Annotated[QoEKind, typer.Option("--qoe", help="QoE variant.")] = QoEKind.linear,
+    seed: Annotated[int, typer.Option(
+        "--seed", min=0, help="Seed of the session noise, synthetic traces and bootstrap.")] = 0,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run every agent on every trace and write sessions, chunks, summary, config and a report."""
+    with reported_errors():
+        sim_config = preset(preset_name)
+        weights = QoEWeights(kind=qoe.value)
+        for name in agent:
+            make_agent(name)  # fail fast on an unknown agent, before reading any trace
+        sets = _load_sets(traces or [], synthetic, seed, data_dir)
+        the_video = inputs.load_video(video, data_dir)
+        command = _command_line(agent, traces or [], synthetic, video, preset_name, qoe.value, out, seed,
+                                data_dir)
+        metadata = {
+            "preset": preset_name,
+            "trace_specs": {s.name: (str(s.path) if s.path else None) for s in sets},
+            "video_spec": video,
+            "data_dir": str(data_dir) if data_dir else None,
+        }
+        with _progress_bar("evaluating") as progress:
+            result = evaluate(agent, {s.name: list(s.traces) for s in sets}, the_video, sim_config, weights,
+                              out, seed=seed, progress=progress, command=command, metadata=metadata)
+        Console().print(results_table(result))
+        Console().print(f"results written to {result.out_dir}")
+
+
+def _load_sets(specs: list[str], synthetic: int, seed: int,
+               data_dir: Path | None) -> list[inputs.TraceSetInput]:
+    if not specs and synthetic == 0:
+        raise ConfigError("no traces: give --traces SPEC (a path or a data-set name) and/or --synthetic N")
+    sets = [inputs.load_trace_set(spec, data_dir) for spec in specs]
+    if synthetic:
+        sets.append(inputs.synthetic_trace_set(synthetic, seed))
+    return sets
+
+
+def _command_line(agents: list[str], traces: list[str], synthetic: int, video: str | None, preset_name: str,
+                  qoe: str, out: Path, seed: int, data_dir: Path | None) -> str:
+    """The canonical command that reproduces the run (every option spelled out)."""
+    args = ["abr", "evaluate"]
+    for name in agents:
+        args += ["--agent", name]
+    for spec in traces:
+        args += ["--traces", spec]
+    if synthetic:
+        args += ["--synthetic", str(synthetic)]
+    if video is not None:
+        args += ["--video", video]
+    args += ["--preset", preset_name, "--qoe", qoe, "--out", str(out), "--seed", str(seed)]
+    if data_dir is not None:
+        args += ["--data-dir", str(data_dir)]
+    return shlex.join(args)
+
+
+@contextlib.contextmanager
+def _progress_bar(description: str) -> Iterator[ProgressCallback]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=what)
+
+        yield update
+
+
+def results_table(result: EvaluationResult) -> Table:
+    """A rich table: one row per (agent, trace set), then the agent's pooled ``all`` row."""
+    table = Table(title="Evaluation summary (means; QoE with 95% bootstrap CI)")
+    for header in ("agent", "set", "n", "QoE [95% CI]", "QoE excl. first", "bitrate kbps", "rebuffer s",
+                   "smoothness Mbit/s"):
+        table.add_column(header, justify="left" if header in ("agent", "set") else "right", overflow="fold")
+    groups = list(dict.fromkeys((r.agent, r.trace_set) for r in result.summary))
+    for agent_name, set_name in groups:
+        qoe = result.stat(agent_name, set_name, "qoe")
+        means = [f"{result.stat(agent_name, set_name, m).mean:.2f}"
+                 for m in ("qoe_excl_first", "avg_bitrate_kbps", "rebuffer_s", "smoothness_mbps")]
+        style = "bold" if set_name == ALL_SETS else None
+        table.add_row(agent_name, set_name, str(qoe.n),
+                      f"{qoe.mean:.2f} [{qoe.ci_low:.2f}, {qoe.ci_high:.2f}]", *means, style=style)
+    return table
+
+
+@app.command("agents")
+def agents_command() -> None:
+    """List the agents with a one-line description."""
+    table = Table(title="Agents")
+    table.add_column("name")
+    table.add_column("description")
+    for name in sorted(AGENTS):
+        doc = inspect.getdoc(AGENTS[name]) or ""
+        table.add_row(name, doc.splitlines()[0] if doc else "")
+    Console().print(table)
+
+
+@app.command("presets")
+def presets_command() -> None:
+    """List the simulator presets and their fields."""
+    table = Table(title="Simulator presets")
+    table.add_column("field")
+    for name in PRESETS:
+        table.add_column(name)
+    for f in dataclasses.fields(next(iter(PRESETS.values()))):
+        table.add_row(f.name, *(repr(getattr(cfg, f.name)) for cfg in PRESETS.values()))
+    Console().print(table)

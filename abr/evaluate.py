@@ -1,0 +1,282 @@
+"""The evaluation harness: every agent plays every trace of every trace set; results, summary and report.
+
+Traces are played in name order within each set and sets in the order given, so a run is deterministic.
+Each session gets its own generator, ``default_rng(SeedSequence(seed, spawn_key=(agent_idx, set_idx,
+trace_idx)))`` (indices in the order of ``agent_names``, ``trace_sets`` and the sorted traces), so noisy
+presets are reproducible and a session does not depend on the ones played before it. Each agent is one
+policy instance, reset at the start of every session (by :func:`abr.rollout.run_session`).
+
+Files written to ``out_dir`` (each atomically: a crash never leaves a half-written file):
+
+* ``sessions.csv``: one row per (agent, trace), columns :data:`SESSION_COLUMNS`.
+* ``chunks.csv``: one row per downloaded chunk, columns :data:`CHUNK_COLUMNS` (every ``ChunkOutcome`` field).
+* ``summary.csv``: long format, one row per (agent, trace set, metric) with ``n, mean, median, p5, p95,
+  ci_low, ci_high``; ``trace_set == "all"`` pools every set of the agent. See :mod:`abr.stats`.
+* ``config.json``: the resolved configuration, package versions, git commit and creation time.
+* ``report.md`` with ``qoe_cdf.png`` and ``tradeoff.png``: see :mod:`abr.report`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abr import report
+from abr._atomic import write_csv_atomic, write_json_atomic
+from abr.errors import ConfigError, EvaluationError
+from abr.provenance import git_state, package_versions, utc_timestamp
+from abr.rollout import run_session
+from abr.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL, SUMMARY_COLUMNS, SummaryRow, summarize
+from agents.base import Policy
+from agents.registry import make_agent
+from simulator.config import SimConfig
+from simulator.des import Session
+from simulator.metrics import SessionMetrics, session_metrics
+from simulator.qoe import QoEWeights
+from simulator.records import ChunkOutcome
+from traces.types import Trace, Video
+from traces.units import bps_to_kbps, bps_to_mbps
+
+logger = logging.getLogger(__name__)
+
+#: ``progress(completed_sessions, total_sessions, description)``; called once before the first session.
+ProgressCallback = Callable[[int, int, str], None]
+
+ALL_SETS = "all"
+SESSION_COLUMNS: tuple[str, ...] = (
+    "agent", "trace_set", "trace", "qoe", "qoe_excl_first", "qoe_mean_per_chunk", "utility",
+    "rebuffer_penalty", "smoothness_penalty", "avg_bitrate_kbps", "rebuffer_s", "rebuffer_excl_first_s",
+    "rebuffer_ratio", "smoothness_mbps", "switch_count", "startup_delay_s", "downloaded_bits", "n_chunks",
+    "session_time_s",
+)
+CHUNK_COLUMNS: tuple[str, ...] = ("agent", "trace_set", "trace", *ChunkOutcome._fields)
+SUMMARY_METRICS: tuple[str, ...] = (
+    "qoe", "qoe_excl_first", "utility", "rebuffer_penalty", "smoothness_penalty", "avg_bitrate_kbps",
+    "rebuffer_s", "rebuffer_excl_first_s", "smoothness_mbps", "switch_count",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResult:
+    """One agent's session on one trace: its metrics and its chunk outcomes."""
+
+    agent: str
+    trace_set: str
+    trace: str
+    metrics: SessionMetrics
+    outcomes: tuple[ChunkOutcome, ...]
+
+    def row(self) -> dict[str, str | int | float]:
+        """The ``sessions.csv`` row (bitrates in kbit/s, smoothness in Mbit/s, as the column names say)."""
+        m = self.metrics
+        return {
+            "agent": self.agent, "trace_set": self.trace_set, "trace": self.trace,
+            "qoe": m.qoe, "qoe_excl_first": m.qoe_excl_first, "qoe_mean_per_chunk": m.qoe_mean_per_chunk,
+            "utility": m.utility, "rebuffer_penalty": m.rebuffer_penalty,
+            "smoothness_penalty": m.smoothness_penalty, "avg_bitrate_kbps": bps_to_kbps(m.avg_bitrate_bps),
+            "rebuffer_s": m.rebuffer_s, "rebuffer_excl_first_s": m.rebuffer_excl_first_s,
+            "rebuffer_ratio": m.rebuffer_ratio, "smoothness_mbps": bps_to_mbps(m.smoothness_bps),
+            "switch_count": m.switch_count, "startup_delay_s": m.startup_delay_s,
+            "downloaded_bits": m.downloaded_bits, "n_chunks": m.n_chunks, "session_time_s": m.session_time_s,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationResult:
+    """What :func:`evaluate` produced.
+
+    Attributes:
+        out_dir: the output folder.
+        sessions: one result per (agent, trace), in play order.
+        summary: the ``summary.csv`` rows.
+        files: the files written, by role (``"sessions"``, ``"chunks"``, ``"summary"``, ``"config"``,
+            ``"report"``, ``"qoe_cdf"``, ``"tradeoff"``).
+    """
+
+    out_dir: Path
+    sessions: tuple[SessionResult, ...]
+    summary: tuple[SummaryRow, ...]
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def stat(self, agent: str, trace_set: str, metric: str) -> SummaryRow:
+        """The summary row of ``metric`` for ``agent`` on ``trace_set`` (or ``"all"``)."""
+        for row in self.summary:
+            if (row.agent, row.trace_set, row.metric) == (agent, trace_set, metric):
+                return row
+        raise KeyError(f"no summary row for agent={agent!r}, trace_set={trace_set!r}, metric={metric!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    agents: dict[str, Policy]
+    trace_sets: list[tuple[str, list[Trace]]]
+
+    @property
+    def n_sessions(self) -> int:
+        return len(self.agents) * sum(len(traces) for _, traces in self.trace_sets)
+
+
+def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace]], video: Video,
+             sim_config: SimConfig, qoe: QoEWeights, out_dir: str | Path, *, seed: int = 0,
+             progress: ProgressCallback | None = None, command: str | None = None,
+             metadata: Mapping[str, Any] | None = None) -> EvaluationResult:
+    """Run every agent over every trace of every set and write the results to ``out_dir``.
+
+    Args:
+        agent_names: registry names of the agents (see ``agents.agent_names()``).
+        trace_sets: trace set name -> traces (played in name order). ``"all"`` is reserved.
+        video: the video every session plays.
+        sim_config: the link and player model.
+        qoe: the QoE model.
+        out_dir: the output folder (created if missing; existing result files are replaced).
+        seed: non-negative seed of the session generators and of the bootstrap.
+        progress: called with (sessions done, total, description) before the first and after each session.
+        command: the command line that started the run, recorded in ``config.json`` and ``report.md``.
+        metadata: extra JSON-serialisable facts recorded in ``config.json`` (e.g. the preset name).
+
+    Returns:
+        The sessions, the summary and the paths of the files written.
+
+    Raises:
+        ConfigError: unknown or repeated agent, empty or reserved trace set, repeated trace name, bad seed,
+            or a config that does not fit the video (nothing is run).
+        EvaluationError: a session failed; the message names the agent, trace set and trace, and no
+            result file is written.
+    """
+    plan = _validate(agent_names, trace_sets, video, sim_config, qoe, out_dir, seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    logger.info("evaluating %d agents on %d traces (%d sessions)", len(plan.agents),
+                sum(len(t) for _, t in plan.trace_sets), plan.n_sessions)
+    sessions = _run(plan, video, sim_config, qoe, seed, progress)
+    rows = [s.row() for s in sessions]
+    summary = tuple(summarize(rows, SUMMARY_METRICS, seed=seed, all_sets_label=ALL_SETS))
+    config = _resolved_config(plan, video, sim_config, qoe, seed, command, metadata)
+    files = _write_tables(out, sessions, rows, summary, config)
+    files.update(report.write_report(out, rows, summary, command=command, config=config))
+    logger.info("wrote %s to %s", ", ".join(sorted(p.name for p in files.values())), out)
+    return EvaluationResult(out, tuple(sessions), summary, files)
+
+
+def _validate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace]], video: Video,
+              sim_config: SimConfig, qoe: QoEWeights, out_dir: str | Path, seed: int) -> _Plan:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(f"seed={seed!r} must be a non-negative integer")
+    if not agent_names:
+        raise ConfigError("no agents given: name at least one (e.g. --agent bba)")
+    agents: dict[str, Policy] = {}
+    for name in agent_names:
+        key = str(name).strip().lower()
+        if key in agents:
+            raise ConfigError(f"agent {name!r} is given twice; name each agent once")
+        agents[key] = make_agent(key)
+    if not trace_sets:
+        raise ConfigError("no trace sets given: pass at least one (e.g. --traces fcc/test or --synthetic 10)")
+    sets = [(str(name), _sorted_traces(str(name), traces)) for name, traces in trace_sets.items()]
+    qoe.utilities(video.bitrates_bps)  # raises ConfigError if the QoE model does not fit the ladder
+    Session(sets[0][1][0], video, sim_config, rng=np.random.default_rng(0))  # checks config vs video
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out_dir={str(out)!r} is an existing file; give a folder for the results")
+    return _Plan(agents, sets)
+
+
+def _sorted_traces(set_name: str, traces: Sequence[Trace]) -> list[Trace]:
+    if set_name == ALL_SETS:
+        raise ConfigError(f"trace set name {ALL_SETS!r} is reserved for the pooled summary; rename the set")
+    if not traces:
+        raise ConfigError(f"trace set {set_name!r} is empty; give it at least one trace")
+    ordered = sorted(traces, key=lambda t: t.name)
+    for before, after in zip(ordered, ordered[1:], strict=False):
+        if before.name == after.name:
+            raise ConfigError(
+                f"trace set {set_name!r} has two traces named {after.name!r} "
+                f"({before.source or '?'} and {after.source or '?'}); trace names must be unique in a set"
+            )
+    return ordered
+
+
+def _run(plan: _Plan, video: Video, sim_config: SimConfig, qoe: QoEWeights, seed: int,
+         progress: ProgressCallback | None) -> list[SessionResult]:
+    total = plan.n_sessions
+    if progress is not None:
+        progress(0, total, "starting")
+    results: list[SessionResult] = []
+    for agent_idx, (agent, policy) in enumerate(plan.agents.items()):
+        for set_idx, (set_name, traces) in enumerate(plan.trace_sets):
+            for trace_idx, trace in enumerate(traces):
+                key = (agent_idx, set_idx, trace_idx)
+                rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+                results.append(_play(agent, policy, set_name, trace, video, sim_config, qoe, rng))
+                if progress is not None:
+                    progress(len(results), total, f"{agent} on {set_name}/{trace.name}")
+        logger.info("agent %s: %d sessions done", agent, sum(len(t) for _, t in plan.trace_sets))
+    return results
+
+
+def _play(agent: str, policy: Policy, set_name: str, trace: Trace, video: Video, sim_config: SimConfig,
+          qoe: QoEWeights, rng: np.random.Generator) -> SessionResult:
+    try:
+        outcomes = run_session(policy, trace, video, sim_config, rng=rng)
+        metrics = session_metrics(outcomes, video.bitrates_bps, qoe, chunk_duration_s=video.chunk_duration_s)
+    except Exception as exc:
+        where = f" ({trace.source})" if trace.source else ""
+        raise EvaluationError(
+            f"agent {agent!r} failed on trace {trace.name!r}{where} of trace set {set_name!r}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    return SessionResult(agent, set_name, trace.name, metrics, tuple(outcomes))
+
+
+def _write_tables(out: Path, sessions: Sequence[SessionResult], rows: Sequence[Mapping[str, object]],
+                  summary: Sequence[SummaryRow], config: Mapping[str, Any]) -> dict[str, Path]:
+    chunk_rows = ((s.agent, s.trace_set, s.trace, *o) for s in sessions for o in s.outcomes)
+    return {
+        "sessions": write_csv_atomic(out / "sessions.csv", SESSION_COLUMNS,
+                                     ([r[c] for c in SESSION_COLUMNS] for r in rows)),
+        "chunks": write_csv_atomic(out / "chunks.csv", CHUNK_COLUMNS, chunk_rows),
+        "summary": write_csv_atomic(out / "summary.csv", SUMMARY_COLUMNS, (r.as_tuple() for r in summary)),
+        "config": write_json_atomic(out / "config.json", config),
+    }
+
+
+def _resolved_config(plan: _Plan, video: Video, sim_config: SimConfig, qoe: QoEWeights, seed: int,
+                     command: str | None, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {
+        "created_utc": utc_timestamp(),
+        "command": command,
+        "seed": int(seed),
+        "agents": list(plan.agents),
+        "trace_sets": {name: _trace_set_info(traces) for name, traces in plan.trace_sets},
+        "video": {
+            "name": video.name, "source": video.source, "n_chunks": video.n_chunks,
+            "n_levels": video.n_levels, "bitrates_bps": video.bitrates_bps.tolist(),
+            "chunk_duration_s": video.chunk_duration_s,
+        },
+        "sim_config": dataclasses.asdict(sim_config),
+        "qoe": {**dataclasses.asdict(qoe), "rebuffer_penalty_per_s": qoe.rebuffer_penalty,
+                "hd_utilities": list(qoe.hd_utilities)},
+        "bootstrap": {"method": "percentile", "resamples": BOOTSTRAP_RESAMPLES, "level": CI_LEVEL},
+        "session_seeding": "default_rng(SeedSequence(seed, spawn_key=(agent_idx, set_idx, trace_idx)))",
+        "metadata": dict(metadata or {}),
+        "versions": package_versions(),
+        "git": git_state(),
+    }
+
+
+def _trace_set_info(traces: Sequence[Trace]) -> dict[str, Any]:
+    sources = [t.source for t in traces]
+    folders = sorted({str(Path(s).parent) for s in sources if s})
+    return {
+        "path": folders[0] if len(folders) == 1 else (folders or None),
+        "count": len(traces),
+        "total_hours": sum(t.duration_s for t in traces) / 3600.0,
+        "families": sorted({t.family for t in traces}),
+        "traces": [t.name for t in traces],
+    }

@@ -1,0 +1,137 @@
+"""Loading an evaluation's inputs from specs: trace sets and videos by path or data-set name.
+
+A spec is an existing path or a name under the data directory (``--data-dir``, else ``$ABR_DATA_DIR``):
+``traces/<spec>`` for trace sets (e.g. ``"fcc/test"``), ``videos/<spec>`` for videos (e.g.
+``"envivio_dash3"``). Without a data directory the default video is a synthetic CBR video with the
+Envivio ladder (300, 750, 1200, 1850, 2850, 4300 kbit/s), 48 chunks of 4 s: :func:`envivio_cbr_video`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from traces.datadir import data_dir as resolve_data_dir
+from traces.datadir import resolve_traces, resolve_video
+from traces.errors import DataDirError
+from traces.readers import read_trace, read_trace_dir
+from traces.synthetic import generate_trace_set
+from traces.types import Trace, Video
+from traces.units import kbps_to_bps
+from traces.videos import read_video
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_VIDEO = "envivio_dash3"
+SYNTHETIC_SET = "synthetic"
+ENVIVIO_BITRATES_KBPS: tuple[float, ...] = (300.0, 750.0, 1200.0, 1850.0, 2850.0, 4300.0)  # Pensieve's ladder
+ENVIVIO_CHUNK_DURATION_S = 4.0
+ENVIVIO_N_CHUNKS = 48  # chunks played by the research simulator
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSetInput:
+    """A loaded trace set.
+
+    Attributes:
+        name: the set's name in results (the spec as given, or ``"synthetic"``).
+        path: the file or folder it was read from (``None`` for synthetic traces).
+        traces: the traces, sorted by name.
+    """
+
+    name: str
+    path: Path | None
+    traces: tuple[Trace, ...]
+
+    @property
+    def total_hours(self) -> float:
+        return sum(t.duration_s for t in self.traces) / 3600.0
+
+    @property
+    def mean_throughput_bps(self) -> float:
+        """Time-weighted mean throughput over every trace of the set, in bits per second."""
+        total_s = sum(t.duration_s for t in self.traces)
+        return sum(t.mean_throughput_bps * t.duration_s for t in self.traces) / total_s
+
+
+def load_trace_set(spec: str, data_dir: str | Path | None = None) -> TraceSetInput:
+    """Load the trace set named by ``spec``: a trace file, a folder of trace files, or a data-set name.
+
+    Args:
+        spec: a path, or a name under ``<data_dir>/traces`` such as ``"genet_benchmark/fcc-test"``.
+        data_dir: the data directory override (else ``$ABR_DATA_DIR``).
+
+    Returns:
+        The set, named ``spec``.
+
+    Raises:
+        DataDirError: the spec matches nothing, or the folder holds no trace files.
+        TraceFormatError: a trace file is malformed (the message names it).
+    """
+    _require_lookup(spec, data_dir, "trace set")
+    path = resolve_traces(spec, data_dir)
+    traces = read_trace_dir(path) if path.is_dir() else [read_trace(path)]
+    return TraceSetInput(str(spec), path, tuple(sorted(traces, key=lambda t: t.name)))
+
+
+def synthetic_trace_set(n_traces: int, seed: int) -> TraceSetInput:
+    """``n_traces`` seeded synthetic traces (``generate_trace_set``) as a set named ``"synthetic"``."""
+    return TraceSetInput(SYNTHETIC_SET, None, tuple(generate_trace_set(seed, n_traces)))
+
+
+def envivio_cbr_video() -> Video:
+    """A constant-bitrate stand-in for the Envivio video: its ladder, 48 chunks of 4 s.
+
+    >>> v = envivio_cbr_video()
+    >>> v.n_chunks, v.n_levels, float(v.chunk_sizes_bits[0, 0])
+    (48, 6, 1200000.0)
+    """
+    return Video.cbr(
+        [kbps_to_bps(r) for r in ENVIVIO_BITRATES_KBPS],
+        chunk_duration_s=ENVIVIO_CHUNK_DURATION_S,
+        n_chunks=ENVIVIO_N_CHUNKS,
+        name="envivio_cbr_synthetic",
+    )
+
+
+def has_data_dir(data_dir: str | Path | None = None) -> bool:
+    """Whether a data directory is configured and exists."""
+    try:
+        resolve_data_dir(data_dir)
+    except DataDirError:
+        return False
+    return True
+
+
+def load_video(spec: str | None, data_dir: str | Path | None = None) -> Video:
+    """Load the video named by ``spec``; with no spec, the default (see the module docstring).
+
+    Args:
+        spec: a folder of ``video_size_N`` files, a Sabre ``.json`` manifest, or a name under
+            ``<data_dir>/videos``; ``None`` for the default.
+        data_dir: the data directory override (else ``$ABR_DATA_DIR``).
+
+    Returns:
+        The video.
+
+    Raises:
+        DataDirError: the spec matches nothing.
+        VideoFormatError: the video files are malformed.
+    """
+    if spec is None:
+        if not has_data_dir(data_dir):
+            logger.info("no data directory: using a synthetic CBR video with the Envivio ladder")
+            return envivio_cbr_video()
+        spec = DEFAULT_VIDEO
+    _require_lookup(spec, data_dir, "video")
+    return read_video(resolve_video(spec, data_dir))
+
+
+def _require_lookup(spec: str, data_dir: str | Path | None, what: str) -> None:
+    """Name the spec when it is neither an existing path nor resolvable (no data directory)."""
+    if not Path(spec).expanduser().exists() and not has_data_dir(data_dir):
+        raise DataDirError(
+            f"{what} {spec!r} is not an existing file or folder, and no data directory is configured to look "
+            "it up as a name: check the path, or set $ABR_DATA_DIR / pass --data-dir"
+        )

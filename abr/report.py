@@ -1,0 +1,155 @@
+"""The Markdown report and plots of an evaluation.
+
+``report.md`` holds the command (if given), the setup, and one table row per (agent, trace set) plus one
+per agent over all sets (``all``): sessions, mean QoE with its 95% bootstrap CI, mean QoE without the
+first chunk, mean bitrate (kbit/s), mean rebuffering (s) and mean smoothness (sum of |bitrate changes|,
+Mbit/s). It links two plots drawn with matplotlib's Agg canvas (matplotlib is imported lazily, only here):
+``qoe_cdf.png`` (CDF of session QoE, one line per agent, all sets pooled) and ``tradeoff.png`` (mean
+bitrate against mean rebuffering per session, one colour per agent, agent means as large markers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abr._atomic import write_atomic, write_text_atomic
+from abr.stats import SummaryRow
+
+REPORT_FILE = "report.md"
+QOE_CDF_FILE = "qoe_cdf.png"
+TRADEOFF_FILE = "tradeoff.png"
+_FIGSIZE_IN = (6.4, 4.2)
+_DPI = 110
+
+
+def write_report(out: Path, rows: Sequence[Mapping[str, Any]], summary: Sequence[SummaryRow], *,
+                 command: str | None, config: Mapping[str, Any]) -> dict[str, Path]:
+    """Write the plots, then ``report.md`` (last, so it only links plots that exist).
+
+    Args:
+        out: the output folder.
+        rows: the ``sessions.csv`` rows as mappings.
+        summary: the summary rows.
+        command: the command line, if known.
+        config: the resolved configuration (as in ``config.json``).
+
+    Returns:
+        The paths written, by role: ``"qoe_cdf"``, ``"tradeoff"``, ``"report"``.
+    """
+    files = {
+        "qoe_cdf": _save(out / QOE_CDF_FILE, lambda fig: _draw_qoe_cdf(fig, rows)),
+        "tradeoff": _save(out / TRADEOFF_FILE, lambda fig: _draw_tradeoff(fig, rows)),
+    }
+    files["report"] = write_text_atomic(out / REPORT_FILE, render_markdown(summary, command=command,
+                                                                          config=config))
+    return files
+
+
+def render_markdown(summary: Sequence[SummaryRow], *, command: str | None, config: Mapping[str, Any]) -> str:
+    """The text of ``report.md``."""
+    lines = ["# ABR evaluation report", ""]
+    if command:
+        lines += ["Command:", "", "```", command, "```", ""]
+    lines += _setup_lines(config)
+    lines += ["## Results", "", *results_table(summary), ""]
+    lines += [
+        "QoE is the sum over a session's chunks; the CI is a 95% percentile bootstrap of the mean "
+        "(1000 resamples, seeded). Bitrate, rebuffering and smoothness are means over sessions; "
+        "smoothness is the sum of |bitrate changes| in Mbit/s. Per-session values: "
+        "`sessions.csv`; all statistics: `summary.csv`.",
+        "",
+        "## Plots",
+        "",
+        f"![QoE CDF]({QOE_CDF_FILE})",
+        "",
+        f"![Bitrate vs rebuffering]({TRADEOFF_FILE})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def results_table(summary: Sequence[SummaryRow]) -> list[str]:
+    """Markdown table lines: one row per (agent, trace set), ``all`` rows included."""
+    stats = {(r.agent, r.trace_set, r.metric): r for r in summary}
+    groups = list(dict.fromkeys((r.agent, r.trace_set) for r in summary))
+    lines = [
+        "| agent | trace set | n | mean QoE [95% CI] | QoE excl. first | bitrate kbps | rebuffer s | "
+        "smoothness Mbit/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for agent, set_name in groups:
+        qoe = stats[(agent, set_name, "qoe")]
+        cells = [f"{stats[(agent, set_name, m)].mean:.2f}"
+                 for m in ("qoe_excl_first", "avg_bitrate_kbps", "rebuffer_s", "smoothness_mbps")]
+        qoe_cell = f"{qoe.mean:.2f} [{qoe.ci_low:.2f}, {qoe.ci_high:.2f}]"
+        lines.append(f"| {agent} | {set_name} | {qoe.n} | {qoe_cell} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _setup_lines(config: Mapping[str, Any]) -> list[str]:
+    video = config.get("video", {})
+    sets = config.get("trace_sets", {})
+    set_text = ", ".join(f"`{name}` ({info.get('count')} traces)" for name, info in sets.items())
+    sim = config.get("sim_config", {})
+    meta = config.get("metadata", {})
+    preset = f"preset `{meta['preset']}`, " if "preset" in meta else ""
+    return [
+        "## Setup",
+        "",
+        f"- Agents: {', '.join(f'`{a}`' for a in config.get('agents', []))}",
+        f"- Trace sets: {set_text}",
+        f"- Video: `{video.get('name')}` ({video.get('n_chunks')} chunks, {video.get('n_levels')} levels; "
+        f"at most {sim.get('max_chunks') or 'all'} played)",
+        f"- Simulator: {preset}max buffer {sim.get('max_buffer_s')} s, RTT {sim.get('link_rtt_s')} s",
+        f"- QoE: `{config.get('qoe', {}).get('kind')}`; seed {config.get('seed')}",
+        "",
+    ]
+
+
+def _save(path: Path, draw: Any) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=_FIGSIZE_IN, dpi=_DPI)
+    FigureCanvasAgg(fig)
+    draw(fig)
+    fig.tight_layout()
+    return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
+
+
+def _by_agent(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(str(row["agent"]), []).append(row)
+    return groups
+
+
+def _draw_qoe_cdf(fig: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    ax = fig.add_subplot()
+    for agent, mine in _by_agent(rows).items():
+        values = np.sort([float(r["qoe"]) for r in mine])
+        share = np.arange(values.size + 1) / values.size
+        ax.step(np.concatenate((values[:1], values)), share, where="post", label=agent)
+    ax.set_xlabel("session QoE")
+    ax.set_ylabel("CDF (share of sessions)")
+    ax.set_ylim(0.0, 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+
+
+def _draw_tradeoff(fig: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    ax = fig.add_subplot()
+    for idx, (agent, mine) in enumerate(_by_agent(rows).items()):
+        color = f"C{idx % 10}"
+        rebuffer = np.array([float(r["rebuffer_s"]) for r in mine])
+        bitrate = np.array([float(r["avg_bitrate_kbps"]) for r in mine])
+        ax.scatter(rebuffer, bitrate, s=12, alpha=0.4, color=color, label=agent)
+        ax.scatter([rebuffer.mean()], [bitrate.mean()], s=120, marker="X", color=color, edgecolor="black")
+    ax.set_xlabel("rebuffering per session (s)")
+    ax.set_ylabel("mean bitrate (kbit/s)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", title="agent (X = mean)")

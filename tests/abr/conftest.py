@@ -1,0 +1,59 @@
+"""Fixtures of the application-layer tests: tiny cooked traces and videos on disk, and the real data."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+from simulator.config import SimConfig, preset
+from traces.readers import read_trace_dir
+from traces.types import Trace, Video
+
+from .abr_test_helpers import ENVIVIO_LADDER_KBPS, write_tiny_trace_dir
+
+#: ``../shared`` beside the repository: the real data and the reference results.
+SHARED_DIR = Path(__file__).resolve().parents[2].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real data: $ABR_DATA_DIR if set, else ../shared/data beside the repository (must exist)."""
+    env = os.environ.get("ABR_DATA_DIR")
+    path = Path(env) if env else SHARED_DIR / "data"
+    if not path.is_dir():
+        pytest.fail(f"the data directory {path} does not exist: set ABR_DATA_DIR to the shared data folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference_results(real_data_dir: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """Rows of the research simulator's results, by (policy, trace file)."""
+    path = SHARED_DIR / "reference" / "pensieve_fixed_env_results.csv"
+    if not path.is_file():
+        pytest.fail(f"the reference results {path} do not exist")
+    with open(path, newline="") as f:
+        return {(row["policy"], row["trace_file"]): row for row in csv.DictReader(f)}
+
+
+@pytest.fixture
+def tiny_trace_dir(tmp_path: Path) -> Path:
+    return write_tiny_trace_dir(tmp_path / "data" / "traces" / "tiny")
+
+
+@pytest.fixture
+def tiny_traces(tiny_trace_dir: Path) -> list[Trace]:
+    return read_trace_dir(tiny_trace_dir)
+
+
+@pytest.fixture
+def tiny_video() -> Video:
+    """Envivio ladder, constant bitrate, 8 chunks of 4 s."""
+    return Video.cbr([k * 1e3 for k in ENVIVIO_LADDER_KBPS], chunk_duration_s=4.0, n_chunks=8, name="tiny")
+
+
+@pytest.fixture
+def pensieve() -> SimConfig:
+    return preset("pensieve")

@@ -1,0 +1,260 @@
+"""The evaluation harness on tiny traces: tables, recomputed metrics, summary, determinism, failures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from abr.errors import ConfigError, EvaluationError
+from abr.evaluate import CHUNK_COLUMNS, SUMMARY_METRICS, evaluate
+from abr.rollout import run_session
+from agents import make_agent
+from agents.registry import AGENTS
+from simulator.config import preset
+from simulator.metrics import session_metrics
+from simulator.qoe import QoEWeights
+from simulator.records import ChunkOutcome
+from traces.types import Trace, Video
+
+from .abr_test_helpers import read_csv
+
+AGENT_PAIR = ["bba", "rb"]
+RESULT_FILES = ("sessions.csv", "chunks.csv", "summary.csv", "config.json", "report.md", "qoe_cdf.png",
+                "tradeoff.png")
+REQUIRED_SESSION_COLUMNS = (
+    "agent", "trace_set", "trace", "qoe", "qoe_excl_first", "qoe_mean_per_chunk", "utility",
+    "rebuffer_penalty", "smoothness_penalty", "avg_bitrate_kbps", "rebuffer_s", "rebuffer_excl_first_s",
+    "rebuffer_ratio", "smoothness_mbps", "switch_count", "startup_delay_s", "n_chunks", "session_time_s",
+)
+
+
+def _run(out: Path, traces: list[Trace], video: Video, **kwargs: object) -> object:
+    sets = kwargs.pop("trace_sets") if "trace_sets" in kwargs else {"tiny": traces}
+    config = kwargs.pop("sim_config", preset("pensieve"))
+    return evaluate(kwargs.pop("agents", AGENT_PAIR), sets, video, config, QoEWeights(), out, **kwargs)
+
+
+def _outcomes_by_session(chunks: list[dict[str, str]]) -> dict[tuple[str, str, str], list[ChunkOutcome]]:
+    sessions: dict[tuple[str, str, str], list[ChunkOutcome]] = defaultdict(list)
+    for row in chunks:
+        values = [int(row[f]) if f in ("chunk_idx", "quality_idx") else float(row[f])
+                  for f in ChunkOutcome._fields]
+        sessions[(row["agent"], row["trace_set"], row["trace"])].append(ChunkOutcome(*values))
+    return sessions
+
+
+def test_writes_every_file_with_one_session_row_per_agent_and_trace(tmp_path, tiny_traces, tiny_video):
+    result = _run(tmp_path / "out", tiny_traces, tiny_video)
+    for name in RESULT_FILES:
+        assert (tmp_path / "out" / name).is_file(), name
+    rows = read_csv(tmp_path / "out" / "sessions.csv")
+    assert len(rows) == len(AGENT_PAIR) * len(tiny_traces) == len(result.sessions)
+    assert set(REQUIRED_SESSION_COLUMNS) <= set(rows[0])
+    assert [(r["agent"], r["trace"]) for r in rows] == [(a, t.name) for a in AGENT_PAIR for t in tiny_traces]
+    chunks = read_csv(tmp_path / "out" / "chunks.csv")
+    assert tuple(chunks[0]) == CHUNK_COLUMNS
+    assert len(chunks) == sum(int(r["n_chunks"]) for r in rows) == len(rows) * tiny_video.n_chunks
+    assert not [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_session_metrics_recomputed_from_chunks_csv_match_sessions_csv(tmp_path, tiny_traces, tiny_video):
+    _run(tmp_path, tiny_traces, tiny_video)
+    sessions = _outcomes_by_session(read_csv(tmp_path / "chunks.csv"))
+    for row in read_csv(tmp_path / "sessions.csv"):
+        outcomes = sessions[(row["agent"], row["trace_set"], row["trace"])]
+        m = session_metrics(outcomes, tiny_video.bitrates_bps, QoEWeights(), chunk_duration_s=4.0)
+        assert float(row["qoe"]) == pytest.approx(m.qoe, rel=1e-12, abs=1e-12)
+        assert float(row["avg_bitrate_kbps"]) == pytest.approx(m.avg_bitrate_bps / 1e3, rel=1e-12)
+        assert float(row["smoothness_mbps"]) == pytest.approx(m.smoothness_bps / 1e6, rel=1e-12, abs=1e-12)
+        assert float(row["rebuffer_s"]) == pytest.approx(sum(o.rebuffer_s for o in outcomes), rel=1e-12)
+        levels = [o.quality_idx for o in outcomes]
+        assert int(row["switch_count"]) == sum(a != b for a, b in zip(levels, levels[1:], strict=False))
+        # The first chunk has no smoothness cost: its QoE is its utility minus its rebuffer penalty.
+        first = outcomes[0]
+        first_qoe = first.bitrate_bps / 1e6 - 4.3 * first.rebuffer_s
+        assert float(row["qoe_excl_first"]) == pytest.approx(float(row["qoe"]) - first_qoe, abs=1e-9)
+
+
+def test_summary_mean_is_the_mean_of_the_sessions_column_and_ci_brackets_it(tmp_path, tiny_traces,
+                                                                             tiny_video):
+    extra = {"tiny": tiny_traces, "tiny_b": tiny_traces[:3]}
+    _run(tmp_path, tiny_traces, tiny_video, trace_sets=extra)
+    sessions = read_csv(tmp_path / "sessions.csv")
+    summary = read_csv(tmp_path / "summary.csv")
+    assert {r["metric"] for r in summary} == set(SUMMARY_METRICS)
+    assert len(summary) == len(AGENT_PAIR) * 3 * len(SUMMARY_METRICS)  # 2 sets + "all" per agent
+    for row in summary:
+        mine = [s for s in sessions if s["agent"] == row["agent"]
+                and row["trace_set"] in ("all", s["trace_set"])]
+        values = np.array([float(s[row["metric"]]) for s in mine])
+        assert int(row["n"]) == values.size
+        assert float(row["mean"]) == pytest.approx(values.mean(), rel=1e-12, abs=1e-12)
+        assert float(row["median"]) == pytest.approx(np.median(values), rel=1e-12, abs=1e-12)
+        assert float(row["ci_low"]) <= float(row["mean"]) + 1e-12
+        assert float(row["mean"]) <= float(row["ci_high"]) + 1e-12
+        assert values.min() - 1e-12 <= float(row["p5"]) <= float(row["p95"]) <= values.max() + 1e-12
+
+
+def test_bootstrap_ci_is_reproducible_for_a_seed_and_changes_with_it(tmp_path, tiny_traces, tiny_video):
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        _run(tmp_path / name, tiny_traces, tiny_video, seed=seed)
+    summaries = {n: read_csv(tmp_path / n / "summary.csv") for n in "abc"}
+    assert summaries["a"] == summaries["b"]
+    ci = {n: [(r["ci_low"], r["ci_high"]) for r in s if r["metric"] == "qoe"] for n, s in summaries.items()}
+    assert ci["a"] != ci["c"]
+
+
+def test_two_runs_with_one_seed_write_identical_files_except_the_timestamp(tmp_path, tiny_traces, tiny_video):
+    noisy = preset("pensieve-train")
+    _run(tmp_path / "a", tiny_traces, tiny_video, seed=11, sim_config=noisy)
+    _run(tmp_path / "b", tiny_traces, tiny_video, seed=11, sim_config=noisy)
+    for name in RESULT_FILES:
+        a, b = (tmp_path / d / name for d in "ab")
+        if name == "config.json":
+            ja, jb = json.loads(a.read_text()), json.loads(b.read_text())
+            assert ja.pop("created_utc") and jb.pop("created_utc")
+            assert ja == jb
+        else:
+            assert a.read_bytes() == b.read_bytes(), name
+
+
+def test_noisy_sessions_use_one_generator_per_agent_and_trace(tmp_path, tiny_traces, tiny_video):
+    noisy = preset("pensieve-train")
+    result = _run(tmp_path / "a", tiny_traces, tiny_video, seed=5, sim_config=noisy)
+    other_seed = _run(tmp_path / "b", tiny_traces, tiny_video, seed=6, sim_config=noisy)
+    assert [s.metrics.qoe for s in result.sessions] != [s.metrics.qoe for s in other_seed.sessions]
+    agent_idx, trace_idx = 1, 2  # rb on the third trace of the only set
+    rng = np.random.default_rng(np.random.SeedSequence(5, spawn_key=(agent_idx, 0, trace_idx)))
+    expected = run_session(make_agent("rb"), tiny_traces[trace_idx], tiny_video, noisy, rng=rng)
+    session = result.sessions[agent_idx * len(tiny_traces) + trace_idx]
+    assert (session.agent, session.trace) == ("rb", tiny_traces[trace_idx].name)
+    assert list(session.outcomes) == expected
+
+
+def test_traces_are_played_in_name_order(tmp_path, tiny_traces, tiny_video):
+    result = _run(tmp_path, list(reversed(tiny_traces)), tiny_video, agents=["bba"])
+    assert [s.trace for s in result.sessions] == sorted(t.name for t in tiny_traces)
+
+
+@dataclass
+class FailsOnThirdSession:
+    """A policy that raises while choosing a chunk of its third session."""
+
+    name: str = "flaky"
+    sessions: int = 0
+
+    def reset(self, rng: np.random.Generator | None = None) -> None:
+        self.sessions += 1
+
+    def select(self, context: object) -> int:
+        if self.sessions == 3:
+            raise RuntimeError("simulated agent crash")
+        return 0
+
+
+def test_a_failing_session_names_agent_and_trace_and_leaves_no_result_file(
+        tmp_path, tiny_traces, tiny_video, monkeypatch):
+    monkeypatch.setitem(AGENTS, "flaky", FailsOnThirdSession)
+    out = tmp_path / "out"
+    with pytest.raises(EvaluationError) as info:
+        _run(out, tiny_traces, tiny_video, agents=["bba", "flaky"])
+    message = str(info.value)
+    assert "'flaky'" in message and f"'{tiny_traces[2].name}'" in message
+    assert "simulated agent crash" in message
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert sorted(p.name for p in out.iterdir()) == []
+
+
+def test_a_failed_rerun_keeps_the_previous_complete_results(tmp_path, tiny_traces, tiny_video, monkeypatch):
+    out = tmp_path / "out"
+    _run(out, tiny_traces, tiny_video, agents=["bba"])
+    before = {name: (out / name).read_bytes() for name in RESULT_FILES}
+    monkeypatch.setitem(AGENTS, "flaky", FailsOnThirdSession)
+    with pytest.raises(EvaluationError):
+        _run(out, tiny_traces, tiny_video, agents=["flaky"])
+    assert {name: (out / name).read_bytes() for name in RESULT_FILES} == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(RESULT_FILES)
+
+
+BAD_INPUTS = {
+    "unknown agent": ({"agents": ["bba", "nope"]}, "unknown agent 'nope'; available agents: bba, rb"),
+    "repeated agent": ({"agents": ["bba", "BBA"]}, "given twice"),
+    "no agent": ({"agents": []}, "no agents"),
+    "empty set": ({"trace_sets": {"tiny": []}}, "trace set 'tiny' is empty"),
+    "no set": ({"trace_sets": {}}, "no trace sets"),
+    "reserved name": ({"trace_sets": {"all": "TINY"}}, "'all' is reserved"),
+    "repeated trace": ({"trace_sets": {"dup": "TINY+FIRST"}}, "two traces named 'a_slow'"),
+    "negative seed": ({"seed": -1}, "seed=-1 must be a non-negative integer"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_rejected_before_anything_runs(tmp_path, tiny_traces, tiny_video, case):
+    change, expected = BAD_INPUTS[case]
+    stand_ins = {"TINY": tiny_traces, "TINY+FIRST": tiny_traces + tiny_traces[:1]}
+    if "trace_sets" in change:
+        sets = change["trace_sets"]
+        change = {"trace_sets": {k: stand_ins[v] if isinstance(v, str) else v for k, v in sets.items()}}
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        _run(tmp_path / "out", tiny_traces, tiny_video, **change)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_config_that_does_not_fit_the_video_is_rejected(tmp_path, tiny_traces, tiny_video):
+    two_levels = Video.cbr([1e6, 2e6], chunk_duration_s=4.0, n_chunks=4)
+    starts_at_level_2 = dataclasses.replace(preset("pensieve"), first_chunk_quality_idx=2)
+    with pytest.raises(ConfigError, match="first_chunk_quality_idx=2"):
+        _run(tmp_path / "out", tiny_traces, two_levels, sim_config=starts_at_level_2)
+    assert not (tmp_path / "out").exists()
+
+
+def test_config_json_records_the_resolved_run(tmp_path, tiny_traces, tiny_video, tiny_trace_dir):
+    _run(tmp_path, tiny_traces, tiny_video, seed=9, command="abr evaluate ...",
+         metadata={"preset": "pensieve"})
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["seed"] == 9 and config["agents"] == AGENT_PAIR and config["command"] == "abr evaluate ..."
+    tiny = config["trace_sets"]["tiny"]
+    assert tiny["count"] == len(tiny_traces) and Path(tiny["path"]) == tiny_trace_dir.resolve()
+    assert tiny["traces"] == [t.name for t in tiny_traces]
+    assert config["video"]["name"] == "tiny" and config["video"]["n_chunks"] == 8
+    assert config["sim_config"] == dataclasses.asdict(preset("pensieve"))
+    assert config["qoe"]["kind"] == "linear" and config["qoe"]["rebuffer_penalty_per_s"] == 4.3
+    assert {"abr", "numpy", "simpy", "gymnasium"} <= set(config["versions"])
+    assert config["versions"]["numpy"] == np.__version__
+    assert set(config["git"]) == {"commit", "dirty"}
+    assert config["metadata"] == {"preset": "pensieve"}
+
+
+def test_report_links_the_plots_and_shows_the_command(tmp_path, tiny_traces, tiny_video):
+    _run(tmp_path, tiny_traces, tiny_video, command="abr evaluate --agent bba --agent rb")
+    report = (tmp_path / "report.md").read_text()
+    assert "abr evaluate --agent bba --agent rb" in report
+    assert "(qoe_cdf.png)" in report and "(tradeoff.png)" in report
+    assert "| bba | tiny | 5 |" in report and "| rb | all | 5 |" in report
+    for plot in ("qoe_cdf.png", "tradeoff.png"):
+        assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_progress_callback_counts_every_session(tmp_path, tiny_traces, tiny_video):
+    calls: list[tuple[int, int, str]] = []
+    _run(tmp_path, tiny_traces, tiny_video, progress=lambda *args: calls.append(args))
+    total = len(AGENT_PAIR) * len(tiny_traces)
+    assert [c[0] for c in calls] == list(range(total + 1))
+    assert {c[1] for c in calls} == {total}
+    assert calls[-1][2] == f"rb on tiny/{tiny_traces[-1].name}"
+
+
+def test_importing_abr_does_not_import_plotting_cli_or_torch():
+    heavy = ("matplotlib", "typer", "torch", "rich")
+    code = f"import sys, abr; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
