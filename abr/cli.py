@@ -31,6 +31,7 @@ from abr.evaluate import ALL_SETS, EvaluationResult, ProgressCallback, evaluate
 from agents.registry import AGENTS, make_agent
 from simulator.config import PRESETS, preset
 from simulator.qoe import QoEWeights
+from traces.errors import DataDirError
 
 app = typer.Typer(
     name="abr",
@@ -182,3 +183,47 @@ def presets_command() -> None:
     for f in dataclasses.fields(next(iter(PRESETS.values()))):
         table.add_row(f.name, *(repr(getattr(cfg, f.name)) for cfg in PRESETS.values()))
     Console().print(table)
+
+
+@app.command("bench")
+def bench_command(
+    traces: Annotated[str | None, typer.Option(
+        "--traces", "-t", help="Trace set (default: genet_benchmark from the data dir, else 50 synthetic).")] = None,
+    video: Annotated[str | None, typer.Option(
+        "--video", help="Video (default: envivio_dash3, or the synthetic Envivio ladder).")] = None,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Runs per figure; the median is printed.")] = 3,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=1, help="Use only the first N traces (by name).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Measure chunk-steps per second of the engines (median of repeats, one process)."""
+    import json
+
+    from abr.bench import run_benchmarks
+
+    with reported_errors():
+        sets = _bench_traces(traces, data_dir)
+        the_traces = [t for s in sets for t in s.traces][:limit]
+        figures = run_benchmarks(the_traces, inputs.load_video(video, data_dir), repeats=repeats)
+        figures["trace_sets"] = [s.name for s in sets]
+        if as_json:
+            typer.echo(json.dumps(figures))
+            return
+        table = Table(title=f"Chunk-steps per second ({figures['traces']} traces, median of {repeats})")
+        table.add_column("engine")
+        table.add_column("steps/s", justify="right")
+        for key, value in figures.items():
+            if isinstance(value, float):
+                table.add_row(key, f"{value:,.0f}")
+        Console().print(table)
+
+
+def _bench_traces(spec: str | None, data_dir: Path | None) -> list[inputs.TraceSetInput]:
+    if spec is not None:
+        return [inputs.load_trace_set(spec, data_dir)]
+    try:
+        return [inputs.load_trace_set(name, data_dir)
+                for name in ("genet_benchmark/fcc-test", "genet_benchmark/norway-test")]
+    except (ConfigError, DataDirError):  # no data directory: seeded synthetic traces
+        return [inputs.synthetic_trace_set(50, 0)]

@@ -223,7 +223,7 @@ def _run(plan: _Plan, video: Video, sim_config: SimConfig, qoe: QoEWeights, seed
 def _play(agent: str, policy: Policy, set_name: str, trace: Trace, video: Video, sim_config: SimConfig,
           qoe: QoEWeights, rng: np.random.Generator) -> SessionResult:
     try:
-        outcomes = run_session(policy, trace, video, sim_config, rng=rng)
+        outcomes = run_session(policy, trace, video, sim_config, rng=rng, qoe=qoe)
         metrics = session_metrics(outcomes, video.bitrates_bps, qoe, chunk_duration_s=video.chunk_duration_s)
     except Exception as exc:
         where = f" ({trace.source})" if trace.source else ""

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.base import Policy
+from agents.base import ClairvoyantPolicy, Policy
 from simulator.config import SimConfig
 from simulator.des import Session
+from simulator.qoe import QoEWeights
 from simulator.records import ChunkOutcome
 from traces.types import Trace, Video
 
 
 def run_session(policy: Policy, trace: Trace, video: Video, config: SimConfig, *,
-                rng: np.random.Generator | None = None, start_idx: int = 1) -> list[ChunkOutcome]:
+                rng: np.random.Generator | None = None, start_idx: int = 1,
+                qoe: QoEWeights | None = None) -> list[ChunkOutcome]:
     """Play ``video`` over ``trace`` with ``policy`` choosing every chunk the player does not impose.
 
     Args:
@@ -22,12 +24,15 @@ def run_session(policy: Policy, trace: Trace, video: Video, config: SimConfig, *
         config: the link and player model.
         rng: generator for download noise and for stochastic policies.
         start_idx: first trace interval (1 = the trace's start).
+        qoe: the QoE model of the evaluation, handed to clairvoyant policies (default linear).
 
     Returns:
         The chunk outcomes, in order.
     """
     session = Session(trace, video, config, start_idx=start_idx, rng=rng)
     policy.reset(rng)
+    if isinstance(policy, ClairvoyantPolicy):
+        policy.prepare(trace, video, config, qoe if qoe is not None else QoEWeights(), start_idx)
     n_levels = video.n_levels
     while not session.is_done:
         quality_idx = session.forced_quality_idx

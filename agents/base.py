@@ -6,7 +6,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from simulator.config import SimConfig
 from simulator.context import PlayerContext
+from simulator.qoe import QoEWeights
+from traces.types import Trace, Video
 
 
 @runtime_checkable
@@ -22,3 +25,14 @@ class Policy(Protocol):
     def reset(self, rng: np.random.Generator | None = None) -> None: ...
 
     def select(self, context: PlayerContext) -> int: ...
+
+
+@runtime_checkable
+class ClairvoyantPolicy(Policy, Protocol):
+    """A policy that sees the whole session in advance (the offline optimum: an upper bound, not a player).
+
+    The rollout loop calls ``prepare`` after ``reset`` and before the first ``select`` with everything that
+    determines the session: the trace, the video, the simulator config, the QoE model and the start index.
+    """
+
+    def prepare(self, trace: Trace, video: Video, config: SimConfig, qoe: QoEWeights, start_idx: int) -> None: ...

@@ -237,3 +237,21 @@ def test_verbosity_flags_set_the_log_level_only_while_the_command_runs():
             assert runner.invoke(app, [*flags, "agents"]).exit_code == 0
         assert seen["level"] == level
         assert (traces_logger.level, list(traces_logger.handlers), traces_logger.propagate) == before
+
+
+def test_bench_json_prints_one_object_with_positive_rates_over_the_given_traces(data):
+    result = runner.invoke(app, ["bench", "--json", "--traces", "tiny", "--video", "tinyvid", "--repeats", "1",
+                                 "--limit", "3", "--data-dir", str(data)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["traces"] == 3 and figures["repeats"] == 1 and figures["trace_sets"] == ["tiny"]
+    for engine in ("simpy_single", "gym_env", "rollout_bba"):
+        assert figures[engine] > 0
+    assert figures["machine"]["cpu_count"] >= 1
+
+
+def test_bench_without_a_data_dir_falls_back_to_synthetic_traces(no_env_data_dir):
+    result = runner.invoke(app, ["bench", "--json", "--repeats", "1", "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["trace_sets"] == ["synthetic"] and figures["traces"] == 2
