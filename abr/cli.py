@@ -26,8 +26,10 @@ from rich.table import Table
 from abr import inputs
 from abr._cli_common import DataDirOption, configure_logging, reported_errors
 from abr.cli_data import download_command, traces_app
+from abr.engines import default_workers
 from abr.errors import ConfigError
 from abr.evaluate import ALL_SETS, EvaluationResult, ProgressCallback, evaluate
+from abr.journal import JOURNAL_FILE
 from agents.registry import AGENTS, make_agent
 from simulator.config import PRESETS, preset
 from simulator.qoe import QoEWeights
@@ -40,8 +42,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+#: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 app.add_typer(traces_app, name="traces")
 app.command("download")(download_command)
+
+
+class Engine(str, Enum):
+    """Where an evaluation's sessions run (see ``abr.engines``)."""
+
+    local = "local"
+    serial = "serial"
+    ray = "ray"
 
 
 class QoEKind(str, Enum):
@@ -79,9 +91,22 @@ def evaluate_command(
     qoe: Annotated[QoEKind, typer.Option("--qoe", help="QoE variant.")] = QoEKind.linear,
     seed: Annotated[int, typer.Option(
         "--seed", min=0, help="Seed of the session noise, synthetic traces and bootstrap.")] = 0,
+    baseline: Annotated[str | None, typer.Option(
+        "--baseline", help="Agent the others are compared with (default: robustmpc if given, else the first).")
+    ] = None,
+    engine: Annotated[Engine, typer.Option(
+        "--engine", help="Where sessions run: local processes, this process (serial) or a Ray cluster.")
+    ] = Engine.local,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-j", min=1, help="Worker processes (default: the CPUs available).")] = None,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", help="Ray cluster address for --engine ray (default: start a local Ray).")] = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Run every agent on every trace and write sessions, chunks, summary, config and a report."""
+    """Run every agent on every trace and write sessions, chunks, summary, comparisons, config and a report.
+
+    An interrupted run resumes: rerun the same command with the same --out.
+    """
     with reported_errors():
         sim_config = preset(preset_name)
         weights = QoEWeights(kind=qoe.value)
@@ -97,11 +122,14 @@ def evaluate_command(
             "video_spec": video,
             "data_dir": str(data_dir) if data_dir else None,
         }
-        with _progress_bar("evaluating") as progress:
+        with _progress_bar("evaluating") as progress, _resumable(out):
             result = evaluate(agent, {s.name: list(s.traces) for s in sets}, the_video, sim_config, weights,
-                              out, seed=seed, progress=progress, command=command, metadata=metadata)
-        Console().print(results_table(result))
-        Console().print(f"results written to {result.out_dir}")
+                              out, seed=seed, progress=progress, command=command, metadata=metadata,
+                              engine=engine.value, workers=workers or default_workers(),
+                              ray_address=ray_address, baseline=baseline)
+        console = Console() if Console().is_terminal else Console(width=160)
+        console.print(results_table(result))
+        console.print(f"results written to {result.out_dir}")
 
 
 def _load_sets(specs: list[str], synthetic: int, seed: int,
@@ -130,6 +158,17 @@ def _command_line(agents: list[str], traces: list[str], synthetic: int, video: s
     if data_dir is not None:
         args += ["--data-dir", str(data_dir)]
     return shlex.join(args)
+
+
+@contextlib.contextmanager
+def _resumable(out: Path) -> Iterator[None]:
+    """Ctrl-C ends the run with a hint instead of a traceback; the journal keeps the finished sessions."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: finished sessions are kept in {out / JOURNAL_FILE}; rerun the same command "
+                   "to resume", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 @contextlib.contextmanager

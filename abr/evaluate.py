@@ -4,7 +4,9 @@ Traces are played in name order within each set and sets in the order given, so 
 Each session gets its own generator, ``default_rng(SeedSequence(seed, spawn_key=(agent_idx, set_idx,
 trace_idx)))`` (indices in the order of ``agent_names``, ``trace_sets`` and the sorted traces), so noisy
 presets are reproducible and a session does not depend on the ones played before it. Each agent is one
-policy instance, reset at the start of every session (by :func:`abr.rollout.run_session`).
+policy instance per process, reset at the start of every session (by :func:`abr.rollout.run_session`).
+Sessions run on an engine of :mod:`abr.engines` (this process, local worker processes, or Ray) with
+identical results, and are journaled as they finish so an interrupted run resumes (:mod:`abr.journal`).
 
 Files written to ``out_dir`` (each atomically: a crash never leaves a half-written file):
 
@@ -12,8 +14,10 @@ Files written to ``out_dir`` (each atomically: a crash never leaves a half-writt
 * ``chunks.csv``: one row per downloaded chunk, columns :data:`CHUNK_COLUMNS` (every ``ChunkOutcome`` field).
 * ``summary.csv``: long format, one row per (agent, trace set, metric) with ``n, mean, median, p5, p95,
   ci_low, ci_high``; ``trace_set == "all"`` pools every set of the agent. See :mod:`abr.stats`.
+* ``paired.csv``: every agent against the baseline, per trace set: mean difference with CI, win rate
+  (:mod:`abr.compare`); ``optimum.csv``: % of the offline optimum, when the ``optimal`` agent plays.
 * ``config.json``: the resolved configuration, package versions, git commit and creation time.
-* ``report.md`` with ``qoe_cdf.png`` and ``tradeoff.png``: see :mod:`abr.report`.
+* ``report.md`` with its plots: see :mod:`abr.report`.
 """
 
 from __future__ import annotations
@@ -29,15 +33,16 @@ import numpy as np
 
 from abr import report
 from abr._atomic import write_csv_atomic, write_json_atomic
-from abr.errors import ConfigError, EvaluationError
+from abr.compare import OPTIMUM_COLUMNS, PAIRED_COLUMNS, OptimumRow, PairedRow, paired_comparisons, percent_of_optimum
+from abr.engines import EvaluationJob, SessionResult, run_tasks
+from abr.errors import ConfigError
+from abr.journal import Journal
 from abr.provenance import git_state, package_versions, utc_timestamp
-from abr.rollout import run_session
 from abr.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL, SUMMARY_COLUMNS, SummaryRow, summarize
 from agents.base import Policy
 from agents.registry import make_agent
 from simulator.config import SimConfig
 from simulator.des import Session
-from simulator.metrics import SessionMetrics, session_metrics
 from simulator.qoe import QoEWeights
 from simulator.records import ChunkOutcome
 from traces.types import Trace, Video
@@ -49,6 +54,7 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int, str], None]
 
 ALL_SETS = "all"
+DEFAULT_BASELINE = "robustmpc"
 SESSION_COLUMNS: tuple[str, ...] = (
     "agent", "trace_set", "trace", "qoe", "qoe_excl_first", "qoe_mean_per_chunk", "utility",
     "rebuffer_penalty", "smoothness_penalty", "avg_bitrate_kbps", "rebuffer_s", "rebuffer_excl_first_s",
@@ -58,33 +64,23 @@ SESSION_COLUMNS: tuple[str, ...] = (
 CHUNK_COLUMNS: tuple[str, ...] = ("agent", "trace_set", "trace", *ChunkOutcome._fields)
 SUMMARY_METRICS: tuple[str, ...] = (
     "qoe", "qoe_excl_first", "utility", "rebuffer_penalty", "smoothness_penalty", "avg_bitrate_kbps",
-    "rebuffer_s", "rebuffer_excl_first_s", "smoothness_mbps", "switch_count",
+    "rebuffer_s", "rebuffer_excl_first_s", "rebuffer_ratio", "smoothness_mbps", "switch_count", "startup_delay_s",
 )
 
 
-@dataclass(frozen=True, slots=True)
-class SessionResult:
-    """One agent's session on one trace: its metrics and its chunk outcomes."""
-
-    agent: str
-    trace_set: str
-    trace: str
-    metrics: SessionMetrics
-    outcomes: tuple[ChunkOutcome, ...]
-
-    def row(self) -> dict[str, str | int | float]:
-        """The ``sessions.csv`` row (bitrates in kbit/s, smoothness in Mbit/s, as the column names say)."""
-        m = self.metrics
-        return {
-            "agent": self.agent, "trace_set": self.trace_set, "trace": self.trace,
-            "qoe": m.qoe, "qoe_excl_first": m.qoe_excl_first, "qoe_mean_per_chunk": m.qoe_mean_per_chunk,
-            "utility": m.utility, "rebuffer_penalty": m.rebuffer_penalty,
-            "smoothness_penalty": m.smoothness_penalty, "avg_bitrate_kbps": bps_to_kbps(m.avg_bitrate_bps),
-            "rebuffer_s": m.rebuffer_s, "rebuffer_excl_first_s": m.rebuffer_excl_first_s,
-            "rebuffer_ratio": m.rebuffer_ratio, "smoothness_mbps": bps_to_mbps(m.smoothness_bps),
-            "switch_count": m.switch_count, "startup_delay_s": m.startup_delay_s,
-            "downloaded_bits": m.downloaded_bits, "n_chunks": m.n_chunks, "session_time_s": m.session_time_s,
-        }
+def session_row(result: SessionResult) -> dict[str, str | int | float]:
+    """The ``sessions.csv`` row (bitrates in kbit/s, smoothness in Mbit/s, as the column names say)."""
+    m = result.metrics
+    return {
+        "agent": result.agent, "trace_set": result.trace_set, "trace": result.trace,
+        "qoe": m.qoe, "qoe_excl_first": m.qoe_excl_first, "qoe_mean_per_chunk": m.qoe_mean_per_chunk,
+        "utility": m.utility, "rebuffer_penalty": m.rebuffer_penalty,
+        "smoothness_penalty": m.smoothness_penalty, "avg_bitrate_kbps": bps_to_kbps(m.avg_bitrate_bps),
+        "rebuffer_s": m.rebuffer_s, "rebuffer_excl_first_s": m.rebuffer_excl_first_s,
+        "rebuffer_ratio": m.rebuffer_ratio, "smoothness_mbps": bps_to_mbps(m.smoothness_bps),
+        "switch_count": m.switch_count, "startup_delay_s": m.startup_delay_s,
+        "downloaded_bits": m.downloaded_bits, "n_chunks": m.n_chunks, "session_time_s": m.session_time_s,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +99,8 @@ class EvaluationResult:
     sessions: tuple[SessionResult, ...]
     summary: tuple[SummaryRow, ...]
     files: dict[str, Path] = field(default_factory=dict)
+    paired: tuple[PairedRow, ...] = ()
+    optimum: tuple[OptimumRow, ...] = ()
 
     def stat(self, agent: str, trace_set: str, metric: str) -> SummaryRow:
         """The summary row of ``metric`` for ``agent`` on ``trace_set`` (or ``"all"``)."""
@@ -125,8 +123,12 @@ class _Plan:
 def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace]], video: Video,
              sim_config: SimConfig, qoe: QoEWeights, out_dir: str | Path, *, seed: int = 0,
              progress: ProgressCallback | None = None, command: str | None = None,
-             metadata: Mapping[str, Any] | None = None) -> EvaluationResult:
+             metadata: Mapping[str, Any] | None = None, engine: str = "serial", workers: int = 1,
+             ray_address: str | None = None, baseline: str | None = None) -> EvaluationResult:
     """Run every agent over every trace of every set and write the results to ``out_dir``.
+
+    A run that was interrupted (killed, Ctrl-C, a failed session) left ``journal.jsonl`` in ``out_dir``;
+    the same call resumes it, playing only the sessions still missing (see :mod:`abr.journal`).
 
     Args:
         agent_names: registry names of the agents (see ``agents.agent_names()``).
@@ -139,29 +141,60 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
         progress: called with (sessions done, total, description) before the first and after each session.
         command: the command line that started the run, recorded in ``config.json`` and ``report.md``.
         metadata: extra JSON-serialisable facts recorded in ``config.json`` (e.g. the preset name).
+        engine: ``"serial"``, ``"local"`` (worker processes) or ``"ray"`` (see :mod:`abr.engines`); every
+            engine gives identical results.
+        workers: worker processes of the local engine (CPUs of a new local Ray instance).
+        ray_address: a running Ray cluster for ``engine="ray"`` (``None``: start a local instance).
+        baseline: the agent the others are compared with in ``paired.csv`` (default: ``robustmpc`` if it
+            plays, else the first agent).
 
     Returns:
         The sessions, the summary and the paths of the files written.
 
     Raises:
         ConfigError: unknown or repeated agent, empty or reserved trace set, repeated trace name, bad seed,
-            or a config that does not fit the video (nothing is run).
+            a baseline that does not play, a journal of a different evaluation in ``out_dir``, or a config that
+            does not fit the video (nothing is run).
         EvaluationError: a session failed; the message names the agent, trace set and trace, and no
-            result file is written.
+            result file is written (the journal keeps the sessions that finished).
     """
     plan = _validate(agent_names, trace_sets, video, sim_config, qoe, out_dir, seed)
+    baseline = _baseline(list(plan.agents), baseline)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    job = EvaluationJob(tuple(plan.agents), tuple((n, tuple(t)) for n, t in plan.trace_sets), video, sim_config,
+                        qoe, int(seed))
     logger.info("evaluating %d agents on %d traces (%d sessions)", len(plan.agents),
                 sum(len(t) for _, t in plan.trace_sets), plan.n_sessions)
-    sessions = _run(plan, video, sim_config, qoe, seed, progress)
-    rows = [s.row() for s in sessions]
+    journal = Journal(out, job)
+    sessions = _run(job, journal, plan, progress, engine=engine, workers=workers, ray_address=ray_address)
+    rows = [session_row(s) for s in sessions]
     summary = tuple(summarize(rows, SUMMARY_METRICS, seed=seed, all_sets_label=ALL_SETS))
+    paired = tuple(paired_comparisons(rows, baseline, seed=seed, all_sets_label=ALL_SETS)) if baseline else ()
+    optimum = tuple(percent_of_optimum(rows, seed=seed, all_sets_label=ALL_SETS))
     config = _resolved_config(plan, video, sim_config, qoe, seed, command, metadata)
+    config["baseline"] = baseline
     files = _write_tables(out, sessions, rows, summary, config)
-    files.update(report.write_report(out, rows, summary, command=command, config=config))
+    if paired:
+        files["paired"] = write_csv_atomic(out / "paired.csv", PAIRED_COLUMNS, (r.as_tuple() for r in paired))
+    if optimum:
+        files["optimum"] = write_csv_atomic(out / "optimum.csv", OPTIMUM_COLUMNS, (r.as_tuple() for r in optimum))
+    files.update(report.write_report(out, rows, summary, command=command, config=config, paired=paired,
+                                     optimum=optimum))
+    journal.remove()
     logger.info("wrote %s to %s", ", ".join(sorted(p.name for p in files.values())), out)
-    return EvaluationResult(out, tuple(sessions), summary, files)
+    return EvaluationResult(out, tuple(sessions), summary, files, paired, optimum)
+
+
+def _baseline(agents: list[str], baseline: str | None) -> str | None:
+    if baseline is None:
+        if len(agents) < 2:
+            return None
+        return DEFAULT_BASELINE if DEFAULT_BASELINE in agents else agents[0]
+    key = baseline.strip().lower()
+    if key not in agents:
+        raise ConfigError(f"baseline {baseline!r} is not one of the agents of the run ({', '.join(agents)})")
+    return key
 
 
 def _validate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace]], video: Video,
@@ -202,36 +235,24 @@ def _sorted_traces(set_name: str, traces: Sequence[Trace]) -> list[Trace]:
     return ordered
 
 
-def _run(plan: _Plan, video: Video, sim_config: SimConfig, qoe: QoEWeights, seed: int,
-         progress: ProgressCallback | None) -> list[SessionResult]:
+def _run(job: EvaluationJob, journal: Journal, plan: _Plan, progress: ProgressCallback | None, *,
+         engine: str, workers: int, ray_address: str | None) -> list[SessionResult]:
+    done = journal.load()
     total = plan.n_sessions
     if progress is not None:
-        progress(0, total, "starting")
-    results: list[SessionResult] = []
-    for agent_idx, (agent, policy) in enumerate(plan.agents.items()):
-        for set_idx, (set_name, traces) in enumerate(plan.trace_sets):
-            for trace_idx, trace in enumerate(traces):
-                key = (agent_idx, set_idx, trace_idx)
-                rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
-                results.append(_play(agent, policy, set_name, trace, video, sim_config, qoe, rng))
-                if progress is not None:
-                    progress(len(results), total, f"{agent} on {set_name}/{trace.name}")
-        logger.info("agent %s: %d sessions done", agent, sum(len(t) for _, t in plan.trace_sets))
-    return results
+        progress(len(done), total, "resuming" if done else "starting")
+    tasks = [t for t in job.tasks() if t.key not in done]
 
+    def finished(result: SessionResult) -> None:
+        journal.append(result)
+        done[result.key] = result
+        if progress is not None:
+            progress(len(done), total, f"{result.agent} on {result.trace_set}/{result.trace}")
 
-def _play(agent: str, policy: Policy, set_name: str, trace: Trace, video: Video, sim_config: SimConfig,
-          qoe: QoEWeights, rng: np.random.Generator) -> SessionResult:
-    try:
-        outcomes = run_session(policy, trace, video, sim_config, rng=rng, qoe=qoe)
-        metrics = session_metrics(outcomes, video.bitrates_bps, qoe, chunk_duration_s=video.chunk_duration_s)
-    except Exception as exc:
-        where = f" ({trace.source})" if trace.source else ""
-        raise EvaluationError(
-            f"agent {agent!r} failed on trace {trace.name!r}{where} of trace set {set_name!r}: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-    return SessionResult(agent, set_name, trace.name, metrics, tuple(outcomes))
+    with journal:
+        run_tasks(job, tasks, finished, engine=engine, workers=workers, policies=plan.agents,
+                  ray_address=ray_address)
+    return [done[key] for key in sorted(done)]
 
 
 def _write_tables(out: Path, sessions: Sequence[SessionResult], rows: Sequence[Mapping[str, object]],

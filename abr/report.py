@@ -3,9 +3,15 @@
 ``report.md`` holds the command (if given), the setup, and one table row per (agent, trace set) plus one
 per agent over all sets (``all``): sessions, mean QoE with its 95% bootstrap CI, mean QoE without the
 first chunk, mean bitrate (kbit/s), mean rebuffering (s) and mean smoothness (sum of |bitrate changes|,
-Mbit/s). It links two plots drawn with matplotlib's Agg canvas (matplotlib is imported lazily, only here):
-``qoe_cdf.png`` (CDF of session QoE, one line per agent, all sets pooled) and ``tradeoff.png`` (mean
-bitrate against mean rebuffering per session, one colour per agent, agent means as large markers).
+Mbit/s); then the % of the offline optimum (when ``optimal`` played) and the paired comparison with the
+baseline. It links plots drawn with matplotlib's Agg canvas (matplotlib is imported lazily, only here):
+
+* ``qoe_cdf.png``: CDF of session QoE, one line per agent, all sets pooled;
+* ``tradeoff.png``: mean bitrate against rebuffering per session, one colour per agent, means as large X;
+* ``components.png``: mean QoE components per agent (utility up, rebuffer and smoothness penalties down);
+* ``vs_optimum.png`` (with ``optimal``): per-trace QoE of each agent against the optimum's on that trace.
+
+Every number in ``report.md`` comes from the same rows as ``sessions.csv`` and ``summary.csv``.
 """
 
 from __future__ import annotations
@@ -17,17 +23,21 @@ from typing import Any
 import numpy as np
 
 from abr._atomic import write_atomic, write_text_atomic
+from abr.compare import OPTIMUM_AGENT, OptimumRow, PairedRow
 from abr.stats import SummaryRow
 
 REPORT_FILE = "report.md"
 QOE_CDF_FILE = "qoe_cdf.png"
 TRADEOFF_FILE = "tradeoff.png"
+COMPONENTS_FILE = "components.png"
+VS_OPTIMUM_FILE = "vs_optimum.png"
 _FIGSIZE_IN = (6.4, 4.2)
 _DPI = 110
 
 
 def write_report(out: Path, rows: Sequence[Mapping[str, Any]], summary: Sequence[SummaryRow], *,
-                 command: str | None, config: Mapping[str, Any]) -> dict[str, Path]:
+                 command: str | None, config: Mapping[str, Any], paired: Sequence[PairedRow] = (),
+                 optimum: Sequence[OptimumRow] = ()) -> dict[str, Path]:
     """Write the plots, then ``report.md`` (last, so it only links plots that exist).
 
     Args:
@@ -36,20 +46,27 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], summary: Sequence
         summary: the summary rows.
         command: the command line, if known.
         config: the resolved configuration (as in ``config.json``).
+        paired: the paired comparisons with the baseline.
+        optimum: the % of the offline optimum per agent.
 
     Returns:
-        The paths written, by role: ``"qoe_cdf"``, ``"tradeoff"``, ``"report"``.
+        The paths written, by role: ``"qoe_cdf"``, ``"tradeoff"``, ``"components"``, ``"vs_optimum"`` (with the
+        optimum) and ``"report"``.
     """
     files = {
         "qoe_cdf": _save(out / QOE_CDF_FILE, lambda fig: _draw_qoe_cdf(fig, rows)),
         "tradeoff": _save(out / TRADEOFF_FILE, lambda fig: _draw_tradeoff(fig, rows)),
+        "components": _save(out / COMPONENTS_FILE, lambda fig: _draw_components(fig, summary)),
     }
-    files["report"] = write_text_atomic(out / REPORT_FILE, render_markdown(summary, command=command,
-                                                                          config=config))
+    if optimum:
+        files["vs_optimum"] = _save(out / VS_OPTIMUM_FILE, lambda fig: _draw_vs_optimum(fig, rows))
+    text = render_markdown(summary, command=command, config=config, paired=paired, optimum=optimum)
+    files["report"] = write_text_atomic(out / REPORT_FILE, text)
     return files
 
 
-def render_markdown(summary: Sequence[SummaryRow], *, command: str | None, config: Mapping[str, Any]) -> str:
+def render_markdown(summary: Sequence[SummaryRow], *, command: str | None, config: Mapping[str, Any],
+                    paired: Sequence[PairedRow] = (), optimum: Sequence[OptimumRow] = ()) -> str:
     """The text of ``report.md``."""
     lines = ["# ABR evaluation report", ""]
     if command:
@@ -62,14 +79,45 @@ def render_markdown(summary: Sequence[SummaryRow], *, command: str | None, confi
         "smoothness is the sum of |bitrate changes| in Mbit/s. Per-session values: "
         "`sessions.csv`; all statistics: `summary.csv`.",
         "",
-        "## Plots",
-        "",
-        f"![QoE CDF]({QOE_CDF_FILE})",
-        "",
-        f"![Bitrate vs rebuffering]({TRADEOFF_FILE})",
-        "",
     ]
+    if optimum:
+        lines += ["## Share of the offline optimum", "", *optimum_table(optimum), "",
+                  "100 x mean QoE (chunks 2..N) / the offline optimum's mean QoE on the same traces, with a "
+                  "95% bootstrap CI over traces (`optimum.csv`).", ""]
+    if paired:
+        lines += [f"## Paired comparison with `{paired[0].baseline}`", "", *paired_table(paired), "",
+                  "Mean over traces of (agent - baseline) QoE excluding the first chunk, 95% bootstrap CI; "
+                  "win/tie/loss: share of traces where the agent is better/equal/worse (`paired.csv`).", ""]
+    lines += ["## Plots", "", f"![QoE CDF]({QOE_CDF_FILE})", "", f"![Bitrate vs rebuffering]({TRADEOFF_FILE})", "",
+              f"![QoE components]({COMPONENTS_FILE})", ""]
+    if optimum:
+        lines += [f"![Per-trace QoE vs the offline optimum]({VS_OPTIMUM_FILE})", ""]
     return "\n".join(lines)
+
+
+def optimum_table(optimum: Sequence[OptimumRow]) -> list[str]:
+    """Markdown table lines of the % of the offline optimum, per (agent, trace set)."""
+    lines = ["| agent | trace set | n | QoE excl. first | optimum | % of optimum [95% CI] |",
+             "|---|---|---:|---:|---:|---:|"]
+    for r in optimum:
+        if r.agent == OPTIMUM_AGENT:
+            continue
+        lines.append(f"| {r.agent} | {r.trace_set} | {r.n} | {r.mean:.2f} | {r.optimum_mean:.2f} | "
+                     f"{r.pct_of_optimum:.1f} [{r.ci_low:.1f}, {r.ci_high:.1f}] |")
+    return lines
+
+
+def paired_table(paired: Sequence[PairedRow], metric: str = "qoe_excl_first") -> list[str]:
+    """Markdown table lines of the paired comparison on ``metric``."""
+    lines = ["| agent | trace set | n | mean difference [95% CI] | win | tie | loss |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in paired:
+        if r.metric != metric:
+            continue
+        mark = " *" if r.is_significant else ""
+        lines.append(f"| {r.agent} | {r.trace_set} | {r.n} | {r.mean_diff:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+                     f"{mark} | {r.win_rate:.0%} | {r.tie_rate:.0%} | {r.loss_rate:.0%} |")
+    return lines
 
 
 def results_table(summary: Sequence[SummaryRow]) -> list[str]:
@@ -153,3 +201,40 @@ def _draw_tradeoff(fig: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     ax.set_ylabel("mean bitrate (kbit/s)")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", title="agent (X = mean)")
+
+
+def _draw_components(fig: Any, summary: Sequence[SummaryRow]) -> None:
+    ax = fig.add_subplot()
+    means = {(r.agent, r.metric): r.mean for r in summary if r.trace_set == "all"}
+    agents = list(dict.fromkeys(r.agent for r in summary))
+    x = np.arange(len(agents))
+    utility = np.array([means[(a, "utility")] for a in agents])
+    rebuffer = np.array([means[(a, "rebuffer_penalty")] for a in agents])
+    smooth = np.array([means[(a, "smoothness_penalty")] for a in agents])
+    ax.bar(x, utility, color="C2", label="utility")
+    ax.bar(x, -rebuffer, color="C3", label="rebuffer penalty")
+    ax.bar(x, -smooth, bottom=-rebuffer, color="C1", label="smoothness penalty")
+    ax.scatter(x, utility - rebuffer - smooth, color="black", marker="D", zorder=3, label="QoE (sum)")
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(x, agents, rotation=30, ha="right")
+    ax.set_ylabel("mean per session (all trace sets)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+
+
+def _draw_vs_optimum(fig: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    ax = fig.add_subplot()
+    best = {(r["trace_set"], r["trace"]): float(r["qoe_excl_first"]) for r in rows if r["agent"] == OPTIMUM_AGENT}
+    for idx, (agent, mine) in enumerate(_by_agent(rows).items()):
+        if agent == OPTIMUM_AGENT:
+            continue
+        x = [best[(r["trace_set"], r["trace"])] for r in mine]
+        y = [float(r["qoe_excl_first"]) for r in mine]
+        ax.scatter(x, y, s=8, alpha=0.4, color=f"C{idx % 10}", label=agent)
+    if best:
+        low, high = min(best.values()), max(best.values())
+        ax.plot([low, high], [low, high], color="black", linewidth=1.0, label="= optimum")
+    ax.set_xlabel("offline optimum QoE on the trace (chunks 2..N)")
+    ax.set_ylabel("agent QoE on the trace (chunks 2..N)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small", markerscale=2)

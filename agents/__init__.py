@@ -2,7 +2,33 @@
 
 from agents.base import Policy
 from agents.bba import BBA
+from agents.bola import Bola, BolaE, BolaParameters
+from agents.dynamic import Dynamic
+from agents.mpc import MPC, fast_mpc, robust_mpc
 from agents.rate_based import RateBased, harmonic_mean
 from agents.registry import AGENTS, agent_names, make_agent
+from agents.simple import FixedQuality, RandomQuality
+from agents.throughput import ThroughputEstimator, ThroughputRule, insufficient_buffer_cap, quality_for_rate
 
-__all__ = ["AGENTS", "BBA", "Policy", "RateBased", "agent_names", "harmonic_mean", "make_agent"]
+__all__ = [
+    "AGENTS",
+    "BBA",
+    "MPC",
+    "Bola",
+    "BolaE",
+    "BolaParameters",
+    "Dynamic",
+    "FixedQuality",
+    "Policy",
+    "RandomQuality",
+    "RateBased",
+    "ThroughputEstimator",
+    "ThroughputRule",
+    "agent_names",
+    "fast_mpc",
+    "harmonic_mean",
+    "insufficient_buffer_cap",
+    "make_agent",
+    "quality_for_rate",
+    "robust_mpc",
+]

@@ -1,4 +1,20 @@
-"""Agents by name: lowercase registry keys, each a factory of a fresh policy."""
+"""Agents by name: lowercase registry keys, each a factory of a fresh policy.
+
+Some agents take one parameter after a colon, ``"name:value"``:
+
+===============  ===============================================  =====================
+form             meaning                                          example
+===============  ===============================================  =====================
+``fixed:K``      always level K (negative: from the top)          ``fixed:3``
+``throughput:F`` bandwidth safety factor F in (0, 1]              ``throughput:0.8``
+``bola:T``       BOLA-BASIC with buffer target T seconds          ``bola:30``
+``bola-e:T``     BOLA-E with buffer target T seconds              ``bola-e:12``
+``dynamic:T``    DYNAMIC with ``bufferTimeDefault`` T seconds     ``dynamic:12``
+===============  ===============================================  =====================
+
+A policy's ``name`` is its key, lowercase and with the parameter as given (``make_agent("Fixed:3").name ==
+"fixed:3"``); ``"mpc"`` is an alias of ``"robustmpc"`` and gives a policy named ``"robustmpc"``.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +22,79 @@ from collections.abc import Callable
 
 from agents.base import Policy
 from agents.bba import BBA
+from agents.bola import Bola, BolaE
+from agents.dynamic import Dynamic
+from agents.mpc import fast_mpc, robust_mpc
 from agents.rate_based import RateBased
+from agents.simple import FixedQuality, RandomQuality
+from agents.throughput import ThroughputRule
 from simulator.errors import ConfigError
+
+
+def _fixed_top() -> FixedQuality:
+    """Always the top level of the ladder (``FixedQuality(-1)``)."""
+    return FixedQuality(-1, name="fixed-top")
+
 
 AGENTS: dict[str, Callable[[], Policy]] = {
     "bba": BBA,
+    "bola": Bola,
+    "bola-e": BolaE,
+    "dynamic": Dynamic,
+    "fastmpc": fast_mpc,
+    "fixed": FixedQuality,
+    "fixed-top": _fixed_top,
+    "mpc": robust_mpc,
+    "random": RandomQuality,
     "rb": RateBased,
+    "robustmpc": robust_mpc,
+    "throughput": ThroughputRule,
+}
+
+#: Agents that take a ``:value`` suffix: (factory from the parsed value and the name, parser, allowed form).
+_PARAMETERISED: dict[str, tuple[Callable[[float, str], Policy], Callable[[str], float], str]] = {
+    "fixed": (lambda v, n: FixedQuality(int(v), name=n), int, "fixed:<level_idx> with an integer level_idx"),
+    "throughput": (lambda v, n: ThroughputRule(safety_factor=v, name=n), float,
+                   "throughput:<safety_factor> with a number in (0, 1]"),
+    "bola": (lambda v, n: Bola(buffer_target_s=v, name=n), float, "bola:<buffer_target_s> with seconds > 0"),
+    "bola-e": (lambda v, n: BolaE(buffer_target_s=v, name=n), float,
+               "bola-e:<buffer_target_s> with seconds > 0"),
+    "dynamic": (lambda v, n: Dynamic(buffer_time_default_s=v, name=n), float,
+                "dynamic:<buffer_time_default_s> with seconds > 0"),
 }
 
 
 def make_agent(name: str) -> Policy:
-    """A new policy by registry name.
+    """A new policy by registry name, optionally with a ``:value`` parameter (see the module docstring).
 
-    >>> make_agent("bba").name
-    'bba'
+    >>> make_agent("bba").name, make_agent("Fixed:3").level_idx
+    ('bba', 3)
     """
     key = name.strip().lower()
-    if key not in AGENTS:
+    base, has_value, value = key.partition(":")
+    base = base.strip()
+    if base not in AGENTS:
         raise ConfigError(f"unknown agent {name!r}; available agents: {', '.join(sorted(AGENTS))}")
-    return AGENTS[key]()
+    if not has_value:
+        return AGENTS[base]()
+    if base not in _PARAMETERISED:
+        forms = ", ".join(form.split(" ")[0] for _, _, form in _PARAMETERISED.values())
+        raise ConfigError(f"agent {base!r} takes no parameter: use {base!r} (parameters exist for {forms})")
+    factory, parse, form = _PARAMETERISED[base]
+    try:
+        parsed = parse(value.strip())
+    except ValueError:
+        raise ConfigError(f"agent {base!r}: bad parameter {value.strip()!r}; use {form}") from None
+    try:
+        return factory(parsed, f"{base}:{value.strip()}")
+    except ConfigError as error:
+        raise ConfigError(f"agent {base!r}: {error}; use {form}") from None
 
 
 def agent_names() -> list[str]:
+    """The registry keys, sorted (parameterised forms are not listed).
+
+    >>> "bola-e" in agent_names()
+    True
+    """
     return sorted(AGENTS)

@@ -29,7 +29,7 @@ from .abr_test_helpers import read_csv
 
 AGENT_PAIR = ["bba", "rb"]
 RESULT_FILES = ("sessions.csv", "chunks.csv", "summary.csv", "config.json", "report.md", "qoe_cdf.png",
-                "tradeoff.png")
+                "tradeoff.png", "components.png")
 REQUIRED_SESSION_COLUMNS = (
     "agent", "trace_set", "trace", "qoe", "qoe_excl_first", "qoe_mean_per_chunk", "utility",
     "rebuffer_penalty", "smoothness_penalty", "avg_bitrate_kbps", "rebuffer_s", "rebuffer_excl_first_s",
@@ -171,7 +171,9 @@ def test_a_failing_session_names_agent_and_trace_and_leaves_no_result_file(
     assert "'flaky'" in message and f"'{tiny_traces[2].name}'" in message
     assert "simulated agent crash" in message
     assert isinstance(info.value.__cause__, RuntimeError)
-    assert sorted(p.name for p in out.iterdir()) == []
+    # No result file; the journal keeps the sessions that finished (bba's five and flaky's first two).
+    assert sorted(p.name for p in out.iterdir()) == ["journal.jsonl"]
+    assert len((out / "journal.jsonl").read_text().splitlines()) == 1 + 5 + 2
 
 
 def test_a_failed_rerun_keeps_the_previous_complete_results(tmp_path, tiny_traces, tiny_video, monkeypatch):
@@ -182,11 +184,11 @@ def test_a_failed_rerun_keeps_the_previous_complete_results(tmp_path, tiny_trace
     with pytest.raises(EvaluationError):
         _run(out, tiny_traces, tiny_video, agents=["flaky"])
     assert {name: (out / name).read_bytes() for name in RESULT_FILES} == before
-    assert sorted(p.name for p in out.iterdir()) == sorted(RESULT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*RESULT_FILES, "journal.jsonl"])
 
 
 BAD_INPUTS = {
-    "unknown agent": ({"agents": ["bba", "nope"]}, "unknown agent 'nope'; available agents: bba, rb"),
+    "unknown agent": ({"agents": ["bba", "nope"]}, "unknown agent 'nope'; available agents: bba, bola"),
     "repeated agent": ({"agents": ["bba", "BBA"]}, "given twice"),
     "no agent": ({"agents": []}, "no agents"),
     "empty set": ({"trace_sets": {"tiny": []}}, "trace set 'tiny' is empty"),

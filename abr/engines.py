@@ -1,0 +1,267 @@
+"""Where an evaluation's sessions run: in this process, on local worker processes, or on a Ray cluster.
+
+Every engine plays the same :class:`SessionTask` list of one :class:`EvaluationJob` and hands each finished
+:class:`SessionResult` to a callback in this process, in completion order. A session's result depends only
+on the job and its task (its generator is ``default_rng(SeedSequence(seed, spawn_key=task.key))``), never on
+the engine, the number of workers or the order of completion, so every engine gives identical results.
+
+* ``serial``: one process, one policy instance per agent (reset at every session).
+* ``local`` (the default with more than one worker): a pool of ``workers`` processes started with
+  ``spawn`` (no state is inherited by fork); each receives the job once and keeps one policy per agent.
+* ``ray``: the same batches as Ray tasks, on the cluster at ``address`` or on a new local instance
+  (``pip install "abr-lab[ray]"``). The job is put in the object store once.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import socket
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from abr.errors import ConfigError, EvaluationError, MissingExtraError
+from abr.rollout import run_session
+from agents.base import Policy
+from agents.registry import make_agent
+from simulator.config import SimConfig
+from simulator.metrics import SessionMetrics, session_metrics
+from simulator.qoe import QoEWeights
+from simulator.records import ChunkOutcome
+from traces.types import Trace, Video
+
+logger = logging.getLogger(__name__)
+
+ENGINES: tuple[str, ...] = ("local", "serial", "ray")
+#: Sessions per task sent to a worker: large enough to amortise the transfer, small enough to balance.
+BATCH_SESSIONS = 8
+ResultCallback = Callable[["SessionResult"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResult:
+    """One agent's session on one trace: its metrics and its chunk outcomes."""
+
+    agent: str
+    trace_set: str
+    trace: str
+    metrics: SessionMetrics
+    outcomes: tuple[ChunkOutcome, ...]
+    key: tuple[int, int, int] = (0, 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTask:
+    """One session to play: agent ``key[0]`` on trace ``key[2]`` of trace set ``key[1]`` of the job."""
+
+    key: tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationJob:
+    """Everything a worker needs to play any session of an evaluation (picklable)."""
+
+    agents: tuple[str, ...]
+    trace_sets: tuple[tuple[str, tuple[Trace, ...]], ...]
+    video: Video
+    sim_config: SimConfig
+    qoe: QoEWeights
+    seed: int
+
+    def tasks(self) -> list[SessionTask]:
+        """Every session of the job, in play order (agent, then trace set, then trace by name)."""
+        return [SessionTask((a, s, t)) for a in range(len(self.agents))
+                for s, (_, traces) in enumerate(self.trace_sets) for t in range(len(traces))]
+
+
+class _Player:
+    """Plays tasks of one job, keeping one policy instance per agent."""
+
+    def __init__(self, job: EvaluationJob, policies: dict[str, Policy] | None = None) -> None:
+        self.job = job
+        self.policies = dict(policies or {})
+
+    def play(self, task: SessionTask) -> SessionResult:
+        job = self.job
+        agent_idx, set_idx, trace_idx = task.key
+        agent = job.agents[agent_idx]
+        set_name, traces = job.trace_sets[set_idx]
+        trace = traces[trace_idx]
+        rng = np.random.default_rng(np.random.SeedSequence(job.seed, spawn_key=task.key))
+        try:
+            policy = self.policies.get(agent)
+            if policy is None:
+                policy = self.policies[agent] = make_agent(agent)
+            outcomes = run_session(policy, trace, job.video, job.sim_config, rng=rng, qoe=job.qoe)
+            metrics = session_metrics(outcomes, job.video.bitrates_bps, job.qoe,
+                                      chunk_duration_s=job.video.chunk_duration_s)
+        except Exception as exc:
+            where = f" ({trace.source})" if trace.source else ""
+            raise EvaluationError(
+                f"agent {agent!r} failed on trace {trace.name!r}{where} of trace set {set_name!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return SessionResult(agent, set_name, trace.name, metrics, tuple(outcomes), task.key)
+
+
+def run_tasks(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: ResultCallback, *,
+              engine: str = "serial", workers: int = 1, policies: dict[str, Policy] | None = None,
+              ray_address: str | None = None) -> None:
+    """Play ``tasks`` of ``job`` on ``engine``, calling ``on_result`` in this process for each session.
+
+    Args:
+        job: the evaluation.
+        tasks: the sessions to play (a resumed run passes only those still missing).
+        on_result: called once per finished session, in completion order.
+        engine: ``"serial"``, ``"local"`` (processes) or ``"ray"``.
+        workers: worker processes of the local engine (``1`` plays serially).
+        policies: policy instances to use in this process (serial engine), by agent name.
+        ray_address: address of a running Ray cluster (``None``: start a local instance).
+
+    Raises:
+        ConfigError: unknown engine or a bad number of workers.
+        EvaluationError: a session failed (the first failure stops the run).
+        MissingExtraError: ``ray`` is asked for but not installed.
+    """
+    if engine not in ENGINES:
+        raise ConfigError(f"engine={engine!r} is not one of {', '.join(ENGINES)}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers={workers!r} must be a positive integer")
+    if not tasks:
+        return
+    if engine == "ray":
+        _run_ray(job, tasks, on_result, ray_address, workers)
+    elif engine == "local" and workers > 1 and len(tasks) > 1:
+        _run_pool(job, tasks, on_result, workers)
+    else:
+        player = _Player(job, policies)
+        for task in tasks:
+            on_result(player.play(task))
+
+
+def default_workers() -> int:
+    """Worker processes of the local engine by default: the CPUs this process may use."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def _batches(tasks: Sequence[SessionTask], size: int = BATCH_SESSIONS) -> list[list[SessionTask]]:
+    return [list(tasks[i:i + size]) for i in range(0, len(tasks), size)]
+
+
+# -- local processes --------------------------------------------------------------------------------------
+
+_WORKER_PLAYER: _Player | None = None
+
+
+def _init_worker(job: EvaluationJob) -> None:
+    global _WORKER_PLAYER  # one player per worker process, set once by the pool initializer
+    _limit_threads()
+    _WORKER_PLAYER = _Player(job)
+
+
+def _play_batch_in_worker(batch: list[SessionTask]) -> list[SessionResult]:
+    assert _WORKER_PLAYER is not None, "worker not initialised"
+    return [_WORKER_PLAYER.play(task) for task in batch]
+
+
+def _limit_threads() -> None:
+    """One maths thread per worker process: on a small machine oversubscription makes everything slower."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+
+def _run_pool(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: ResultCallback, workers: int) -> None:
+    batches = _batches(tasks, max(1, min(BATCH_SESSIONS, len(tasks) // (4 * workers) or 1)))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=context,
+                             initializer=_init_worker, initargs=(job,)) as pool:
+        pending: set[Future[list[SessionResult]]] = {pool.submit(_play_batch_in_worker, b) for b in batches}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    for result in future.result():
+                        on_result(result)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+
+# -- Ray --------------------------------------------------------------------------------------------------
+
+
+def _ray_play_batch(job: EvaluationJob, batch: list[SessionTask]) -> list[SessionResult]:
+    return [_Player(job).play(task) for task in batch]
+
+
+def _run_ray(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: ResultCallback,
+             address: str | None, workers: int) -> None:
+    if address is None or _is_loopback(address):
+        # Ray rewrites a loopback address to the machine's external one (and then cannot reach a cluster
+        # started on 127.0.0.1) unless this is off; it is read when ray is first imported.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        import ray
+    except ImportError as exc:
+        raise MissingExtraError("ray (for --engine ray)", "ray") from exc
+    started_here = not ray.is_initialized()
+    if started_here:
+        init_args: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                     "configure_logging": False}
+        if address is None:
+            init_args.update(num_cpus=workers, _node_ip_address="127.0.0.1")
+        else:
+            _check_reachable(address)
+            init_args["address"] = address
+        ray.init(**init_args)
+    try:
+        remote = ray.remote(num_cpus=1)(_ray_play_batch)
+        job_ref = ray.put(job)
+        pending = [remote.remote(job_ref, batch) for batch in _batches(tasks)]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            try:
+                results = ray.get(done[0])
+            except ray.exceptions.RayTaskError as exc:
+                cause = exc.cause if isinstance(exc.cause, EvaluationError) else None
+                for ref in pending:
+                    ray.cancel(ref)
+                raise (cause or EvaluationError(f"a Ray task failed: {exc}")) from exc
+            for result in results:
+                on_result(result)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+#: Seconds to wait for a TCP connection to a Ray cluster's address before giving up with a clear error.
+RAY_CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on a Ray address nobody listens on (``ray.init`` would wait for minutes)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"ray_address={address!r} must be HOST:PORT (the GCS address `ray start --head` prints)")
+    try:
+        socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"no Ray cluster answers at ray_address={address!r} ({exc}); start one with `ray start --head` or "
+            "leave out --ray-address to start a local instance"
+        ) from None
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.removeprefix("ray://").rpartition(":")[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")

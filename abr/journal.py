@@ -1,0 +1,144 @@
+"""The resume journal of an evaluation: finished sessions, one JSON line each, so a killed run resumes.
+
+``<out>/journal.jsonl`` starts with a header line ``{"journal": 1, "fingerprint": ...}``; every following
+line is one finished session (its key, names and chunk outcomes; floats round-trip exactly). Each line is
+flushed as soon as the session finishes, so a killed run loses at most the sessions in flight; a torn last
+line (the process died mid-write) is dropped on reload. Lines reach the disk itself (``fsync``) at least
+every :data:`FSYNC_INTERVAL_S` seconds and when the journal is closed. The fingerprint hashes everything that determines
+the results (agents, trace sets and trace samples, video, simulator config, QoE, seed): a journal of a
+different evaluation is refused rather than mixed in. The journal is deleted once the result files are
+written; the result files themselves are only ever written whole (see :mod:`abr._atomic`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from abr.engines import EvaluationJob, SessionResult
+from abr.errors import ConfigError
+from simulator.metrics import session_metrics
+from simulator.records import ChunkOutcome
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_FILE = "journal.jsonl"
+FSYNC_INTERVAL_S = 2.0
+_VERSION = 1
+
+
+def fingerprint(job: EvaluationJob) -> str:
+    """A hash of everything that determines the results of ``job``."""
+    digest = hashlib.sha256()
+    digest.update(repr((job.agents, job.sim_config, job.qoe, job.seed)).encode())
+    video = job.video
+    digest.update(repr((video.name, video.chunk_duration_s)).encode())
+    digest.update(video.bitrates_bps.tobytes() + video.chunk_sizes_bits.tobytes())
+    for set_name, traces in job.trace_sets:
+        digest.update(set_name.encode())
+        for trace in traces:
+            digest.update(trace.name.encode() + trace.times_s.tobytes() + trace.throughput_bps.tobytes())
+    return digest.hexdigest()
+
+
+class Journal:
+    """Append-only record of finished sessions (use as a context manager).
+
+    Args:
+        out_dir: the evaluation's output folder.
+        job: the evaluation (its fingerprint guards the journal).
+    """
+
+    def __init__(self, out_dir: Path, job: EvaluationJob) -> None:
+        self.path = Path(out_dir) / JOURNAL_FILE
+        self.job = job
+        self.fingerprint = fingerprint(job)
+        self._handle: IO[str] | None = None
+        self._synced_at = 0.0
+
+    def load(self) -> dict[tuple[int, int, int], SessionResult]:
+        """The sessions already finished by an earlier, interrupted run of the same evaluation."""
+        if not self.path.exists():
+            return {}
+        lines = self.path.read_text(encoding="utf-8").split("\n")
+        header = _parse(lines[0])
+        if header is None or header.get("journal") != _VERSION:
+            raise ConfigError(f"{self.path} is not an abr journal; delete it or choose another --out")
+        if header.get("fingerprint") != self.fingerprint:
+            raise ConfigError(
+                f"{self.path} holds an interrupted run of a different evaluation (other agents, traces, video, "
+                "config or seed); rerun that command to finish it, delete the journal, or choose another --out"
+            )
+        done: dict[tuple[int, int, int], SessionResult] = {}
+        good_chars = len(lines[0]) + 1
+        for line in lines[1:]:
+            record = _parse(line)
+            if record is None:  # a torn last line, or the empty string after the final newline
+                break
+            result = self._result(record)
+            done[result.key] = result
+            good_chars += len(line) + 1
+        with open(self.path, "r+", encoding="utf-8") as handle:  # drop a torn tail before appending
+            handle.truncate(good_chars)
+        logger.info("resuming: %d sessions already done in %s", len(done), self.path)
+        return done
+
+    def __enter__(self) -> Journal:
+        is_new = not self.path.exists()
+        self._handle = open(self.path, "a", encoding="utf-8")
+        if is_new:
+            self._write({"journal": _VERSION, "fingerprint": self.fingerprint})
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            self._handle = None
+
+    def append(self, result: SessionResult) -> None:
+        """Record one finished session (flushed to the operating system at once)."""
+        self._write({"key": list(result.key), "agent": result.agent, "trace_set": result.trace_set,
+                     "trace": result.trace, "outcomes": [list(o) for o in result.outcomes]})
+
+    def remove(self) -> None:
+        """Delete the journal (the results are complete)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def _write(self, record: dict[str, Any]) -> None:
+        assert self._handle is not None, "use the journal as a context manager"
+        self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._handle.flush()  # a killed process loses nothing flushed; fsync guards against a crashed machine
+        now = time.monotonic()
+        if now - self._synced_at >= FSYNC_INTERVAL_S:
+            os.fsync(self._handle.fileno())
+            self._synced_at = now
+
+    def _result(self, record: dict[str, Any]) -> SessionResult:
+        job = self.job
+        key = tuple(int(k) for k in record["key"])
+        outcomes = tuple(ChunkOutcome(*values) for values in record["outcomes"])
+        metrics = session_metrics(outcomes, job.video.bitrates_bps, job.qoe,
+                                  chunk_duration_s=job.video.chunk_duration_s)
+        return SessionResult(record["agent"], record["trace_set"], record["trace"], metrics, outcomes,
+                             (key[0], key[1], key[2]))
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None

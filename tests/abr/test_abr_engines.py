@@ -1,0 +1,91 @@
+"""Every engine gives identical results: serial, local worker processes, and a real Ray instance."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from abr.engines import EvaluationJob, run_tasks
+from abr.errors import ConfigError
+from abr.evaluate import evaluate
+from abr.inputs import envivio_cbr_video, synthetic_trace_set
+from simulator.config import preset
+from simulator.qoe import QoEWeights
+
+AGENTS = ["bba", "rb", "robustmpc", "random"]
+COMPARED_FILES = ("sessions.csv", "chunks.csv", "summary.csv", "paired.csv")
+
+
+def _evaluate(out: Path, **kwargs: object) -> Path:
+    traces = synthetic_trace_set(12, 3).traces
+    sets = {"a": list(traces[:7]), "b": list(traces[7:])}
+    evaluate(AGENTS, sets, envivio_cbr_video(), preset("pensieve-train"), QoEWeights(), out, seed=11, **kwargs)
+    return out
+
+
+@pytest.fixture(scope="module")
+def serial_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _evaluate(tmp_path_factory.mktemp("serial"), engine="serial")
+
+
+def _same_files(a: Path, b: Path) -> None:
+    for name in COMPARED_FILES:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_local_processes_give_the_serial_results(serial_results, tmp_path):
+    _same_files(serial_results, _evaluate(tmp_path / "local", engine="local", workers=2))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Ray head node on loopback, started for these tests and stopped after them."""
+    ray_bin = Path(sys.executable).parent / "ray"  # the venv's ray command
+    ray_bin = ray_bin if ray_bin.exists() else Path(shutil.which("ray") or "ray")
+    port = _free_port()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    start = [str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+             "--include-dashboard=false", "--disable-usage-stats"]
+    subprocess.run(start, env=env, check=True, capture_output=True, timeout=120)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_a_real_ray_cluster_gives_the_serial_results(serial_results, ray_cluster, tmp_path):
+    _same_files(serial_results, _evaluate(tmp_path / "ray", engine="ray", ray_address=ray_cluster))
+
+
+def test_an_unreachable_ray_address_fails_fast_with_a_clear_error(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"no Ray cluster answers at ray_address='127.0.0.1:\d+'"):
+        _evaluate(tmp_path / "out", engine="ray", ray_address=f"127.0.0.1:{_free_port()}")
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "out" / "sessions.csv").exists()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"engine": "spark"}, "engine='spark' is not one of local, serial, ray"),
+    ({"workers": 0}, "workers=0 must be a positive integer"),
+    ({"engine": "ray", "ray_address": "nowhere"}, "ray_address='nowhere' must be HOST:PORT"),
+])
+def test_bad_engine_settings_are_config_errors(kwargs, message):
+    traces = synthetic_trace_set(1, 0).traces
+    job = EvaluationJob(("bba",), (("s", traces),), envivio_cbr_video(), preset("pensieve"), QoEWeights(), 0)
+    with pytest.raises(ConfigError, match=message):
+        run_tasks(job, job.tasks(), lambda result: None, **kwargs)
