@@ -4,7 +4,9 @@ Each figure is the median over ``repeats`` runs, in one process, of chunk downlo
 
 * ``simpy_single``: the SimPy session engine, one session at a time, constant action, no policy;
 * ``gym_env``: ``env.step`` of ``gymnasium.make("abr/Abr-v0")`` in evaluation mode, observation included;
-* ``rollout_bba``: the evaluation rollout loop with the BBA policy (decisions included).
+* ``rollout_bba``: the evaluation rollout loop with the BBA policy (decisions included);
+* ``decisions``: per agent, decisions per second and mean / 99th-percentile microseconds per decision of
+  ``select`` alone (the time to build the context is not counted), over full sessions on the traces.
 """
 
 from __future__ import annotations
@@ -61,8 +63,55 @@ def bench_rollout(traces: Sequence[Trace], video: Video, config: SimConfig) -> i
     return sum(len(run_session(BBA(), trace, video, config)) for trace in traces)
 
 
+class _TimedPolicy:
+    """Wraps a policy and records the wall time of every ``select`` call, in seconds."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
+        self.name = policy.name
+        self.times_s: list[float] = []
+
+    def reset(self, rng: np.random.Generator | None = None) -> None:
+        self.policy.reset(rng)
+
+    def select(self, context: Any) -> int:
+        start = time.perf_counter()
+        choice = self.policy.select(context)
+        self.times_s.append(time.perf_counter() - start)
+        return int(choice)
+
+
+def bench_decisions(agent_names: Sequence[str], traces: Sequence[Trace], video: Video,
+                    config: SimConfig) -> dict[str, dict[str, float]]:
+    """Decisions per second and microseconds per decision of each agent's ``select``.
+
+    Clairvoyant agents (the offline optimum) plan the whole session in ``prepare``; their figure counts
+    that planning, spread over the session's decisions (``includes_planning``).
+    """
+    from agents.base import ClairvoyantPolicy
+    from agents.registry import make_agent
+
+    figures: dict[str, dict[str, float]] = {}
+    for name in agent_names:
+        policy = make_agent(name)
+        if isinstance(policy, ClairvoyantPolicy):
+            start = time.perf_counter()
+            n = sum(len(run_session(policy, t, video, config, rng=np.random.default_rng(0))) for t in traces)
+            per_s = (time.perf_counter() - start) / max(n, 1)
+            figures[name] = {"decisions_per_s": 1.0 / per_s, "mean_us": per_s * 1e6, "p99_us": float("nan"),
+                             "includes_planning": 1.0}
+            continue
+        timed = _TimedPolicy(policy)
+        for trace in traces:
+            run_session(timed, trace, video, config, rng=np.random.default_rng(0))
+        times = np.array(timed.times_s)
+        figures[name] = {"decisions_per_s": float(times.size / times.sum()), "mean_us": float(times.mean() * 1e6),
+                         "p99_us": float(np.percentile(times, 99) * 1e6), "includes_planning": 0.0}
+    return figures
+
+
 def run_benchmarks(traces: Sequence[Trace], video: Video, *, repeats: int = 3,
-                   gym_steps: int = 20_000) -> dict[str, Any]:
+                   gym_steps: int = 20_000, agents: Sequence[str] = ()) -> dict[str, Any]:
     """Measure every engine on ``traces`` and ``video``; returns chunk-steps per second by engine.
 
     Args:
@@ -70,6 +119,7 @@ def run_benchmarks(traces: Sequence[Trace], video: Video, *, repeats: int = 3,
         video: the video.
         repeats: runs per figure; the median is reported.
         gym_steps: environment steps per ``gym_env`` run.
+        agents: agents whose decision time is measured (``decisions``); none by default.
     """
     import simulator  # noqa: F401  (registers the environment ids)
 
@@ -78,6 +128,7 @@ def run_benchmarks(traces: Sequence[Trace], video: Video, *, repeats: int = 3,
         "simpy_single": _rate(lambda: bench_simpy_single(traces, video, config), repeats),
         "gym_env": _rate(lambda: bench_gym_env(traces, video, gym_steps), repeats),
         "rollout_bba": _rate(lambda: bench_rollout(traces, video, config), repeats),
+        "decisions": bench_decisions(agents, traces, video, config) if agents else {},
         "traces": len(traces),
         "repeats": repeats,
         "machine": {

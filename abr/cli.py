@@ -30,7 +30,7 @@ from abr.engines import default_workers
 from abr.errors import ConfigError
 from abr.evaluate import ALL_SETS, EvaluationResult, ProgressCallback, evaluate
 from abr.journal import JOURNAL_FILE
-from agents.registry import AGENTS, make_agent
+from agents.registry import AGENTS, agent_names, make_agent
 from simulator.config import PRESETS, preset
 from simulator.qoe import QoEWeights
 from traces.errors import DataDirError
@@ -234,9 +234,11 @@ def bench_command(
     limit: Annotated[int | None, typer.Option(
         "--limit", min=1, help="Use only the first N traces (by name).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    agent: Annotated[list[str] | None, typer.Option(
+        "--agent", "-a", help="Also time this agent's decisions; repeatable ('all': every agent).")] = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Measure chunk-steps per second of the engines (median of repeats, one process)."""
+    """Measure chunk-steps per second of the engines (median of repeats, one process) and decision times."""
     import json
 
     from abr.bench import run_benchmarks
@@ -244,7 +246,10 @@ def bench_command(
     with reported_errors():
         sets = _bench_traces(traces, data_dir)
         the_traces = [t for s in sets for t in s.traces][:limit]
-        figures = run_benchmarks(the_traces, inputs.load_video(video, data_dir), repeats=repeats)
+        names = agent_names() if agent == ["all"] else list(agent or [])
+        for name in names:
+            make_agent(name)  # fail fast on an unknown agent
+        figures = run_benchmarks(the_traces, inputs.load_video(video, data_dir), repeats=repeats, agents=names)
         figures["trace_sets"] = [s.name for s in sets]
         if as_json:
             typer.echo(json.dumps(figures))
@@ -255,6 +260,8 @@ def bench_command(
         for key, value in figures.items():
             if isinstance(value, float):
                 table.add_row(key, f"{value:,.0f}")
+        for name, timing in figures["decisions"].items():
+            table.add_row(f"decisions: {name}", f"{timing['decisions_per_s']:,.0f} ({timing['mean_us']:.0f} µs)")
         Console().print(table)
 
 

@@ -7,7 +7,8 @@ Mbit/s); then the % of the offline optimum (when ``optimal`` played) and the pai
 baseline. It links plots drawn with matplotlib's Agg canvas (matplotlib is imported lazily, only here):
 
 * ``qoe_cdf.png``: CDF of session QoE, one line per agent, all sets pooled;
-* ``tradeoff.png``: mean bitrate against rebuffering per session, one colour per agent, means as large X;
+* ``tradeoff.png``: each agent's mean bitrate against its mean rebuffering, with 95% CIs (log x when they
+  span more than 20x);
 * ``components.png``: mean QoE components per agent (utility up, rebuffer and smoothness penalties down);
 * ``vs_optimum.png`` (with ``optimal``): per-trace QoE of each agent against the optimum's on that trace.
 
@@ -55,7 +56,7 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], summary: Sequence
     """
     files = {
         "qoe_cdf": _save(out / QOE_CDF_FILE, lambda fig: _draw_qoe_cdf(fig, rows)),
-        "tradeoff": _save(out / TRADEOFF_FILE, lambda fig: _draw_tradeoff(fig, rows)),
+        "tradeoff": _save(out / TRADEOFF_FILE, lambda fig: _draw_tradeoff(fig, summary)),
         "components": _save(out / COMPONENTS_FILE, lambda fig: _draw_components(fig, summary)),
     }
     if optimum:
@@ -176,31 +177,56 @@ def _by_agent(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, 
     return groups
 
 
+def _outlier_floor(lows: Sequence[float]) -> float | None:
+    """An axis floor that keeps one far-off agent (the random floor, say) from squashing all the others.
+
+    Returns the second-lowest of the agents' low values when the lowest is more than twice as far below
+    it as the spread of the rest; else ``None`` (no cut).
+    """
+    ordered = sorted(lows)
+    if len(ordered) < 3:
+        return None
+    spread = max(ordered[-1] - ordered[1], 1e-9)
+    return ordered[1] if ordered[1] - ordered[0] > 2.0 * spread else None
+
+
 def _draw_qoe_cdf(fig: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     ax = fig.add_subplot()
-    for agent, mine in _by_agent(rows).items():
+    groups = _by_agent(rows)
+    lows = [float(np.percentile([float(r["qoe"]) for r in mine], 2)) for mine in groups.values()]
+    for agent, mine in groups.items():
         values = np.sort([float(r["qoe"]) for r in mine])
         share = np.arange(values.size + 1) / values.size
         ax.step(np.concatenate((values[:1], values)), share, where="post", label=agent)
-    ax.set_xlabel("session QoE")
+    floor = _outlier_floor(lows)
+    label = "session QoE"
+    if floor is not None:
+        high = max(float(r["qoe"]) for r in rows)
+        ax.set_xlim(floor - 0.05 * (high - floor), high + 0.05 * (high - floor))
+        label += f" (axis cut at {floor:.0f}: {', '.join(a for a, lo in zip(groups, lows) if lo < floor)} runs off)"
+    ax.set_xlabel(label)
     ax.set_ylabel("CDF (share of sessions)")
     ax.set_ylim(0.0, 1.0)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", fontsize="small")
 
 
-def _draw_tradeoff(fig: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+def _draw_tradeoff(fig: Any, summary: Sequence[SummaryRow]) -> None:
     ax = fig.add_subplot()
-    for idx, (agent, mine) in enumerate(_by_agent(rows).items()):
-        color = f"C{idx % 10}"
-        rebuffer = np.array([float(r["rebuffer_s"]) for r in mine])
-        bitrate = np.array([float(r["avg_bitrate_kbps"]) for r in mine])
-        ax.scatter(rebuffer, bitrate, s=12, alpha=0.4, color=color, label=agent)
-        ax.scatter([rebuffer.mean()], [bitrate.mean()], s=120, marker="X", color=color, edgecolor="black")
-    ax.set_xlabel("rebuffering per session (s)")
-    ax.set_ylabel("mean bitrate (kbit/s)")
+    stats = {(r.agent, r.metric): r for r in summary if r.trace_set == "all"}
+    agents = list(dict.fromkeys(r.agent for r in summary))
+    for idx, agent in enumerate(agents):
+        reb, rate = stats[(agent, "rebuffer_s")], stats[(agent, "avg_bitrate_kbps")]
+        ax.errorbar([reb.mean], [rate.mean], xerr=[[reb.mean - reb.ci_low], [reb.ci_high - reb.mean]],
+                    yerr=[[rate.mean - rate.ci_low], [rate.ci_high - rate.mean]], fmt="o", color=f"C{idx % 10}",
+                    capsize=3, label=agent)
+    means = [stats[(a, "rebuffer_s")].mean for a in agents]
+    if min(means) > 0 and max(means) / min(means) > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel("mean rebuffering per session (s), 95% CI")
+    ax.set_ylabel("mean bitrate (kbit/s), 95% CI")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", title="agent (X = mean)")
+    ax.legend(loc="best", fontsize="small", ncols=2)
 
 
 def _draw_components(fig: Any, summary: Sequence[SummaryRow]) -> None:
@@ -216,6 +242,12 @@ def _draw_components(fig: Any, summary: Sequence[SummaryRow]) -> None:
     ax.bar(x, -smooth, bottom=-rebuffer, color="C1", label="smoothness penalty")
     ax.scatter(x, utility - rebuffer - smooth, color="black", marker="D", zorder=3, label="QoE (sum)")
     ax.axhline(0.0, color="black", linewidth=0.8)
+    floor = _outlier_floor(list(-(rebuffer + smooth)))
+    if floor is not None:
+        ax.set_ylim(1.15 * floor, 1.15 * max(float(utility.max()), 1e-9))
+        for idx, total in enumerate(rebuffer + smooth):
+            if -total < 1.15 * floor:
+                ax.annotate(f"{-total:.0f}", (x[idx], 1.1 * floor), ha="center", va="bottom", fontsize="small")
     ax.set_xticks(x, agents, rotation=30, ha="right")
     ax.set_ylabel("mean per session (all trace sets)")
     ax.grid(axis="y", alpha=0.3)
