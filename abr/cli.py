@@ -83,9 +83,9 @@ def evaluate_command(
         "--traces", "-t", help="Trace set: a path or a name under <data dir>/traces; repeatable.")] = None,
     synthetic: Annotated[int, typer.Option(
         "--synthetic", min=0, help="Add a set 'synthetic' of N seeded synthetic traces.")] = 0,
-    video: Annotated[str | None, typer.Option(
+    video: Annotated[list[str] | None, typer.Option(
         "--video", help="Video: a path or a name under <data dir>/videos (default: envivio_dash3, or a "
-        "synthetic CBR Envivio ladder (48 x 4 s) without a data dir).")] = None,
+        "synthetic CBR Envivio ladder (48 x 4 s) without a data dir); repeatable.")] = None,
     preset_name: Annotated[str, typer.Option(
         "--preset", help="Simulator preset (see `abr presets`).")] = "pensieve",
     qoe: Annotated[QoEKind, typer.Option("--qoe", help="QoE variant.")] = QoEKind.linear,
@@ -113,17 +113,17 @@ def evaluate_command(
         for name in agent:
             make_agent(name)  # fail fast on an unknown agent, before reading any trace
         sets = _load_sets(traces or [], synthetic, seed, data_dir)
-        the_video = inputs.load_video(video, data_dir)
+        videos = [inputs.load_video(v, data_dir) for v in video] if video else [inputs.load_video(None, data_dir)]
         command = _command_line(agent, traces or [], synthetic, video, preset_name, qoe.value, out, seed,
                                 data_dir)
         metadata = {
             "preset": preset_name,
             "trace_specs": {s.name: (str(s.path) if s.path else None) for s in sets},
-            "video_spec": video,
+            "video_specs": video,
             "data_dir": str(data_dir) if data_dir else None,
         }
         with _progress_bar("evaluating") as progress, _resumable(out):
-            result = evaluate(agent, {s.name: list(s.traces) for s in sets}, the_video, sim_config, weights,
+            result = evaluate(agent, {s.name: list(s.traces) for s in sets}, videos, sim_config, weights,
                               out, seed=seed, progress=progress, command=command, metadata=metadata,
                               engine=engine.value, workers=workers or default_workers(),
                               ray_address=ray_address, baseline=baseline)
@@ -142,7 +142,7 @@ def _load_sets(specs: list[str], synthetic: int, seed: int,
     return sets
 
 
-def _command_line(agents: list[str], traces: list[str], synthetic: int, video: str | None, preset_name: str,
+def _command_line(agents: list[str], traces: list[str], synthetic: int, videos: list[str] | None, preset_name: str,
                   qoe: str, out: Path, seed: int, data_dir: Path | None) -> str:
     """The canonical command that reproduces the run (every option spelled out)."""
     args = ["abr", "evaluate"]
@@ -152,7 +152,7 @@ def _command_line(agents: list[str], traces: list[str], synthetic: int, video: s
         args += ["--traces", spec]
     if synthetic:
         args += ["--synthetic", str(synthetic)]
-    if video is not None:
+    for video in videos or []:
         args += ["--video", video]
     args += ["--preset", preset_name, "--qoe", qoe, "--out", str(out), "--seed", str(seed)]
     if data_dir is not None:

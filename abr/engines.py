@@ -53,6 +53,7 @@ class SessionResult:
     metrics: SessionMetrics
     outcomes: tuple[ChunkOutcome, ...]
     key: tuple[int, int, int] = (0, 0, 0)
+    video: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +69,16 @@ class EvaluationJob:
 
     agents: tuple[str, ...]
     trace_sets: tuple[tuple[str, tuple[Trace, ...]], ...]
-    video: Video
+    videos: tuple[Video, ...]
     sim_config: SimConfig
     qoe: QoEWeights
     seed: int
+    #: index into ``videos`` of each entry of ``trace_sets`` (default: all play ``videos[0]``).
+    set_videos: tuple[int, ...] = ()
+
+    def video_of(self, set_idx: int) -> Video:
+        """The video the sessions of trace-set entry ``set_idx`` play."""
+        return self.videos[self.set_videos[set_idx] if self.set_videos else 0]
 
     def tasks(self) -> list[SessionTask]:
         """Every session of the job, in play order (agent, then trace set, then trace by name)."""
@@ -92,21 +99,22 @@ class _Player:
         agent = job.agents[agent_idx]
         set_name, traces = job.trace_sets[set_idx]
         trace = traces[trace_idx]
+        video = job.video_of(set_idx)
         rng = np.random.default_rng(np.random.SeedSequence(job.seed, spawn_key=task.key))
         try:
             policy = self.policies.get(agent)
             if policy is None:
                 policy = self.policies[agent] = make_agent(agent)
-            outcomes = run_session(policy, trace, job.video, job.sim_config, rng=rng, qoe=job.qoe)
-            metrics = session_metrics(outcomes, job.video.bitrates_bps, job.qoe,
-                                      chunk_duration_s=job.video.chunk_duration_s)
+            outcomes = run_session(policy, trace, video, job.sim_config, rng=rng, qoe=job.qoe)
+            metrics = session_metrics(outcomes, video.bitrates_bps, job.qoe, chunk_duration_s=video.chunk_duration_s)
         except Exception as exc:
             where = f" ({trace.source})" if trace.source else ""
             raise EvaluationError(
-                f"agent {agent!r} failed on trace {trace.name!r}{where} of trace set {set_name!r}: "
+                f"agent {agent!r} failed on trace {trace.name!r}{where} of trace set {set_name!r} "
+                f"(video {video.name!r}): "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-        return SessionResult(agent, set_name, trace.name, metrics, tuple(outcomes), task.key)
+        return SessionResult(agent, set_name, trace.name, metrics, tuple(outcomes), task.key, video.name)
 
 
 def run_tasks(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: ResultCallback, *,

@@ -56,12 +56,12 @@ ProgressCallback = Callable[[int, int, str], None]
 ALL_SETS = "all"
 DEFAULT_BASELINE = "robustmpc"
 SESSION_COLUMNS: tuple[str, ...] = (
-    "agent", "trace_set", "trace", "qoe", "qoe_excl_first", "qoe_mean_per_chunk", "utility",
+    "agent", "trace_set", "trace", "video", "qoe", "qoe_excl_first", "qoe_mean_per_chunk", "utility",
     "rebuffer_penalty", "smoothness_penalty", "avg_bitrate_kbps", "rebuffer_s", "rebuffer_excl_first_s",
     "rebuffer_ratio", "smoothness_mbps", "switch_count", "startup_delay_s", "downloaded_bits", "n_chunks",
     "session_time_s",
 )
-CHUNK_COLUMNS: tuple[str, ...] = ("agent", "trace_set", "trace", *ChunkOutcome._fields)
+CHUNK_COLUMNS: tuple[str, ...] = ("agent", "trace_set", "trace", "video", *ChunkOutcome._fields)
 SUMMARY_METRICS: tuple[str, ...] = (
     "qoe", "qoe_excl_first", "utility", "rebuffer_penalty", "smoothness_penalty", "avg_bitrate_kbps",
     "rebuffer_s", "rebuffer_excl_first_s", "rebuffer_ratio", "smoothness_mbps", "switch_count", "startup_delay_s",
@@ -72,7 +72,7 @@ def session_row(result: SessionResult) -> dict[str, str | int | float]:
     """The ``sessions.csv`` row (bitrates in kbit/s, smoothness in Mbit/s, as the column names say)."""
     m = result.metrics
     return {
-        "agent": result.agent, "trace_set": result.trace_set, "trace": result.trace,
+        "agent": result.agent, "trace_set": result.trace_set, "trace": result.trace, "video": result.video,
         "qoe": m.qoe, "qoe_excl_first": m.qoe_excl_first, "qoe_mean_per_chunk": m.qoe_mean_per_chunk,
         "utility": m.utility, "rebuffer_penalty": m.rebuffer_penalty,
         "smoothness_penalty": m.smoothness_penalty, "avg_bitrate_kbps": bps_to_kbps(m.avg_bitrate_bps),
@@ -114,13 +114,14 @@ class EvaluationResult:
 class _Plan:
     agents: dict[str, Policy]
     trace_sets: list[tuple[str, list[Trace]]]
+    set_videos: list[int]
 
     @property
     def n_sessions(self) -> int:
         return len(self.agents) * sum(len(traces) for _, traces in self.trace_sets)
 
 
-def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace]], video: Video,
+def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace]], video: Video | Sequence[Video],
              sim_config: SimConfig, qoe: QoEWeights, out_dir: str | Path, *, seed: int = 0,
              progress: ProgressCallback | None = None, command: str | None = None,
              metadata: Mapping[str, Any] | None = None, engine: str = "serial", workers: int = 1,
@@ -133,7 +134,8 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
     Args:
         agent_names: registry names of the agents (see ``agents.agent_names()``).
         trace_sets: trace set name -> traces (played in name order). ``"all"`` is reserved.
-        video: the video every session plays.
+        video: the video every session plays, or several: then every trace set is played with every video,
+            as the groups ``<set>@<video name>`` (video names must be unique).
         sim_config: the link and player model.
         qoe: the QoE model.
         out_dir: the output folder (created if missing; existing result files are replaced).
@@ -158,12 +160,13 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
         EvaluationError: a session failed; the message names the agent, trace set and trace, and no
             result file is written (the journal keeps the sessions that finished).
     """
-    plan = _validate(agent_names, trace_sets, video, sim_config, qoe, out_dir, seed)
+    videos = [video] if isinstance(video, Video) else list(video)
+    plan = _validate(agent_names, trace_sets, videos, sim_config, qoe, out_dir, seed)
     baseline = _baseline(list(plan.agents), baseline)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    job = EvaluationJob(tuple(plan.agents), tuple((n, tuple(t)) for n, t in plan.trace_sets), video, sim_config,
-                        qoe, int(seed))
+    job = EvaluationJob(tuple(plan.agents), tuple((n, tuple(t)) for n, t in plan.trace_sets), tuple(videos),
+                        sim_config, qoe, int(seed), tuple(plan.set_videos))
     logger.info("evaluating %d agents on %d traces (%d sessions)", len(plan.agents),
                 sum(len(t) for _, t in plan.trace_sets), plan.n_sessions)
     journal = Journal(out, job)
@@ -172,7 +175,7 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
     summary = tuple(summarize(rows, SUMMARY_METRICS, seed=seed, all_sets_label=ALL_SETS))
     paired = tuple(paired_comparisons(rows, baseline, seed=seed, all_sets_label=ALL_SETS)) if baseline else ()
     optimum = tuple(percent_of_optimum(rows, seed=seed, all_sets_label=ALL_SETS))
-    config = _resolved_config(plan, video, sim_config, qoe, seed, command, metadata)
+    config = _resolved_config(plan, videos, sim_config, qoe, seed, command, metadata)
     config["baseline"] = baseline
     files = _write_tables(out, sessions, rows, summary, config)
     if paired:
@@ -197,7 +200,7 @@ def _baseline(agents: list[str], baseline: str | None) -> str | None:
     return key
 
 
-def _validate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace]], video: Video,
+def _validate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace]], videos: Sequence[Video],
               sim_config: SimConfig, qoe: QoEWeights, out_dir: str | Path, seed: int) -> _Plan:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ConfigError(f"seed={seed!r} must be a non-negative integer")
@@ -212,12 +215,21 @@ def _validate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trac
     if not trace_sets:
         raise ConfigError("no trace sets given: pass at least one (e.g. --traces fcc/test or --synthetic 10)")
     sets = [(str(name), _sorted_traces(str(name), traces)) for name, traces in trace_sets.items()]
-    qoe.utilities(video.bitrates_bps)  # raises ConfigError if the QoE model does not fit the ladder
-    Session(sets[0][1][0], video, sim_config, rng=np.random.default_rng(0))  # checks config vs video
+    if not videos:
+        raise ConfigError("no video given: pass at least one (e.g. --video envivio_dash3)")
+    names = [v.name for v in videos]
+    if len(videos) > 1 and len(set(names)) != len(names):
+        raise ConfigError(f"video names must be unique when several videos play; got {', '.join(names)}")
+    for video in videos:
+        qoe.utilities(video.bitrates_bps)  # raises ConfigError if the QoE model does not fit the ladder
+        Session(sets[0][1][0], video, sim_config, rng=np.random.default_rng(0))  # checks config vs video
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out_dir={str(out)!r} is an existing file; give a folder for the results")
-    return _Plan(agents, sets)
+    if len(videos) == 1:
+        return _Plan(agents, sets, [0] * len(sets))
+    groups = [(f"{name}@{video.name}", traces, v) for name, traces in sets for v, video in enumerate(videos)]
+    return _Plan(agents, [(label, traces) for label, traces, _ in groups], [v for _, _, v in groups])
 
 
 def _sorted_traces(set_name: str, traces: Sequence[Trace]) -> list[Trace]:
@@ -257,7 +269,7 @@ def _run(job: EvaluationJob, journal: Journal, plan: _Plan, progress: ProgressCa
 
 def _write_tables(out: Path, sessions: Sequence[SessionResult], rows: Sequence[Mapping[str, object]],
                   summary: Sequence[SummaryRow], config: Mapping[str, Any]) -> dict[str, Path]:
-    chunk_rows = ((s.agent, s.trace_set, s.trace, *o) for s in sessions for o in s.outcomes)
+    chunk_rows = ((s.agent, s.trace_set, s.trace, s.video, *o) for s in sessions for o in s.outcomes)
     return {
         "sessions": write_csv_atomic(out / "sessions.csv", SESSION_COLUMNS,
                                      ([r[c] for c in SESSION_COLUMNS] for r in rows)),
@@ -267,7 +279,7 @@ def _write_tables(out: Path, sessions: Sequence[SessionResult], rows: Sequence[M
     }
 
 
-def _resolved_config(plan: _Plan, video: Video, sim_config: SimConfig, qoe: QoEWeights, seed: int,
+def _resolved_config(plan: _Plan, videos: Sequence[Video], sim_config: SimConfig, qoe: QoEWeights, seed: int,
                      command: str | None, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     return {
         "created_utc": utc_timestamp(),
@@ -275,11 +287,11 @@ def _resolved_config(plan: _Plan, video: Video, sim_config: SimConfig, qoe: QoEW
         "seed": int(seed),
         "agents": list(plan.agents),
         "trace_sets": {name: _trace_set_info(traces) for name, traces in plan.trace_sets},
-        "video": {
+        "videos": [{
             "name": video.name, "source": video.source, "n_chunks": video.n_chunks,
             "n_levels": video.n_levels, "bitrates_bps": video.bitrates_bps.tolist(),
             "chunk_duration_s": video.chunk_duration_s,
-        },
+        } for video in videos],
         "sim_config": dataclasses.asdict(sim_config),
         "qoe": {**dataclasses.asdict(qoe), "rebuffer_penalty_per_s": qoe.rebuffer_penalty,
                 "hd_utilities": list(qoe.hd_utilities)},

@@ -37,10 +37,11 @@ _VERSION = 1
 def fingerprint(job: EvaluationJob) -> str:
     """A hash of everything that determines the results of ``job``."""
     digest = hashlib.sha256()
-    digest.update(repr((job.agents, job.sim_config, job.qoe, job.seed)).encode())
-    video = job.video
-    digest.update(repr((video.name, video.chunk_duration_s)).encode())
-    digest.update(video.bitrates_bps.tobytes() + video.chunk_sizes_bits.tobytes())
+    set_videos = job.set_videos or (0,) * len(job.trace_sets)
+    digest.update(repr((job.agents, job.sim_config, job.qoe, job.seed, tuple(set_videos))).encode())
+    for video in job.videos:
+        digest.update(repr((video.name, video.chunk_duration_s)).encode())
+        digest.update(video.bitrates_bps.tobytes() + video.chunk_sizes_bits.tobytes())
     for set_name, traces in job.trace_sets:
         digest.update(set_name.encode())
         for trace in traces:
@@ -128,10 +129,10 @@ class Journal:
         job = self.job
         key = tuple(int(k) for k in record["key"])
         outcomes = tuple(ChunkOutcome(*values) for values in record["outcomes"])
-        metrics = session_metrics(outcomes, job.video.bitrates_bps, job.qoe,
-                                  chunk_duration_s=job.video.chunk_duration_s)
+        video = job.video_of(key[1])
+        metrics = session_metrics(outcomes, video.bitrates_bps, job.qoe, chunk_duration_s=video.chunk_duration_s)
         return SessionResult(record["agent"], record["trace_set"], record["trace"], metrics, outcomes,
-                             (key[0], key[1], key[2]))
+                             (key[0], key[1], key[2]), video.name)
 
 
 def _parse(line: str) -> dict[str, Any] | None:

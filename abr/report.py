@@ -140,7 +140,7 @@ def results_table(summary: Sequence[SummaryRow]) -> list[str]:
 
 
 def _setup_lines(config: Mapping[str, Any]) -> list[str]:
-    video = config.get("video", {})
+    videos = config.get("videos", [])
     sets = config.get("trace_sets", {})
     set_text = ", ".join(f"`{name}` ({info.get('count')} traces)" for name, info in sets.items())
     sim = config.get("sim_config", {})
@@ -151,8 +151,8 @@ def _setup_lines(config: Mapping[str, Any]) -> list[str]:
         "",
         f"- Agents: {', '.join(f'`{a}`' for a in config.get('agents', []))}",
         f"- Trace sets: {set_text}",
-        f"- Video: `{video.get('name')}` ({video.get('n_chunks')} chunks, {video.get('n_levels')} levels; "
-        f"at most {sim.get('max_chunks') or 'all'} played)",
+        "- Video: " + "; ".join(f"`{v.get('name')}` ({v.get('n_chunks')} chunks, {v.get('n_levels')} levels)"
+                                 for v in videos) + f"; at most {sim.get('max_chunks') or 'all'} chunks played",
         f"- Simulator: {preset}max buffer {sim.get('max_buffer_s')} s, RTT {sim.get('link_rtt_s')} s",
         f"- QoE: `{config.get('qoe', {}).get('kind')}`; seed {config.get('seed')}",
         "",

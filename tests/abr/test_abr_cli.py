@@ -66,7 +66,7 @@ def test_evaluate_writes_results_and_prints_the_summary(data, tmp_path, no_env_d
                 f"--qoe linear --out {out} --seed 3 --data-dir {data}")
     assert config["command"] == expected
     assert config["seed"] == 3 and config["metadata"]["preset"] == "pensieve"
-    assert config["video"]["name"] == "tinyvid" and config["video"]["n_chunks"] == 8
+    assert config["videos"][0]["name"] == "tinyvid" and config["videos"][0]["n_chunks"] == 8
     assert Path(config["trace_sets"]["tiny"]["path"]) == (data / "traces" / "tiny").resolve()
     assert expected in (out / "report.md").read_text()
 
@@ -87,7 +87,7 @@ def test_without_a_data_dir_the_default_video_is_a_synthetic_envivio_ladder(tmp_
     out = tmp_path / "out"
     result = runner.invoke(app, ["evaluate", "-a", "bba", "--synthetic", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    video = json.loads((out / "config.json").read_text())["video"]
+    video = json.loads((out / "config.json").read_text())["videos"][0]
     assert video["name"] == "envivio_cbr_synthetic" and video["n_chunks"] == 48
     assert video["bitrates_bps"] == [300e3, 750e3, 1200e3, 1850e3, 2850e3, 4300e3]
     assert video["chunk_duration_s"] == 4.0
@@ -98,7 +98,7 @@ def test_with_a_data_dir_the_default_video_is_envivio(tmp_path, real_data_dir, n
     args = ["evaluate", "-a", "rb", "--synthetic", "1", "--data-dir", str(real_data_dir), "--out", str(out)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    video = json.loads((out / "config.json").read_text())["video"]
+    video = json.loads((out / "config.json").read_text())["videos"][0]
     assert video["name"] == "envivio_dash3" and video["n_chunks"] == 49
 
 

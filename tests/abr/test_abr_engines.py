@@ -86,6 +86,6 @@ def test_an_unreachable_ray_address_fails_fast_with_a_clear_error(tmp_path):
 ])
 def test_bad_engine_settings_are_config_errors(kwargs, message):
     traces = synthetic_trace_set(1, 0).traces
-    job = EvaluationJob(("bba",), (("s", traces),), envivio_cbr_video(), preset("pensieve"), QoEWeights(), 0)
+    job = EvaluationJob(("bba",), (("s", traces),), (envivio_cbr_video(),), preset("pensieve"), QoEWeights(), 0)
     with pytest.raises(ConfigError, match=message):
         run_tasks(job, job.tasks(), lambda result: None, **kwargs)

@@ -227,7 +227,7 @@ def test_config_json_records_the_resolved_run(tmp_path, tiny_traces, tiny_video,
     tiny = config["trace_sets"]["tiny"]
     assert tiny["count"] == len(tiny_traces) and Path(tiny["path"]) == tiny_trace_dir.resolve()
     assert tiny["traces"] == [t.name for t in tiny_traces]
-    assert config["video"]["name"] == "tiny" and config["video"]["n_chunks"] == 8
+    assert config["videos"][0]["name"] == "tiny" and config["videos"][0]["n_chunks"] == 8
     assert config["sim_config"] == dataclasses.asdict(preset("pensieve"))
     assert config["qoe"]["kind"] == "linear" and config["qoe"]["rebuffer_penalty_per_s"] == 4.3
     assert {"abr", "numpy", "simpy", "gymnasium"} <= set(config["versions"])
@@ -260,3 +260,25 @@ def test_importing_abr_does_not_import_plotting_cli_or_torch():
     code = f"import sys, abr; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_several_videos_play_every_trace_set_as_their_own_groups(tmp_path, tiny_traces, tiny_video):
+    short = Video.cbr([k * 1e3 for k in (300, 750, 1200, 1850, 2850, 4300)], chunk_duration_s=2.0, n_chunks=5,
+                      name="short")
+    result = evaluate(AGENT_PAIR, {"tiny": tiny_traces}, [tiny_video, short], preset("pensieve"), QoEWeights(),
+                      tmp_path / "out")
+    rows = read_csv(tmp_path / "out" / "sessions.csv")
+    assert len(rows) == len(AGENT_PAIR) * len(tiny_traces) * 2
+    assert {(r["trace_set"], r["video"]) for r in rows} == {("tiny@tiny", "tiny"), ("tiny@short", "short")}
+    assert {int(r["n_chunks"]) for r in rows if r["video"] == "short"} == {5}
+    # Each group is the same session as a single-video run of that video would play (noise-free preset).
+    alone = evaluate(["bba"], {"tiny": tiny_traces}, short, preset("pensieve"), QoEWeights(), tmp_path / "alone")
+    mine = [r for r in rows if r["agent"] == "bba" and r["video"] == "short"]
+    assert [float(r["qoe"]) for r in mine] == [s.metrics.qoe for s in alone.sessions]
+    assert {r.trace_set for r in result.summary} == {"tiny@tiny", "tiny@short", "all"}
+
+
+def test_repeated_video_names_are_rejected(tmp_path, tiny_traces, tiny_video):
+    with pytest.raises(ConfigError, match="video names must be unique"):
+        evaluate(AGENT_PAIR, {"tiny": tiny_traces}, [tiny_video, tiny_video], preset("pensieve"), QoEWeights(),
+                 tmp_path / "out")

@@ -86,7 +86,7 @@ def test_a_torn_last_journal_line_is_dropped_and_replayed(tmp_path):
     out.mkdir()
     # Build a journal that stopped in the middle of writing its fourth session.
     traces = tuple(synthetic_trace_set(6, 1).traces)
-    job = EvaluationJob(("bba", "rb"), (("syn", traces),), envivio_cbr_video(), preset("pensieve"), QoEWeights(), 0)
+    job = EvaluationJob(("bba", "rb"), (("syn", traces),), (envivio_cbr_video(),), preset("pensieve"), QoEWeights(), 0)
     player = _Player(job)
     with Journal(out, job) as journal:
         for task in job.tasks()[:3]:
