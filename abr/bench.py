@@ -3,7 +3,13 @@
 Each figure is the median over ``repeats`` runs, in one process, of chunk downloads per second:
 
 * ``simpy_single``: the SimPy session engine, one session at a time, constant action, no policy;
-* ``gym_env``: ``env.step`` of ``gymnasium.make("abr/Abr-v0")`` in evaluation mode, observation included;
+* ``gym_env``: ``env.step`` of ``gymnasium.make("abr/Abr-v0")`` in evaluation mode, observation included
+  (the default SimPy engine); ``gym_env_fast``: the same with ``engine="fast"``;
+* ``batched``: per batch size N, chunk-steps of the batched core (:class:`simulator.fast.BatchedSessions`),
+  N sessions in lock-step over the traces (session ``i`` of episode ``e`` on trace ``(e * N + i) mod n``),
+  whole episodes including their resets, actions cycling over the ladder, no observation;
+* ``vector_env``: per N, sub-environment steps of ``AbrVectorEnv`` (observations, rewards, infos and
+  autoresets included);
 * ``rollout_bba``: the evaluation rollout loop with the BBA policy (decisions included);
 * ``decisions``: per agent, decisions per second and mean / 99th-percentile microseconds per decision of
   ``select`` alone (the time to build the context is not counted), over full sessions on the traces.
@@ -26,7 +32,12 @@ from agents.bba import BBA
 from simulator.config import SimConfig, preset
 from simulator.des import Session
 from simulator.env import EnvConfig
+from simulator.fast import BatchedSessions
+from simulator.vector_env import AbrVectorEnv
 from traces.types import Trace, Video
+
+BATCH_SIZES = (1, 64, 1024, 4096)
+VECTOR_SIZES = (64, 1024)
 
 
 def _rate(fn: Callable[[], int], repeats: int) -> float:
@@ -48,8 +59,63 @@ def bench_simpy_single(traces: Sequence[Trace], video: Video, config: SimConfig,
     return steps
 
 
-def bench_gym_env(traces: Sequence[Trace], video: Video, n_steps: int) -> int:
-    env = gym.make("abr/Abr-v0", traces=list(traces), video=video, config=EnvConfig(training=False))
+def _timed_loop(body: Callable[[], int], min_time_s: float) -> Callable[[], tuple[int, float]]:
+    """A run that repeats ``body`` (which returns its step count) for at least ``min_time_s`` seconds."""
+
+    def run() -> tuple[int, float]:
+        steps, start = 0, time.perf_counter()
+        while True:
+            steps += body()
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time_s:
+                return steps, elapsed
+
+    return run
+
+
+def _rate_timed(run: Callable[[], tuple[int, float]], repeats: int) -> float:
+    run()  # warm-up: first-touch allocations and caches
+    return float(statistics.median(steps / elapsed for steps, elapsed in (run() for _ in range(repeats))))
+
+
+def bench_batched(traces: Sequence[Trace], video: Video, config: SimConfig, num_envs: int) -> Callable[[], int]:
+    """One episode of ``num_envs`` sessions on the batched core per call; returns its chunk-steps."""
+    core = BatchedSessions(traces, video, config, num_envs)
+    n_levels, n_chunks = core.video.n_levels, core.n_chunks
+    actions = [(np.arange(num_envs) + c) % n_levels for c in range(n_chunks)]
+    if core.forced_quality_idx is not None:
+        actions[0] = np.full(num_envs, core.forced_quality_idx)
+    sessions = np.arange(num_envs)
+    episode = [0]
+
+    def body() -> int:
+        core.reset((sessions + episode[0] * num_envs) % len(traces))
+        episode[0] += 1
+        for quality in actions:
+            core.step(quality)
+        return num_envs * n_chunks
+
+    return body
+
+
+def bench_vector_env(traces: Sequence[Trace], video: Video, num_envs: int) -> Callable[[], int]:
+    """200 steps of ``AbrVectorEnv`` per call; returns the sub-environment steps."""
+    envs = AbrVectorEnv(num_envs, traces=list(traces), video=video, config=EnvConfig(training=False))
+    envs.reset(seed=0)
+    n_levels = envs.video.n_levels
+    actions = [(np.arange(num_envs) + t) % n_levels for t in range(200)]
+
+    def body() -> int:
+        for a in actions:
+            envs.step(a)
+        return 200 * num_envs
+
+    return body
+
+
+def bench_gym_env(traces: Sequence[Trace], video: Video, n_steps: int, engine: str = "simpy") -> int:
+    env = gym.make("abr/Abr-v0", traces=list(traces), video=video, config=EnvConfig(training=False),
+                   engine=engine)
     env.reset(seed=0)
     for i in range(n_steps):
         _, _, terminated, _, _ = env.step(i % 6)
@@ -111,7 +177,8 @@ def bench_decisions(agent_names: Sequence[str], traces: Sequence[Trace], video: 
 
 
 def run_benchmarks(traces: Sequence[Trace], video: Video, *, repeats: int = 3,
-                   gym_steps: int = 20_000, agents: Sequence[str] = ()) -> dict[str, Any]:
+                   gym_steps: int = 20_000, agents: Sequence[str] = (), batch_sizes: Sequence[int] = BATCH_SIZES,
+                   vector_sizes: Sequence[int] = VECTOR_SIZES, min_time_s: float = 0.3) -> dict[str, Any]:
     """Measure every engine on ``traces`` and ``video``; returns chunk-steps per second by engine.
 
     Args:
@@ -120,6 +187,10 @@ def run_benchmarks(traces: Sequence[Trace], video: Video, *, repeats: int = 3,
         repeats: runs per figure; the median is reported.
         gym_steps: environment steps per ``gym_env`` run.
         agents: agents whose decision time is measured (``decisions``); none by default.
+        batch_sizes: batch sizes N of the ``batched`` figures.
+        vector_sizes: numbers of sub-environments of the ``vector_env`` figures.
+        min_time_s: each ``batched`` and ``vector_env`` run repeats whole episodes (or 200 steps) for at
+            least this long, in seconds.
     """
     import simulator  # noqa: F401  (registers the environment ids)
 
@@ -127,6 +198,11 @@ def run_benchmarks(traces: Sequence[Trace], video: Video, *, repeats: int = 3,
     return {
         "simpy_single": _rate(lambda: bench_simpy_single(traces, video, config), repeats),
         "gym_env": _rate(lambda: bench_gym_env(traces, video, gym_steps), repeats),
+        "gym_env_fast": _rate(lambda: bench_gym_env(traces, video, gym_steps, engine="fast"), repeats),
+        "batched": {str(n): _rate_timed(_timed_loop(bench_batched(traces, video, config, n), min_time_s), repeats)
+                    for n in batch_sizes},
+        "vector_env": {str(n): _rate_timed(_timed_loop(bench_vector_env(traces, video, n), min_time_s), repeats)
+                       for n in vector_sizes},
         "rollout_bba": _rate(lambda: bench_rollout(traces, video, config), repeats),
         "decisions": bench_decisions(agents, traces, video, config) if agents else {},
         "traces": len(traces),
@@ -135,7 +211,20 @@ def run_benchmarks(traces: Sequence[Trace], video: Video, *, repeats: int = 3,
             "python": platform.python_version(),
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
+            "cpu_model": _cpu_model(),
             "cpu_count": os.cpu_count(),
             "numpy": np.__version__,
         },
     }
+
+
+def _cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (Linux), else the platform's machine type."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()

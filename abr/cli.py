@@ -260,6 +260,9 @@ def bench_command(
         for key, value in figures.items():
             if isinstance(value, float):
                 table.add_row(key, f"{value:,.0f}")
+            elif key in ("batched", "vector_env"):
+                for n, rate in value.items():
+                    table.add_row(f"{key} N={n}", f"{rate:,.0f}")
         for name, timing in figures["decisions"].items():
             table.add_row(f"decisions: {name}", f"{timing['decisions_per_s']:,.0f} ({timing['mean_us']:.0f} µs)")
         Console().print(table)

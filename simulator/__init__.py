@@ -4,6 +4,7 @@ from simulator.config import PRESETS, SimConfig, preset
 from simulator.context import PlayerContext
 from simulator.des import Session
 from simulator.errors import ConfigError, MissingExtraError, SimulationInvariantError
+from simulator.fast import BatchedSessions, ChunkBatch
 from simulator.metrics import SessionMetrics, session_metrics
 from simulator.qoe import QoETerms, QoEWeights, qoe_terms
 from simulator.records import ChunkOutcome
@@ -11,6 +12,8 @@ from simulator.registration import register_envs
 
 __all__ = [
     "PRESETS",
+    "BatchedSessions",
+    "ChunkBatch",
     "ChunkOutcome",
     "ConfigError",
     "MissingExtraError",

@@ -14,7 +14,8 @@ import numpy.typing as npt
 from simulator.config import SimConfig, preset
 from simulator.des import Session
 from simulator.errors import ConfigError
-from simulator.observation import DEFAULT_HISTORY_LEN, encode_observation, observation_shape
+from simulator.fast_session import FastSession, TraceLists
+from simulator.observation import DEFAULT_HISTORY_LEN, ObservationHistory, observation_shape
 from simulator.qoe import QoEWeights, chunk_qoe
 from simulator.records import ChunkOutcome
 from traces.types import Trace, Video
@@ -25,6 +26,10 @@ DEFAULT_SYNTHETIC_TRACES = 16
 DEFAULT_SYNTHETIC_SEED = 0
 # Upper bound of every observation entry: reached only by throughputs near 80 Gbit/s or 100,000 s buffers.
 OBS_HIGH = 1e4
+#: The session engines an environment can run on: the SimPy reference engine, or the fast core's
+#: arithmetic for one session (``simulator.fast_session``; equal to SimPy within ``simulator.fast``'s
+#: stated tolerance, and bit for bit equal to a session of the batched core and of ``AbrVectorEnv``).
+ENGINES = ("simpy", "fast")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +104,8 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
     * ``sim_config``: a :class:`SimConfig` or a preset name (default ``"pensieve"``).
     * ``qoe``: :class:`QoEWeights` (default linear).
     * ``config``: :class:`EnvConfig` (default training mode).
+    * ``engine``: ``"simpy"`` (the reference engine, default) or ``"fast"`` (the batched core's arithmetic
+      for one session, several times faster; see ``ENGINES``).
 
     ## Examples
 
@@ -117,7 +124,10 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
 
     def __init__(self, traces: Sequence[Trace] | None = None, video: Video | None = None,
                  sim_config: SimConfig | str = "pensieve", qoe: QoEWeights | None = None,
-                 config: EnvConfig | None = None, render_mode: str | None = None) -> None:
+                 config: EnvConfig | None = None, render_mode: str | None = None, engine: str = "simpy") -> None:
+        if engine not in ENGINES:
+            raise ConfigError(f"engine={engine!r} is not one of {', '.join(ENGINES)}")
+        self.engine = engine
         self.traces = list(traces) if traces is not None else _default_traces()
         if not self.traces:
             raise ConfigError("traces is empty: give at least one Trace")
@@ -138,14 +148,13 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         self._utilities = self.qoe.utilities(video.bitrates_bps)
         self._episode_sim_config = self._make_episode_sim_config()
         self._next_trace_idx = 0
-        self._session: Session | None = None
+        self._session: Session | FastSession | None = None
         self.trace: Trace | None = None
+        self._history = ObservationHistory(video, self.config.history_len)
+        self._trace_lists: dict[int, TraceLists] = {}
 
     def _make_episode_sim_config(self) -> SimConfig:
-        if not self.config.training:
-            return self.sim_config
-        return self.sim_config.replace(noise_low=self.config.train_noise_low,
-                                       noise_high=self.config.train_noise_high)
+        return episode_config(self.sim_config, self.config)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -175,13 +184,14 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         if start_idx is None:
             n_samples = self.trace.times_s.size
             start_idx = int(self.np_random.integers(1, n_samples)) if self.config.training else 1
-        self._session = Session(self.trace, self.video, self._episode_sim_config, start_idx=int(start_idx),
-                                rng=self.np_random)
+        self._session = self._new_session(int(trace_idx), int(start_idx))
+        self._history.reset()
         info: dict[str, Any] = {"trace_name": self.trace.name, "trace_idx": int(trace_idx),
                                 "start_idx": int(start_idx)}
         forced = self._session.forced_quality_idx
         if forced is not None:
             first = self._session.step(forced)
+            self._history.push(first)
             u, reb, smooth = chunk_qoe(forced, forced, first.rebuffer_s, self._utilities, self.qoe)
             info["first_chunk"] = first._asdict()
             info["first_chunk_qoe"] = u - reb - smooth
@@ -199,6 +209,7 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
             raise ValueError(f"action={action!r} is not a quality index in [0, {self.video.n_levels - 1}]")
         previous = session.outcomes[-1].quality_idx if session.outcomes else quality_idx
         outcome = session.step(quality_idx)
+        self._history.push(outcome)
         utility, rebuffer_pen, smooth_pen = chunk_qoe(quality_idx, previous, outcome.rebuffer_s,
                                                      self._utilities, self.qoe)
         reward = utility - rebuffer_pen - smooth_pen
@@ -207,9 +218,21 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
                            "smoothness_penalty": smooth_pen}
         return self._observation(), float(reward), session.is_done, False, info
 
+    def _new_session(self, trace_idx: int, start_idx: int) -> Session | FastSession:
+        assert self.trace is not None
+        if self.engine == "simpy":
+            return Session(self.trace, self.video, self._episode_sim_config, start_idx=start_idx, rng=self.np_random)
+        lists = self._trace_lists.get(trace_idx)
+        if lists is None:
+            lists = TraceLists(self.trace, payload_efficiency=self._episode_sim_config.payload_efficiency)
+            self._trace_lists[trace_idx] = lists
+        return FastSession(self.trace, self.video, self._episode_sim_config, start_idx=start_idx,
+                           rng=self.np_random, lists=lists)
+
     def _observation(self) -> ObsType:
+        # Incremental: equal to encode_observation(self._session.context(), history_len), bit for bit.
         assert self._session is not None
-        return encode_observation(self._session.context(), self.config.history_len)
+        return self._history.observation(self._session.next_chunk_idx)
 
     def render(self) -> str | None:
         if self.render_mode != "ansi" or self._session is None or not self._session.outcomes:
@@ -218,6 +241,17 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         return (f"chunk {o.chunk_idx + 1}/{self.video.n_chunks} level {o.quality_idx} "
                 f"({o.bitrate_bps / 1e3:.0f} kbit/s) download {o.download_time_s:.2f} s "
                 f"rebuffer {o.rebuffer_s:.2f} s buffer {o.buffer_s:.1f} s")
+
+
+def episode_config(sim_config: SimConfig, config: EnvConfig) -> SimConfig:
+    """The simulator config of an episode: training mode replaces the noise with the training noise.
+
+    >>> episode_config(preset("pensieve"), EnvConfig(training=True)).noise_high
+    1.1
+    """
+    if not config.training:
+        return sim_config
+    return sim_config.replace(noise_low=config.train_noise_low, noise_high=config.train_noise_high)
 
 
 def _outcome_info(outcome: ChunkOutcome) -> dict[str, Any]:

@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.context import PlayerContext
+from simulator.records import ChunkOutcome
+from traces.types import Video
 
 N_ROWS = 6
 BUFFER_NORM_S = 10.0
@@ -65,3 +67,114 @@ def encode_observation(context: PlayerContext, history_len: int = DEFAULT_HISTOR
         obs[5, cols] = [(n_total - o.chunk_idx - 1) / n_total for o in past]
     obs[4, : video.n_levels] = context.next_chunk_sizes_bits() / CHUNK_SIZE_NORM_BITS
     return obs
+
+
+class ObservationHistory:
+    """:func:`encode_observation` kept up to date chunk by chunk, for one session (same values, bit for bit).
+
+    Args:
+        video: the video of the session.
+        history_len: number of past chunks in the observation.
+
+    >>> from traces.types import Video
+    >>> from simulator.records import ChunkOutcome
+    >>> video = Video.cbr([1e6, 2e6], chunk_duration_s=4.0, n_chunks=4)
+    >>> history = ObservationHistory(video)
+    >>> history.push(ChunkOutcome(0, 1, 2e6, 8e6, 0.0, 1.0, 1.0, 8e6, 1.0, 0.0, 4.0, 0.0))
+    >>> round(float(history.observation(1)[1, -1]), 6)  # buffer 4 s / 10 s
+    0.4
+    """
+
+    def __init__(self, video: Video, history_len: int = DEFAULT_HISTORY_LEN) -> None:
+        self.history_len = history_len
+        self.n_levels = video.n_levels
+        self._obs = np.zeros(observation_shape(video.n_levels, history_len), dtype=np.float32)
+        self._top_bps = float(video.bitrates_bps[-1])
+        self._n_total = video.n_chunks
+        self._next_sizes = next_sizes_table(video)
+
+    def reset(self) -> None:
+        """Forget every past chunk."""
+        self._obs[:] = 0.0
+
+    def push(self, o: ChunkOutcome) -> None:
+        """Add the outcome of the chunk just downloaded (the newest column)."""
+        obs, h = self._obs, self.history_len
+        obs[0:4, : h - 1] = obs[0:4, 1:h]
+        obs[5, : h - 1] = obs[5, 1:h]
+        last = h - 1
+        obs[0, last] = o.bitrate_bps / self._top_bps
+        obs[1, last] = o.buffer_s / BUFFER_NORM_S
+        obs[2, last] = o.throughput_bps / THROUGHPUT_NORM_BPS
+        obs[3, last] = o.download_time_s / DOWNLOAD_TIME_NORM_S
+        obs[5, last] = (self._n_total - o.chunk_idx - 1) / self._n_total
+
+    def observation(self, next_chunk_idx: int) -> npt.NDArray[np.float32]:
+        """The observation before requesting chunk ``next_chunk_idx`` (a new array)."""
+        self._obs[4, : self.n_levels] = self._next_sizes[min(next_chunk_idx, self._n_total)]
+        return self._obs.copy()
+
+
+class BatchedObservations:
+    """:func:`encode_observation` for N sessions at once: a ``(num_envs, 6, max(history_len, n_levels))`` array.
+
+    Args:
+        video: the video every session plays.
+        num_envs: number of sessions.
+        history_len: number of past chunks in the observation.
+
+    >>> from traces.types import Video
+    >>> video = Video.cbr([1e6, 2e6], chunk_duration_s=4.0, n_chunks=4)
+    >>> BatchedObservations(video, 3).observation(np.zeros(3, dtype=np.int64)).shape
+    (3, 6, 8)
+    """
+
+    def __init__(self, video: Video, num_envs: int, history_len: int = DEFAULT_HISTORY_LEN) -> None:
+        self.history_len = history_len
+        self.n_levels = video.n_levels
+        self._obs = np.zeros((num_envs, *observation_shape(video.n_levels, history_len)), dtype=np.float32)
+        self._top_bps = float(video.bitrates_bps[-1])
+        self._n_total = video.n_chunks
+        self._next_sizes = next_sizes_table(video)
+
+    def reset(self, sessions: npt.NDArray[np.int64] | None = None) -> None:
+        """Forget the past chunks of ``sessions`` (default all)."""
+        if sessions is None:
+            self._obs[:] = 0.0
+        else:
+            self._obs[sessions] = 0.0
+
+    def push(self, sessions: npt.NDArray[np.int64] | None, bitrate_bps: npt.NDArray[np.float64],
+             buffer_s: npt.NDArray[np.float64], throughput_bps: npt.NDArray[np.float64],
+             download_time_s: npt.NDArray[np.float64], chunk_idx: npt.NDArray[np.int64]) -> None:
+        """Add the chunk each of ``sessions`` (default all) just downloaded (arrays of outcome fields)."""
+        h, last = self.history_len, self.history_len - 1
+        obs = self._obs if sessions is None else self._obs[sessions]
+        obs[:, 0:4, : h - 1] = obs[:, 0:4, 1:h]
+        obs[:, 5, : h - 1] = obs[:, 5, 1:h]
+        obs[:, 0, last] = bitrate_bps / self._top_bps
+        obs[:, 1, last] = buffer_s / BUFFER_NORM_S
+        obs[:, 2, last] = throughput_bps / THROUGHPUT_NORM_BPS
+        obs[:, 3, last] = download_time_s / DOWNLOAD_TIME_NORM_S
+        obs[:, 5, last] = (self._n_total - chunk_idx - 1) / self._n_total
+        if sessions is not None:
+            self._obs[sessions] = obs
+
+    def observation(self, next_chunk_idx: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """The observations before each session's next chunk (a new array)."""
+        self._obs[:, 4, : self.n_levels] = self._next_sizes[np.minimum(next_chunk_idx, self._n_total)]
+        return self._obs.copy()
+
+    def single(self, i: int) -> npt.NDArray[np.float32]:
+        """The current observation of session ``i`` (a new array; row 4 as of the last :meth:`observation`)."""
+        return self._obs[i].copy()
+
+
+def next_sizes_table(video: Video) -> npt.NDArray[np.float64]:
+    """Row 4 of the observation before each chunk: ``[n_chunks + 1, n_levels]``, zeros after the last chunk.
+
+    >>> from traces.types import Video
+    >>> next_sizes_table(Video.cbr([1e6], chunk_duration_s=8.0, n_chunks=2)).tolist()
+    [[1.0], [1.0], [0.0]]
+    """
+    return np.vstack([video.chunk_sizes_bits / CHUNK_SIZE_NORM_BITS, np.zeros((1, video.n_levels))])
