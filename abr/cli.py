@@ -56,6 +56,13 @@ class Engine(str, Enum):
     ray = "ray"
 
 
+class Core(str, Enum):
+    """The session engine (see ``abr.rollout.run_session``)."""
+
+    simpy = "simpy"
+    fast = "fast"
+
+
 class QoEKind(str, Enum):
     """The QoE variants (see ``simulator.qoe``)."""
 
@@ -101,6 +108,9 @@ def evaluate_command(
         "--workers", "-j", min=1, help="Worker processes (default: the CPUs available).")] = None,
     ray_address: Annotated[str | None, typer.Option(
         "--ray-address", help="Ray cluster address for --engine ray (default: start a local Ray).")] = None,
+    core: Annotated[Core, typer.Option(
+        "--core", help="Session engine: simpy (the reference) or fast (the batched core's arithmetic).")
+    ] = Core.simpy,
     data_dir: DataDirOption = None,
 ) -> None:
     """Run every agent on every trace and write sessions, chunks, summary, comparisons, config and a report.
@@ -126,7 +136,7 @@ def evaluate_command(
             result = evaluate(agent, {s.name: list(s.traces) for s in sets}, videos, sim_config, weights,
                               out, seed=seed, progress=progress, command=command, metadata=metadata,
                               engine=engine.value, workers=workers or default_workers(),
-                              ray_address=ray_address, baseline=baseline)
+                              ray_address=ray_address, baseline=baseline, core=core.value)
         console = Console() if Console().is_terminal else Console(width=160)
         console.print(results_table(result))
         console.print(f"results written to {result.out_dir}")

@@ -75,6 +75,8 @@ class EvaluationJob:
     seed: int
     #: index into ``videos`` of each entry of ``trace_sets`` (default: all play ``videos[0]``).
     set_videos: tuple[int, ...] = ()
+    #: the session engine: ``"simpy"`` (reference) or ``"fast"`` (see :func:`abr.rollout.run_session`).
+    core: str = "simpy"
 
     def video_of(self, set_idx: int) -> Video:
         """The video the sessions of trace-set entry ``set_idx`` play."""
@@ -105,7 +107,7 @@ class _Player:
             policy = self.policies.get(agent)
             if policy is None:
                 policy = self.policies[agent] = make_agent(agent)
-            outcomes = run_session(policy, trace, video, job.sim_config, rng=rng, qoe=job.qoe)
+            outcomes = run_session(policy, trace, video, job.sim_config, rng=rng, qoe=job.qoe, core=job.core)
             metrics = session_metrics(outcomes, video.bitrates_bps, job.qoe, chunk_duration_s=video.chunk_duration_s)
         except Exception as exc:
             where = f" ({trace.source})" if trace.source else ""

@@ -38,6 +38,7 @@ from abr.engines import EvaluationJob, SessionResult, run_tasks
 from abr.errors import ConfigError
 from abr.journal import Journal
 from abr.provenance import git_state, package_versions, utc_timestamp
+from abr.rollout import CORES
 from abr.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL, SUMMARY_COLUMNS, SummaryRow, summarize
 from agents.base import Policy
 from agents.registry import make_agent
@@ -125,7 +126,7 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
              sim_config: SimConfig, qoe: QoEWeights, out_dir: str | Path, *, seed: int = 0,
              progress: ProgressCallback | None = None, command: str | None = None,
              metadata: Mapping[str, Any] | None = None, engine: str = "serial", workers: int = 1,
-             ray_address: str | None = None, baseline: str | None = None) -> EvaluationResult:
+             ray_address: str | None = None, baseline: str | None = None, core: str = "simpy") -> EvaluationResult:
     """Run every agent over every trace of every set and write the results to ``out_dir``.
 
     A run that was interrupted (killed, Ctrl-C, a failed session) left ``journal.jsonl`` in ``out_dir``;
@@ -149,6 +150,8 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
         ray_address: a running Ray cluster for ``engine="ray"`` (``None``: start a local instance).
         baseline: the agent the others are compared with in ``paired.csv`` (default: ``robustmpc`` if it
             plays, else the first agent).
+        core: the session engine, ``"simpy"`` (the reference) or ``"fast"`` (the batched core's arithmetic,
+            equal to 1e-9 relative; see :func:`abr.rollout.run_session`).
 
     Returns:
         The sessions, the summary and the paths of the files written.
@@ -166,7 +169,7 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     job = EvaluationJob(tuple(plan.agents), tuple((n, tuple(t)) for n, t in plan.trace_sets), tuple(videos),
-                        sim_config, qoe, int(seed), tuple(plan.set_videos))
+                        sim_config, qoe, int(seed), tuple(plan.set_videos), _core(core))
     logger.info("evaluating %d agents on %d traces (%d sessions)", len(plan.agents),
                 sum(len(t) for _, t in plan.trace_sets), plan.n_sessions)
     journal = Journal(out, job)
@@ -177,6 +180,7 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
     optimum = tuple(percent_of_optimum(rows, seed=seed, all_sets_label=ALL_SETS))
     config = _resolved_config(plan, videos, sim_config, qoe, seed, command, metadata)
     config["baseline"] = baseline
+    config["core"] = job.core
     files = _write_tables(out, sessions, rows, summary, config)
     if paired:
         files["paired"] = write_csv_atomic(out / "paired.csv", PAIRED_COLUMNS, (r.as_tuple() for r in paired))
@@ -187,6 +191,12 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
     journal.remove()
     logger.info("wrote %s to %s", ", ".join(sorted(p.name for p in files.values())), out)
     return EvaluationResult(out, tuple(sessions), summary, files, paired, optimum)
+
+
+def _core(core: str) -> str:
+    if core not in CORES:
+        raise ConfigError(f"core={core!r} is not one of {', '.join(CORES)}")
+    return core
 
 
 def _baseline(agents: list[str], baseline: str | None) -> str | None:

@@ -38,7 +38,7 @@ def fingerprint(job: EvaluationJob) -> str:
     """A hash of everything that determines the results of ``job``."""
     digest = hashlib.sha256()
     set_videos = job.set_videos or (0,) * len(job.trace_sets)
-    digest.update(repr((job.agents, job.sim_config, job.qoe, job.seed, tuple(set_videos))).encode())
+    digest.update(repr((job.agents, job.sim_config, job.qoe, job.seed, tuple(set_videos), job.core)).encode())
     for video in job.videos:
         digest.update(repr((video.name, video.chunk_duration_s)).encode())
         digest.update(video.bitrates_bps.tobytes() + video.chunk_sizes_bits.tobytes())

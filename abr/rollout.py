@@ -7,14 +7,19 @@ import numpy as np
 from agents.base import ClairvoyantPolicy, Policy
 from simulator.config import SimConfig
 from simulator.des import Session
+from simulator.errors import ConfigError
+from simulator.fast_session import FastSession
 from simulator.qoe import QoEWeights
 from simulator.records import ChunkOutcome
 from traces.types import Trace, Video
 
+#: The session engines a rollout can run on.
+CORES: tuple[str, ...] = ("simpy", "fast")
+
 
 def run_session(policy: Policy, trace: Trace, video: Video, config: SimConfig, *,
                 rng: np.random.Generator | None = None, start_idx: int = 1,
-                qoe: QoEWeights | None = None) -> list[ChunkOutcome]:
+                qoe: QoEWeights | None = None, core: str = "simpy") -> list[ChunkOutcome]:
     """Play ``video`` over ``trace`` with ``policy`` choosing every chunk the player does not impose.
 
     Args:
@@ -25,11 +30,16 @@ def run_session(policy: Policy, trace: Trace, video: Video, config: SimConfig, *
         rng: generator for download noise and for stochastic policies.
         start_idx: first trace interval (1 = the trace's start).
         qoe: the QoE model of the evaluation, handed to clairvoyant policies (default linear).
+        core: ``"simpy"`` (the reference engine, :class:`simulator.des.Session`) or ``"fast"`` (the fast core's
+            arithmetic, :class:`simulator.fast_session.FastSession`; equal to 1e-9 relative).
 
     Returns:
         The chunk outcomes, in order.
     """
-    session = Session(trace, video, config, start_idx=start_idx, rng=rng)
+    if core not in CORES:
+        raise ConfigError(f"core={core!r} is not one of {', '.join(CORES)}")
+    session_type = FastSession if core == "fast" else Session
+    session = session_type(trace, video, config, start_idx=start_idx, rng=rng)
     policy.reset(rng)
     if isinstance(policy, ClairvoyantPolicy):
         policy.prepare(trace, video, config, qoe if qoe is not None else QoEWeights(), start_idx)

@@ -20,6 +20,8 @@ from abr.inputs import envivio_cbr_video, synthetic_trace_set
 from simulator.config import preset
 from simulator.qoe import QoEWeights
 
+from .abr_test_helpers import read_csv
+
 AGENTS = ["bba", "rb", "robustmpc", "random"]
 COMPARED_FILES = ("sessions.csv", "chunks.csv", "summary.csv", "paired.csv")
 
@@ -89,3 +91,19 @@ def test_bad_engine_settings_are_config_errors(kwargs, message):
     job = EvaluationJob(("bba",), (("s", traces),), (envivio_cbr_video(),), preset("pensieve"), QoEWeights(), 0)
     with pytest.raises(ConfigError, match=message):
         run_tasks(job, job.tasks(), lambda result: None, **kwargs)
+
+
+def test_the_fast_core_gives_the_simpy_results_to_1e9(serial_results, tmp_path):
+    fast = _evaluate(tmp_path / "fast", core="fast")
+    mine = read_csv(fast / "sessions.csv")
+    reference = read_csv(serial_results / "sessions.csv")
+    assert [(r["agent"], r["trace"]) for r in mine] == [(r["agent"], r["trace"]) for r in reference]
+    for a, b in zip(mine, reference, strict=True):
+        assert a["n_chunks"] == b["n_chunks"] and a["switch_count"] == b["switch_count"]
+        for column in ("qoe", "avg_bitrate_kbps", "rebuffer_s", "session_time_s"):
+            assert float(a[column]) == pytest.approx(float(b[column]), rel=1e-9, abs=1e-9), column
+
+
+def test_an_unknown_core_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="core='gpu' is not one of simpy, fast"):
+        _evaluate(tmp_path / "out", core="gpu")

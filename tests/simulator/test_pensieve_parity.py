@@ -1,4 +1,5 @@
-"""Parity with the research simulator: BBA, rate-based and RobustMPC on all 600 genet_benchmark traces.
+"""Parity with the research simulator: BBA, rate-based and RobustMPC on all 600 genet_benchmark traces,
+on the SimPy engine and on the fast core.
 
 RobustMPC is compared with the reference policy ``mpc_fixed`` (errors reset per session, the sizes of the
 chunks actually requested), as ../shared/reference/README.md specifies.
@@ -36,8 +37,9 @@ def reference(reference_dir: Path) -> dict[tuple[str, str], dict[str, str]]:
         return {(row["policy"], row["trace_file"]): row for row in csv.DictReader(f)}
 
 
+@pytest.mark.parametrize("core", ["simpy", "fast"])
 @pytest.mark.parametrize("agent", sorted(REFERENCE_POLICY))
-def test_reference_results_reproduced_on_all_traces(agent: str, data_dir: Path, reference: dict) -> None:
+def test_reference_results_reproduced_on_all_traces(agent: str, core: str, data_dir: Path, reference: dict) -> None:
     video = read_video(data_dir / "videos" / "envivio_dash3")
     config = preset("pensieve")
     models = {kind: QoEWeights(kind=kind) for kind in ("linear", "log", "hd")}
@@ -46,7 +48,7 @@ def test_reference_results_reproduced_on_all_traces(agent: str, data_dir: Path, 
     for trace_set in TRACE_SETS:
         traces = read_trace_dir(data_dir / "traces" / "genet_benchmark" / trace_set)
         for trace in traces:
-            outcomes = run_session(make_agent(agent), trace, video, config)
+            outcomes = run_session(make_agent(agent), trace, video, config, core=core)
             ref = reference[(REFERENCE_POLICY[agent], trace.name)]
             linear = session_metrics(outcomes, video.bitrates_bps, models["linear"], chunk_duration_s=4.0)
             values = {
