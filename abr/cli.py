@@ -26,6 +26,7 @@ from rich.table import Table
 from abr import inputs
 from abr._cli_common import DataDirOption, configure_logging, reported_errors
 from abr.cli_data import download_command, traces_app
+from abr.cli_rl import export_command, train_command
 from abr.engines import default_workers
 from abr.errors import ConfigError
 from abr.evaluate import ALL_SETS, EvaluationResult, ProgressCallback, evaluate
@@ -46,6 +47,8 @@ app = typer.Typer(
 EXIT_INTERRUPTED = 130
 app.add_typer(traces_app, name="traces")
 app.command("download")(download_command)
+app.command("train")(train_command)
+app.command("export")(export_command)
 
 
 class Engine(str, Enum):

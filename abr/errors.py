@@ -9,6 +9,7 @@ the simulator's is exported as :class:`ConfigError`, the data layer's as :class:
 
 from __future__ import annotations
 
+from agents.errors import PolicyLoadError
 from simulator.errors import ConfigError, MissingExtraError, SimulationInvariantError
 from traces.errors import ConfigError as TracesConfigError
 from traces.errors import DataDirError, DownloadError, TraceFormatError, VideoFormatError
@@ -25,6 +26,10 @@ class EvaluationError(AbrError, RuntimeError):
     """
 
 
+class PolicyExportError(AbrError, RuntimeError):
+    """An exported policy (ONNX, JSON weights) does not reproduce the trained policy, or cannot be written."""
+
+
 #: Errors caused by bad user input (a file, a name, a value): the CLI reports them in one line.
 INPUT_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError)
 
@@ -36,6 +41,8 @@ __all__ = [
     "DownloadError",
     "EvaluationError",
     "MissingExtraError",
+    "PolicyExportError",
+    "PolicyLoadError",
     "SimulationInvariantError",
     "TraceFormatError",
     "TracesConfigError",

@@ -41,7 +41,7 @@ from abr.provenance import git_state, package_versions, utc_timestamp
 from abr.rollout import CORES
 from abr.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL, SUMMARY_COLUMNS, SummaryRow, summarize
 from agents.base import Policy
-from agents.registry import make_agent
+from agents.registry import MODEL_AGENTS, make_agent
 from simulator.config import SimConfig
 from simulator.des import Session
 from simulator.qoe import QoEWeights
@@ -218,7 +218,7 @@ def _validate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trac
         raise ConfigError("no agents given: name at least one (e.g. --agent bba)")
     agents: dict[str, Policy] = {}
     for name in agent_names:
-        key = str(name).strip().lower()
+        key = _agent_key(str(name))
         if key in agents:
             raise ConfigError(f"agent {name!r} is given twice; name each agent once")
         agents[key] = make_agent(key)
@@ -240,6 +240,14 @@ def _validate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trac
         return _Plan(agents, sets, [0] * len(sets))
     groups = [(f"{name}@{video.name}", traces, v) for name, traces in sets for v, video in enumerate(videos)]
     return _Plan(agents, [(label, traces) for label, traces, _ in groups], [v for _, _, v in groups])
+
+
+def _agent_key(name: str) -> str:
+    """The registry key of an agent name: lowercase, except a model path after ``ppo:``/``a2c:``."""
+    head, sep, tail = name.strip().partition(":")
+    if sep and head.lower() in MODEL_AGENTS:
+        return f"{head.lower()}:{tail}"
+    return name.strip().lower()
 
 
 def _sorted_traces(set_name: str, traces: Sequence[Trace]) -> list[Trace]:

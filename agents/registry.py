@@ -10,7 +10,13 @@ form             meaning                                          example
 ``bola:T``       BOLA-BASIC with buffer target T seconds          ``bola:30``
 ``bola-e:T``     BOLA-E with buffer target T seconds              ``bola-e:12``
 ``dynamic:T``    DYNAMIC with ``bufferTimeDefault`` T seconds     ``dynamic:12``
+``ppo:PATH``     a trained PPO model zip (greedy; ``agents.rl``)  ``ppo:runs/a/best_model.zip``
+``a2c:PATH``     a trained A2C model zip (greedy)                 ``a2c:runs/b/model.zip``
 ===============  ===============================================  =====================
+
+``ppo`` alone loads the shipped policy :data:`SHIPPED_PPO_MODEL` (if one is shipped). Model agents split on
+the first colon only and keep the path's case (``ppo:C:/x.zip`` is the path ``C:/x.zip``); torch is imported
+only when such an agent is made.
 
 A policy's ``name`` is its key, lowercase and with the parameter as given (``make_agent("Fixed:3").name ==
 "fixed:3"``); ``"mpc"`` is an alias of ``"robustmpc"`` and gives a policy named ``"robustmpc"``.
@@ -19,6 +25,7 @@ A policy's ``name`` is its key, lowercase and with the parameter as given (``mak
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from agents.base import Policy
 from agents.bba import BBA
@@ -64,12 +71,37 @@ _PARAMETERISED: dict[str, tuple[Callable[[float, str], Policy], Callable[[str], 
 }
 
 
+#: Agents that load a trained model file (``"ppo:PATH"``); not in :data:`AGENTS` (they need the ``rl`` extra).
+MODEL_AGENTS: tuple[str, ...] = ("ppo", "a2c")
+#: The shipped PPO policy loaded by ``make_agent("ppo")``.
+SHIPPED_PPO_MODEL = Path(__file__).resolve().parent / "models" / "ppo_pensieve.zip"
+
+
+def _model_agent(algorithm: str, path: str | None) -> Policy:
+    from agents.rl import RLPolicy  # imports torch and stable-baselines3 lazily
+
+    if path is None:
+        if algorithm != "ppo" or not SHIPPED_PPO_MODEL.is_file():
+            raise ConfigError(
+                f"agent {algorithm!r}: no shipped {algorithm.upper()} policy exists yet; train one with "
+                f"`abr train --algo {algorithm} --out runs/{algorithm}` and use '{algorithm}:runs/{algorithm}/"
+                "best_model.zip'"
+            )
+        return RLPolicy.from_file(SHIPPED_PPO_MODEL, algorithm="ppo", name="ppo")
+    if not path:
+        raise ConfigError(f"agent {algorithm!r}: give a model file, as {algorithm}:<path/to/model.zip>")
+    return RLPolicy.from_file(path, algorithm=algorithm, name=f"{algorithm}:{path}")
+
+
 def make_agent(name: str) -> Policy:
     """A new policy by registry name, optionally with a ``:value`` parameter (see the module docstring).
 
     >>> make_agent("bba").name, make_agent("Fixed:3").level_idx
     ('bba', 3)
     """
+    model_base, has_path, path = name.strip().partition(":")
+    if model_base.strip().lower() in MODEL_AGENTS:
+        return _model_agent(model_base.strip().lower(), path.strip() if has_path else None)
     key = name.strip().lower()
     base, has_value, value = key.partition(":")
     base = base.strip()

@@ -13,5 +13,5 @@ echo "setting up .venv (first run: about a minute)" >&2
 "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip 2>/dev/null || true
 # torch is pinned in pyproject.toml to the range of the local CPU build (a looser range pulls CUDA).
-.venv/bin/python -m pip install --quiet -e ".[rl,ray,dev]"
+.venv/bin/python -m pip install --quiet -e ".[rl,ray,export,dev]"
 echo "$want" > "$stamp"

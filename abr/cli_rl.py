@@ -1,0 +1,182 @@
+"""Learned-policy commands of the ``abr`` CLI: ``abr train`` and ``abr export``.
+
+Registered in :mod:`abr.cli` with ``app.command("train")(train_command)`` and
+``app.command("export")(export_command)``. Options override the values of ``--config`` (a TOML file of
+:class:`~abr.train_config.TrainConfig` fields); ``--resume`` continues the run in ``--out`` from its config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shlex
+import sys
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from abr import inputs
+from abr._cli_common import DataDirOption, reported_errors
+from abr.train_config import TrainConfig, load_train_config
+
+
+class Algorithm(str, Enum):
+    """The stable-baselines3 algorithms."""
+
+    ppo = "ppo"
+    a2c = "a2c"
+
+
+class PolicyKind(str, Enum):
+    """The policy networks (see ``abr.train_config.TrainConfig.policy``)."""
+
+    pensieve = "pensieve"
+    mlp = "mlp"
+
+
+class EnvCore(str, Enum):
+    """The training engines (see ``abr.train_env``)."""
+
+    simpy = "simpy"
+    fast = "fast"
+
+
+class QoEKind(str, Enum):
+    """The QoE variants (see ``simulator.qoe``)."""
+
+    linear = "linear"
+    log = "log"
+    hd = "hd"
+
+
+def train_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: models, config, learning curve, logs.")],
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="TOML file of TrainConfig fields (options below override it).")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the run in --out from its checkpoint (its config.toml is the base config).")
+    ] = False,
+    algo: Annotated[Algorithm | None, typer.Option("--algo", help="Algorithm (default ppo).")] = None,
+    policy: Annotated[PolicyKind | None, typer.Option(
+        "--policy", help="Network: Pensieve per-row encoders or a plain MLP (default pensieve).")] = None,
+    timesteps: Annotated[int | None, typer.Option(
+        "--timesteps", "-n", min=1, help="Total environment steps (chunk decisions) of the run.")] = None,
+    n_envs: Annotated[int | None, typer.Option("--n-envs", min=1, help="Environments stepped together.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the run.")] = None,
+    traces: Annotated[list[str] | None, typer.Option(
+        "--traces", "-t", help="Training trace set (path or name under <data dir>/traces); repeatable.")] = None,
+    synthetic: Annotated[int | None, typer.Option(
+        "--synthetic", min=0, help="Seeded synthetic training traces (default 64 without --traces).")] = None,
+    val_traces: Annotated[list[str] | None, typer.Option(
+        "--val-traces", help="Validation trace set; repeatable.")] = None,
+    val_synthetic: Annotated[int | None, typer.Option(
+        "--val-synthetic", min=0, help="Synthetic validation traces (default 16 without --val-traces).")] = None,
+    video: Annotated[str | None, typer.Option("--video", help="Video (path or name under <data dir>/videos).")
+                     ] = None,
+    preset_name: Annotated[str | None, typer.Option("--preset", help="Simulator preset.")] = None,
+    qoe: Annotated[QoEKind | None, typer.Option("--qoe", help="QoE variant (reward).")] = None,
+    learning_rate: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
+    ent_start: Annotated[float | None, typer.Option("--ent-start", help="Entropy weight at the start.")] = None,
+    ent_end: Annotated[float | None, typer.Option("--ent-end", help="Entropy weight after the decay.")] = None,
+    noise: Annotated[tuple[float, float] | None, typer.Option(
+        "--noise", help="Training download-time noise U(LOW, HIGH).")] = None,
+    scale: Annotated[tuple[float, float] | None, typer.Option(
+        "--throughput-scale", help="Per-episode throughput scale, log-uniform in [LOW, HIGH].")] = None,
+    eval_freq: Annotated[int | None, typer.Option(
+        "--eval-freq", min=0, help="Environment steps between validations (0: start and end only).")] = None,
+    env_core: Annotated[EnvCore | None, typer.Option(
+        "--env-core", help="Training engine: AbrEnv on SimPy (default) or the batched numpy core.")] = None,
+    tensorboard: Annotated[bool | None, typer.Option(
+        "--tensorboard/--no-tensorboard", help="TensorBoard logs under <out>/tb.")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Train a PPO/A2C bitrate policy; validate it periodically and keep the best model."""
+    with reported_errors():
+        from abr.train import train
+
+        base = _base_config(out, config, resume)
+        overrides: dict[str, Any] = {
+            "algorithm": algo.value if algo else None, "policy": policy.value if policy else None,
+            "total_timesteps": timesteps, "n_envs": n_envs, "seed": seed,
+            "traces": tuple(traces) if traces else None, "synthetic_traces": synthetic,
+            "val_traces": tuple(val_traces) if val_traces else None, "val_synthetic_traces": val_synthetic,
+            "video": video, "preset": preset_name, "qoe": qoe.value if qoe else None,
+            "learning_rate": learning_rate, "ent_coef_start": ent_start, "ent_coef_end": ent_end,
+            "eval_freq_steps": eval_freq, "tensorboard": tensorboard,
+            "env_core": env_core.value if env_core else None,
+        }
+        if noise is not None:
+            overrides.update(train_noise_low=noise[0], train_noise_high=noise[1])
+        if scale is not None:
+            overrides.update(throughput_scale_low=scale[0], throughput_scale_high=scale[1])
+        run_config = dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+        command = shlex.join(sys.argv)  # the process's command line, as typed
+        with _progress_bar() as progress:
+            result = train(run_config, out, progress=progress, resume=resume, data_dir=data_dir, command=command)
+        table = Table(title=f"Training run {out} ({result.timesteps} steps, {result.steps_per_s:,.0f} steps/s)")
+        for header in ("timesteps", "mean QoE", "QoE excl. first", "bitrate kbps", "rebuffer s"):
+            table.add_column(header, justify="right")
+        for p in result.evaluations:
+            table.add_row(str(p.timesteps), f"{p.mean_qoe:.2f}", f"{p.mean_qoe_excl_first:.2f}",
+                          f"{p.mean_bitrate_kbps:.0f}", f"{p.mean_rebuffer_s:.2f}")
+        Console().print(table)
+        Console().print(f"best model (validation QoE {result.best_mean_qoe:.2f}): {result.best_model_path}")
+
+
+def _base_config(out: Path, config: Path | None, resume: bool) -> TrainConfig:
+    if resume:
+        if config is not None:
+            raise typer.BadParameter("--resume takes the run's own config.toml; leave out --config")
+        stored = out / "config.toml"
+        if not stored.is_file():
+            raise FileNotFoundError(f"cannot resume: {stored} does not exist (not a training run folder)")
+        return load_train_config(stored)
+    return load_train_config(config) if config is not None else TrainConfig()
+
+
+@contextlib.contextmanager
+def _progress_bar() -> Iterator[Any]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("training", total=None)
+
+        def update(done: int, total: int, mean_qoe: float | None) -> None:
+            what = "training" if mean_qoe is None else f"training (validation QoE {mean_qoe:.2f})"
+            bar.update(task, completed=done, total=total, description=what)
+
+        yield update
+
+
+def export_command(
+    model: Annotated[Path, typer.Argument(help="The model zip (e.g. <run>/best_model.zip).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the ONNX, JSON weights and test files.")],
+    algo: Annotated[Algorithm, typer.Option("--algo", help="Algorithm of the model.")] = Algorithm.ppo,
+    traces: Annotated[str | None, typer.Option(
+        "--traces", "-t", help="Trace set whose sessions give test observations (default: 4 synthetic).")] = None,
+    video: Annotated[str | None, typer.Option(
+        "--video", help="Video of those sessions (default: the CBR Envivio ladder).")] = None,
+    n_session: Annotated[int, typer.Option("--n-session", min=0, help="Test vectors from sessions.")] = 64,
+    n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random test vectors.")] = 32,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the random test vectors.")] = 0,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Export a trained policy as ONNX and JSON weights, with its encoder spec and verified test vectors."""
+    with reported_errors():
+        from abr.export import export_policy
+
+        trace_list = list(inputs.load_trace_set(traces, data_dir).traces) if traces else None
+        the_video = inputs.load_video(video, data_dir) if video else None
+        result = export_policy(model, out, algorithm=algo.value, traces=trace_list, video=the_video,
+                               n_session=n_session, n_random=n_random, seed=seed)
+        check = result.check
+        onnx = "not checked" if check.max_abs_diff_onnx is None else f"{check.max_abs_diff_onnx:.2e}"
+        Console().print(f"exported {model} to {result.out_dir}: {', '.join(p.name for p in result.files.values())}")
+        Console().print(f"{check.n_vectors} test vectors; max |dprob| numpy {check.max_abs_diff_numpy:.2e}, "
+                        f"onnx {onnx}")

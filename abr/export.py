@@ -1,0 +1,298 @@
+"""Export of a trained policy for embedding (a browser player, another language): ONNX, JSON weights, tests.
+
+:func:`export_policy` writes to ``out_dir``:
+
+* ``policy.onnx``: input ``obs`` (float32 ``[batch, 6, W]``), outputs ``logits`` and ``probs``
+  (``[batch, n_levels]``): the actor's logits path (features -> actor layers -> action head) and its softmax;
+* ``weights.json``: the same network as plain JSON (:mod:`abr._policy_weights` describes the format and
+  evaluates it with numpy);
+* ``encoder_spec.json``: how to build the observation from a player's history: every row, its unit,
+  normalisation constant and column layout (:func:`encoder_spec`);
+* ``test_vectors.json``: observations (from real sessions of the policy and random ones) with the SB3
+  policy's logits, action probabilities and greedy actions, which any re-implementation must reproduce to
+  :data:`TOLERANCE`;
+* ``export.json``: what was exported, from which model, with which versions.
+
+:func:`verify_export` re-evaluates the test vectors with the JSON weights (numpy) and with ONNX
+(onnxruntime) and fails if any probability differs by more than :data:`TOLERANCE`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from abr._atomic import write_atomic, write_json_atomic
+from abr._policy_weights import numpy_logits, policy_weights, softmax
+from abr.errors import ConfigError, MissingExtraError, PolicyExportError
+from abr.inputs import envivio_cbr_video
+from abr.provenance import package_versions, utc_timestamp
+from abr.rollout import run_session
+from agents.rl import ENCODER_ID, RLPolicy, policy_logits
+from simulator import observation as obs_encoding
+from simulator.config import SimConfig, preset
+from simulator.context import PlayerContext
+from traces.synthetic import generate_trace_set
+from traces.types import Trace, Video
+
+logger = logging.getLogger(__name__)
+
+#: Largest allowed difference of an action probability between the SB3 policy and a re-implementation.
+TOLERANCE = 1e-5
+FILES = {"onnx": "policy.onnx", "weights": "weights.json", "encoder": "encoder_spec.json",
+         "vectors": "test_vectors.json", "manifest": "export.json"}
+ONNX_OPSET = 17
+_RANDOM_OBS_HIGH = 2.0  # random test observations are uniform in [0, 2): past typical normalised values
+
+
+@dataclass(frozen=True, slots=True)
+class ExportCheck:
+    """The agreement of the exported forms with the SB3 policy on the test vectors."""
+
+    n_vectors: int
+    max_abs_diff_numpy: float
+    max_abs_diff_onnx: float | None  # None: onnxruntime not installed, ONNX not checked
+
+    @property
+    def is_ok(self) -> bool:
+        worst = max(self.max_abs_diff_numpy, self.max_abs_diff_onnx or 0.0)
+        return worst <= TOLERANCE
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """The files written by :func:`export_policy` (by role, keys of :data:`FILES`) and their check."""
+
+    out_dir: Path
+    files: dict[str, Path]
+    check: ExportCheck
+
+
+def encoder_spec(n_levels: int, history_len: int = obs_encoding.DEFAULT_HISTORY_LEN) -> dict[str, Any]:
+    """The observation encoder as data: shape, column layout and every row with its normalisation.
+
+    >>> spec = encoder_spec(6)
+    >>> spec["shape"], [r["scale"] for r in spec["rows"]][1:5]
+    ([6, 8], [10.0, 8000000.0, 10.0, 8000000.0])
+    """
+    past = "each of the last history_len chunks"
+    return {
+        "encoder": ENCODER_ID,
+        "shape": list(obs_encoding.observation_shape(n_levels, history_len)),
+        "dtype": "float32",
+        "history_len": history_len,
+        "n_levels": n_levels,
+        "layout": (
+            "rows 0-3 and 5 are histories: column history_len-1 holds the newest chunk, older chunks to its left; "
+            "columns before the first downloaded chunk are 0, and columns >= history_len are 0. Row 4 column k "
+            "holds the next chunk's size at level k for k < n_levels, 0 elsewhere and after the last chunk. "
+            "Each value is quantity / scale, in float32."
+        ),
+        "rows": [
+            {"row": 0, "name": "bitrate", "quantity": f"nominal bitrate of {past}", "unit": "bit/s",
+             "scale": "top_bitrate_bps", "scale_meaning": "the highest bitrate of the ladder"},
+            {"row": 1, "name": "buffer", "quantity": f"buffer level after {past} (after any idle time)",
+             "unit": "s", "scale": obs_encoding.BUFFER_NORM_S, "constant": "BUFFER_NORM_S"},
+            {"row": 2, "name": "throughput", "quantity": f"measured throughput of {past}: size_bits / "
+             "download_time_s (download time including the request RTT)", "unit": "bit/s",
+             "scale": obs_encoding.THROUGHPUT_NORM_BPS, "constant": "THROUGHPUT_NORM_BPS"},
+            {"row": 3, "name": "download_time", "quantity": f"download time of {past}, RTT included",
+             "unit": "s", "scale": obs_encoding.DOWNLOAD_TIME_NORM_S, "constant": "DOWNLOAD_TIME_NORM_S"},
+            {"row": 4, "name": "next_chunk_sizes", "quantity": "size of the next chunk at each level (column = "
+             "level)", "unit": "bit", "scale": obs_encoding.CHUNK_SIZE_NORM_BITS,
+             "constant": "CHUNK_SIZE_NORM_BITS"},
+            {"row": 5, "name": "chunks_remaining", "quantity": f"chunks left after {past}: n_chunks - chunk_idx - 1",
+             "unit": "chunks", "scale": "n_chunks", "scale_meaning": "chunks in the video"},
+        ],
+        "action": "quality index 0..n_levels-1 (0 = lowest); greedy play takes argmax(probs)",
+        "onnx": {"input": "obs", "outputs": ["logits", "probs"], "batch_axis": 0},
+    }
+
+
+def session_observations(policy: RLPolicy, traces: Sequence[Trace], video: Video,
+                         sim_config: SimConfig) -> npt.NDArray[np.float32]:
+    """The observations ``policy`` sees while playing every trace (one per decision), stacked."""
+    seen: list[npt.NDArray[np.float32]] = []
+
+    class _Recorder:
+        name = policy.name
+
+        def reset(self, rng: np.random.Generator | None = None) -> None:
+            policy.reset(rng)
+
+        def select(self, context: PlayerContext) -> int:
+            seen.append(obs_encoding.encode_observation(context, policy.history_len))
+            return policy.select(context)
+
+    for trace in traces:
+        run_session(_Recorder(), trace, video, sim_config)
+    return np.stack(seen)
+
+
+def vector_observations(policy: RLPolicy, *, traces: Sequence[Trace] | None = None, video: Video | None = None,
+                      n_session: int = 64, n_random: int = 32, seed: int = 0) -> npt.NDArray[np.float32]:
+    """Test observations: ``n_session`` taken evenly from real sessions, one all-zero, ``n_random`` random.
+
+    Sessions play ``traces`` (default: 4 seeded synthetic traces) with ``video`` (default: the CBR Envivio
+    ladder) on the ``pensieve`` preset. Random observations are uniform in [0, 2) in every cell.
+    """
+    video = video if video is not None else envivio_cbr_video()
+    if video.n_levels != policy.n_levels:
+        raise ConfigError(f"video {video.name!r} has {video.n_levels} levels but the policy was trained for "
+                          f"{policy.n_levels}; give a video with the model's ladder")
+    traces = list(traces) if traces is not None else generate_trace_set(seed, 4)
+    shape = tuple(policy.layout["shape"])
+    parts = [np.zeros((1, *shape), dtype=np.float32)]
+    if n_session > 0:
+        played = session_observations(policy, traces, video, preset("pensieve"))
+        picks = np.unique(np.linspace(0, len(played) - 1, num=min(n_session, len(played))).round().astype(int))
+        parts.insert(0, played[picks])
+    if n_random > 0:
+        rng = np.random.default_rng(seed)
+        parts.append(rng.uniform(0.0, _RANDOM_OBS_HIGH, size=(n_random, *shape)).astype(np.float32))
+    return np.concatenate(parts)
+
+
+def export_onnx(policy: RLPolicy, path: str | Path) -> Path:
+    """Write the policy's logits path and softmax as ONNX (input ``obs``, outputs ``logits`` and ``probs``)."""
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export(dynamo=False) needs it)
+        import torch
+    except ImportError as exc:
+        raise MissingExtraError(exc.name or "onnx", "export") from exc
+
+    class LogitsAndProbs(torch.nn.Module):
+        def __init__(self, sb3_policy: Any) -> None:
+            super().__init__()
+            self.policy = sb3_policy
+
+        def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            logits = policy_logits(self.policy, obs)
+            return logits, torch.softmax(logits, dim=-1)
+
+    module = LogitsAndProbs(policy.model.policy).eval()
+    dummy = torch.zeros((1, *policy.layout["shape"]), dtype=torch.float32)
+    target = Path(path)
+
+    def write(tmp: Path) -> None:
+        with torch.no_grad(), warnings.catch_warnings():
+            # dynamo=False is the TorchScript exporter, which torch flags as legacy; it needs no onnxscript.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(module, (dummy,), str(tmp), input_names=["obs"], output_names=["logits", "probs"],
+                              dynamic_axes={"obs": {0: "batch"}, "logits": {0: "batch"}, "probs": {0: "batch"}},
+                              opset_version=ONNX_OPSET, dynamo=False)
+
+    return write_atomic(target, write)
+
+
+def export_policy(model_path: str | Path, out_dir: str | Path, *, algorithm: str = "ppo",
+                  traces: Sequence[Trace] | None = None, video: Video | None = None, n_session: int = 64,
+                  n_random: int = 32, seed: int = 0) -> ExportResult:
+    """Export the model at ``model_path`` to ``out_dir`` (see the module docstring) and verify the export.
+
+    Args:
+        model_path: the SB3 model zip.
+        out_dir: the folder to write (created if missing).
+        algorithm: ``"ppo"`` or ``"a2c"``.
+        traces: traces whose sessions give test observations (default: 4 seeded synthetic traces).
+        video: the video of those sessions (default: the CBR Envivio ladder).
+        n_session: test observations from sessions.
+        n_random: random test observations.
+        seed: seed of the random observations (and of the default traces).
+
+    Returns:
+        The files and the check of the exported forms against the SB3 policy.
+
+    Raises:
+        PolicyLoadError: the model cannot be loaded or has another observation layout.
+        PolicyExportError: an exported form disagrees with the SB3 policy by more than :data:`TOLERANCE`.
+        MissingExtraError: torch/SB3 (``rl``) or onnx (``export``) is not installed.
+    """
+    policy = RLPolicy.from_file(model_path, algorithm=algorithm)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out_dir={str(out)!r} is an existing file; give a folder for the export")
+    out.mkdir(parents=True, exist_ok=True)
+    observations = vector_observations(policy, traces=traces, video=video, n_session=n_session, n_random=n_random,
+                                     seed=seed)
+    files = {role: out / name for role, name in FILES.items()}
+    weights = policy_weights(policy.model.policy, algorithm=algorithm, layout=policy.layout)
+    write_json_atomic(files["weights"], weights)
+    write_json_atomic(files["encoder"], encoder_spec(policy.n_levels, policy.history_len))
+    write_json_atomic(files["vectors"], _test_vectors(policy, observations))
+    export_onnx(policy, files["onnx"])
+    write_json_atomic(files["manifest"], {
+        "created_utc": utc_timestamp(), "model": str(model_path), "algorithm": algorithm,
+        "observation_layout": policy.layout, "files": FILES, "tolerance": TOLERANCE,
+        "versions": package_versions(), "n_test_vectors": int(observations.shape[0]),
+    })
+    check = verify_export(out)
+    logger.info("exported %s to %s (%d test vectors; max |dprob| numpy %.2e, onnx %s)", model_path, out,
+                check.n_vectors, check.max_abs_diff_numpy,
+                "not checked" if check.max_abs_diff_onnx is None else f"{check.max_abs_diff_onnx:.2e}")
+    return ExportResult(out, files, check)
+
+
+def _test_vectors(policy: RLPolicy, observations: npt.NDArray[np.float32]) -> dict[str, Any]:
+    import torch
+
+    with torch.no_grad():
+        logits = policy_logits(policy.model.policy, torch.as_tensor(observations)).numpy().astype(np.float64)
+    probs = policy.action_probabilities(observations)
+    return {
+        "tolerance": TOLERANCE,
+        "shape": list(observations.shape[1:]),
+        "observations": observations.astype(np.float64).tolist(),
+        "logits": logits.tolist(),
+        "probs": probs.tolist(),
+        "greedy_actions": np.argmax(probs, axis=1).tolist(),
+    }
+
+
+def verify_export(out_dir: str | Path) -> ExportCheck:
+    """Re-evaluate ``test_vectors.json`` with ``weights.json`` (numpy) and ``policy.onnx`` (onnxruntime).
+
+    Raises:
+        PolicyExportError: a probability differs from the SB3 policy's by more than :data:`TOLERANCE`, or a
+            greedy action differs.
+    """
+    out = Path(out_dir)
+    vectors = json.loads((out / FILES["vectors"]).read_text(encoding="utf-8"))
+    weights = json.loads((out / FILES["weights"]).read_text(encoding="utf-8"))
+    obs = np.asarray(vectors["observations"], dtype=np.float32)
+    expected = np.asarray(vectors["probs"], dtype=np.float64)
+    numpy_probs = softmax(numpy_logits(weights, obs))
+    diff_numpy = float(np.max(np.abs(numpy_probs - expected)))
+    diff_onnx: float | None = None
+    try:
+        import onnxruntime
+    except ImportError:
+        logger.warning("onnxruntime is not installed: the ONNX file is not checked (pip install onnxruntime)")
+    else:
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(str(out / FILES["onnx"]), options,
+                                               providers=["CPUExecutionProvider"])
+        onnx_probs = session.run(["probs"], {"obs": obs})[0]
+        diff_onnx = float(np.max(np.abs(onnx_probs.astype(np.float64) - expected)))
+    check = ExportCheck(int(obs.shape[0]), diff_numpy, diff_onnx)
+    if not check.is_ok:
+        raise PolicyExportError(
+            f"the export in {out} disagrees with the SB3 policy: max |dprob| numpy {diff_numpy:.3g}, onnx "
+            f"{diff_onnx if diff_onnx is None else f'{diff_onnx:.3g}'} (tolerance {TOLERANCE}); "
+            "the network has a layer the exporter does not translate faithfully"
+        )
+    top2 = np.sort(expected, axis=1)[:, -2:] if expected.shape[1] > 1 else np.zeros((len(expected), 2))
+    clear = (top2[:, 1] - top2[:, 0]) > 2 * TOLERANCE  # greedy actions are compared where there is no near-tie
+    greedy = np.asarray(vectors["greedy_actions"])
+    if not np.array_equal(np.argmax(numpy_probs, axis=1)[clear], greedy[clear]):
+        raise PolicyExportError(f"the export in {out}: numpy greedy actions differ from the SB3 policy's")
+    return check

@@ -1,0 +1,339 @@
+"""Training a learned bitrate policy with stable-baselines3 (PPO or A2C) on ``AbrEnv``.
+
+:func:`train` runs one seeded training run into ``out_dir``:
+
+* ``config.toml``: the :class:`~abr.train_config.TrainConfig` (reload it with ``abr train --config``);
+* ``config.json``: the resolved configuration: trace sets (names of every trace), video, simulator config,
+  QoE, observation layout, package versions, git commit, command;
+* ``evaluations.csv``: the learning curve: one row per validation (``timesteps, mean_qoe,
+  mean_qoe_excl_first, mean_bitrate_kbps, mean_rebuffer_s, ent_coef, wall_s``);
+* ``best_model.zip``: the model with the best validation mean QoE; ``model.zip``: the final model;
+  ``checkpoint.zip``: the latest model, written at every validation, from which ``resume=True`` continues;
+* ``tb/``: TensorBoard logs (SB3's ``rollout/``, ``train/`` scalars, plus ``eval/mean_qoe``).
+
+Validation plays the current policy greedily on the validation traces with the SimPy engine
+(:func:`abr.rollout.run_session`, the preset without training noise), before training, every
+``eval_freq_steps`` environment steps and at the end. Two runs with the same config (and seed) give
+identical models: one torch thread, SB3 seeding (``random``, numpy, torch and environment ``i`` with
+``seed + i``). A resumed run continues from its last checkpoint; it is not bit-identical to an
+uninterrupted run (the environments restart their episodes).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abr._atomic import write_json_atomic
+from abr.errors import ConfigError
+from abr.inputs import load_trace_set, load_video
+from abr.provenance import git_state, package_versions, utc_timestamp
+from abr.rollout import run_session
+from abr.train_config import VALIDATION_SYNTHETIC_SEED, TrainConfig, load_train_config, save_train_config
+from abr.train_env import TrainEnvSpec, make_training_vec_env
+from agents.base import Policy
+from agents.rl import LAYOUT_ATTR, algorithm_class, observation_layout, single_thread_torch
+from simulator.config import SimConfig, preset
+from simulator.env import EnvConfig
+from simulator.metrics import SessionMetrics, session_metrics
+from simulator.qoe import QoEWeights
+from traces.synthetic import generate_trace_set
+from traces.types import Trace, Video
+from traces.units import bps_to_kbps
+
+logger = logging.getLogger(__name__)
+
+#: ``progress(timesteps_done, total_timesteps, last_validation_mean_qoe)``; called after each rollout.
+TrainProgress = Callable[[int, int, "float | None"], None]
+EVALUATION_COLUMNS: tuple[str, ...] = ("timesteps", "mean_qoe", "mean_qoe_excl_first", "mean_bitrate_kbps",
+                                       "mean_rebuffer_s", "train_episode_qoe", "ent_coef", "wall_s")
+MODEL_FILE, BEST_MODEL_FILE, CHECKPOINT_FILE = "model.zip", "best_model.zip", "checkpoint.zip"
+TB_RUN_NAME = "run"
+#: Config fields a resumed run may change; every other field must match the run's config.toml.
+RESUMABLE_CHANGES = frozenset({"total_timesteps", "eval_freq_steps", "tensorboard"})
+
+
+@dataclass(frozen=True, slots=True)
+class TrainInputs:
+    """The resolved inputs of a run: traces, video, simulator config, QoE."""
+
+    train_traces: tuple[Trace, ...]
+    val_traces: tuple[Trace, ...]
+    video: Video
+    sim_config: SimConfig
+    qoe: QoEWeights
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationPoint:
+    """One validation of the learning curve (means over the validation traces).
+
+    ``train_episode_qoe`` is the mean return of the last (up to 100) training episodes, with the training
+    policy's sampled actions, noise and randomisation (the first chunk excluded; NaN before any episode).
+    """
+
+    timesteps: int
+    mean_qoe: float
+    mean_qoe_excl_first: float
+    mean_bitrate_kbps: float
+    mean_rebuffer_s: float
+    train_episode_qoe: float
+    ent_coef: float
+    wall_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    """What :func:`train` produced: the files, the learning curve and the speed."""
+
+    out_dir: Path
+    model_path: Path
+    best_model_path: Path
+    evaluations: tuple[EvaluationPoint, ...]
+    timesteps: int
+    steps_per_s: float
+
+    @property
+    def best_mean_qoe(self) -> float:
+        return max(p.mean_qoe for p in self.evaluations)
+
+
+def resolve_inputs(config: TrainConfig, data_dir: str | Path | None = None) -> TrainInputs:
+    """Load the run's trace sets (training, validation) and video.
+
+    >>> inputs = resolve_inputs(TrainConfig(synthetic_traces=3, val_synthetic_traces=2))
+    >>> len(inputs.train_traces), len(inputs.val_traces), inputs.video.n_levels
+    (3, 2, 6)
+    """
+    train = [t for spec in config.traces for t in load_trace_set(spec, data_dir).traces]
+    train += generate_trace_set(config.seed, config.n_synthetic_train) if config.n_synthetic_train else []
+    val = [t for spec in config.val_traces for t in load_trace_set(spec, data_dir).traces]
+    val += generate_trace_set(VALIDATION_SYNTHETIC_SEED, config.n_synthetic_val) if config.n_synthetic_val else []
+    if not train:
+        raise ConfigError("no training traces: give traces or synthetic_traces > 0")
+    if not val:
+        raise ConfigError("no validation traces: give val_traces or val_synthetic_traces > 0")
+    return TrainInputs(tuple(train), tuple(val), load_video(config.video, data_dir), preset(config.preset),
+                       QoEWeights(kind=config.qoe))  # type: ignore[arg-type]
+
+
+def env_spec(config: TrainConfig, inputs: TrainInputs) -> TrainEnvSpec:
+    """The training-environment spec of a run.
+
+    >>> config = TrainConfig(synthetic_traces=2, val_synthetic_traces=1, throughput_scale_high=2.0)
+    >>> spec = env_spec(config, resolve_inputs(config))
+    >>> spec.is_scaled, spec.env_config.train_noise_high
+    (True, 1.1)
+    """
+    env_config = EnvConfig(training=True, train_noise_low=config.train_noise_low,
+                           train_noise_high=config.train_noise_high, history_len=config.history_len)
+    return TrainEnvSpec(inputs.train_traces, inputs.video, inputs.sim_config, inputs.qoe, env_config,
+                        config.throughput_scale_low, config.throughput_scale_high, config.reward_scale,
+                        config.env_core)
+
+
+def validate_policy(policy: Policy, traces: Sequence[Trace], video: Video, sim_config: SimConfig,
+                    qoe: QoEWeights, *, seed: int = 0) -> list[SessionMetrics]:
+    """Play ``policy`` on every trace (from its start) with the SimPy engine; one metrics record per trace.
+
+    Session ``i`` gets ``default_rng(SeedSequence(seed, spawn_key=(i,)))`` (used only by noisy presets).
+    Any :class:`~agents.base.Policy` plays (training validates an :class:`~agents.rl.RLPolicy`).
+
+    >>> from agents.bba import BBA
+    >>> from abr.inputs import envivio_cbr_video
+    >>> m = validate_policy(BBA(), generate_trace_set(0, 2), envivio_cbr_video(), preset("pensieve"), QoEWeights())
+    >>> len(m), m[0].n_chunks
+    (2, 48)
+    """
+    metrics = []
+    for i, trace in enumerate(traces):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))
+        outcomes = run_session(policy, trace, video, sim_config, rng=rng, qoe=qoe)
+        metrics.append(session_metrics(outcomes, video.bitrates_bps, qoe, chunk_duration_s=video.chunk_duration_s))
+    return metrics
+
+
+def build_model(config: TrainConfig, vec_env: Any, n_levels: int, tensorboard_log: str | None) -> Any:
+    """A new SB3 model for ``config`` on ``vec_env`` (seeded; the observation layout attached)."""
+    import torch
+
+    cls = algorithm_class(config.algorithm)
+    policy_kwargs: dict[str, Any] = {
+        "net_arch": {"pi": list(config.hidden_sizes), "vf": list(config.hidden_sizes)},
+        "activation_fn": torch.nn.ReLU if config.policy == "pensieve" else torch.nn.Tanh,
+        "share_features_extractor": config.share_features,
+    }
+    if config.policy == "pensieve":
+        from agents.features import PensieveExtractor
+
+        policy_kwargs["features_extractor_class"] = PensieveExtractor
+        policy_kwargs["features_extractor_kwargs"] = {
+            "history_len": config.history_len, "n_levels": n_levels, "n_filters": config.n_filters,
+            "kernel_size": config.kernel_size}
+    common: dict[str, Any] = {
+        "learning_rate": config.learning_rate, "n_steps": config.n_steps, "gamma": config.gamma,
+        "gae_lambda": config.gae_lambda, "ent_coef": config.ent_coef_start, "vf_coef": config.vf_coef,
+        "max_grad_norm": config.max_grad_norm, "policy_kwargs": policy_kwargs, "seed": config.seed,
+        "device": "cpu", "verbose": 0, "tensorboard_log": tensorboard_log}
+    if config.algorithm == "ppo":
+        common.update(batch_size=config.batch_size, n_epochs=config.n_epochs, clip_range=config.clip_range)
+    model = cls("MlpPolicy", vec_env, **common)
+    setattr(model, LAYOUT_ATTR, observation_layout(n_levels, config.history_len))
+    return model
+
+
+def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress | None = None,
+          resume: bool = False, data_dir: str | Path | None = None, command: str | None = None) -> TrainResult:
+    """Run (or resume) a training run and write its files to ``out_dir`` (see the module docstring).
+
+    Args:
+        config: the run.
+        out_dir: the run folder (created if missing).
+        progress: called after every rollout with (timesteps done, total, last validation mean QoE).
+        resume: continue the run in ``out_dir`` from its ``checkpoint.zip`` up to ``config.total_timesteps``;
+            ``config`` may differ from the run's ``config.toml`` only in ``total_timesteps``,
+            ``eval_freq_steps`` and ``tensorboard``.
+        data_dir: the data directory for trace and video names (else ``$ABR_DATA_DIR``).
+        command: the command line, recorded in ``config.json``.
+
+    Returns:
+        The model files, the learning curve (every validation of the run, resumed parts included) and the
+        training speed of this call in environment steps per second.
+
+    Raises:
+        ConfigError: bad inputs, an ``out_dir`` holding another run (without ``resume``), a resume with a
+            changed config or without a checkpoint.
+        MissingExtraError: stable-baselines3 or torch is not installed.
+    """
+    algorithm_class(config.algorithm)  # fail (MissingExtraError) before reading any trace
+    single_thread_torch()
+    out = Path(out_dir)
+    _check_out_dir(out, config, resume)
+    inputs = resolve_inputs(config, data_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_train_config(config, out / "config.toml")
+    write_json_atomic(out / "config.json", resolved_config(config, inputs, command))
+    vec_env = make_training_vec_env(env_spec(config, inputs), config.n_envs, config.seed)
+    tb_log = _tensorboard_dir(out, config)
+    if resume:
+        model = algorithm_class(config.algorithm).load(str(out / CHECKPOINT_FILE), env=vec_env, device="cpu",
+                                                      tensorboard_log=tb_log)
+    else:
+        model = build_model(config, vec_env, inputs.video.n_levels, tb_log)
+    from abr._train_callbacks import EntropySchedule, Validation
+
+    validation = Validation(config, inputs, out, progress, history=_read_evaluations(out) if resume else [])
+    remaining = max(config.total_timesteps - int(model.num_timesteps), 0)
+    start_steps, start_s = int(model.num_timesteps), time.perf_counter()
+    logger.info("training %s/%s for %d steps (%d envs) into %s", config.algorithm, config.policy, remaining,
+                config.n_envs, out)
+    model.learn(total_timesteps=remaining, callback=[EntropySchedule(config), validation],
+                reset_num_timesteps=not resume, tb_log_name=TB_RUN_NAME, progress_bar=False)
+    elapsed_s = time.perf_counter() - start_s
+    model.save(str(out / MODEL_FILE))
+    vec_env.close()
+    done = int(model.num_timesteps) - start_steps
+    steps_per_s = done / elapsed_s if elapsed_s > 0 else 0.0
+    logger.info("trained %d steps in %.1f s (%.0f steps/s); best validation QoE %.2f", done, elapsed_s,
+                steps_per_s, max(p.mean_qoe for p in validation.history))
+    return TrainResult(out, out / MODEL_FILE, out / BEST_MODEL_FILE, tuple(validation.history),
+                       int(model.num_timesteps), steps_per_s)
+
+
+def _check_out_dir(out: Path, config: TrainConfig, resume: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out_dir={str(out)!r} is an existing file; give a folder for the run")
+    stored = out / "config.toml"
+    if not resume:
+        if (out / CHECKPOINT_FILE).exists():
+            raise ConfigError(f"{out} already holds a training run; resume it (--resume) or give a new --out")
+        return
+    if not (out / CHECKPOINT_FILE).is_file() or not stored.is_file():
+        raise ConfigError(f"cannot resume: {out} holds no {CHECKPOINT_FILE} and config.toml of a training run")
+    old = load_train_config(stored)
+    changed = [f.name for f in dataclasses.fields(TrainConfig)
+               if f.name not in RESUMABLE_CHANGES and getattr(old, f.name) != getattr(config, f.name)]
+    if changed:
+        raise ConfigError(f"cannot resume {out} with a changed config ({', '.join(changed)}); only "
+                          f"{', '.join(sorted(RESUMABLE_CHANGES))} may change; start a new run in another --out")
+
+
+def _tensorboard_dir(out: Path, config: TrainConfig) -> str | None:
+    if not config.tensorboard:
+        return None
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        logger.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard, or set "
+                       "tensorboard = false)")
+        return None
+    return str(out / "tb")
+
+
+def _read_evaluations(out: Path) -> list[EvaluationPoint]:
+    path = out / "evaluations.csv"
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [EvaluationPoint(int(row["timesteps"]), *(float(row[c]) for c in EVALUATION_COLUMNS[1:]))
+                for row in csv.DictReader(handle)]
+
+
+def resolved_config(config: TrainConfig, inputs: TrainInputs, command: str | None) -> dict[str, Any]:
+    """The ``config.json`` of a run: the config, what it resolved to, versions and provenance."""
+    versions: dict[str, Any] = package_versions()
+    from importlib import metadata
+
+    for dist in ("torch", "stable-baselines3", "tensorboard"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    video = inputs.video
+    return {
+        "created_utc": utc_timestamp(),
+        "command": command,
+        "train_config": config.as_dict(),
+        "train_traces": {"count": len(inputs.train_traces), "traces": [t.name for t in inputs.train_traces]},
+        "val_traces": {"count": len(inputs.val_traces), "traces": [t.name for t in inputs.val_traces],
+                       "synthetic_seed": VALIDATION_SYNTHETIC_SEED if config.n_synthetic_val else None},
+        "video": {"name": video.name, "source": video.source, "n_chunks": video.n_chunks,
+                  "n_levels": video.n_levels, "bitrates_bps": video.bitrates_bps.tolist(),
+                  "chunk_duration_s": video.chunk_duration_s},
+        "sim_config": dataclasses.asdict(inputs.sim_config),
+        "qoe": {**dataclasses.asdict(inputs.qoe), "rebuffer_penalty_per_s": inputs.qoe.rebuffer_penalty,
+                "hd_utilities": list(inputs.qoe.hd_utilities)},
+        "observation_layout": observation_layout(video.n_levels, config.history_len),
+        "seeding": "SB3 seed (random, numpy, torch); environment i reset with seed + i; 1 torch thread",
+        "versions": versions,
+        "git": git_state(),
+    }
+
+
+def evaluation_point(timesteps: int, metrics: Sequence[SessionMetrics], train_episode_qoe: float, ent_coef: float,
+                     wall_s: float) -> EvaluationPoint:
+    """The learning-curve point of one validation.
+
+    >>> from simulator.metrics import SessionMetrics
+    >>> m = SessionMetrics(10.0, 12.0, 0.2, 20.0, 5.0, 5.0, 1e6, 1.0, 0.5, 0.01, 0.0, 0, 0.0, 1e8, 200.0, 48)
+    >>> evaluation_point(100, [m], float("nan"), 0.1, 1.0).mean_bitrate_kbps
+    1000.0
+    """
+    return EvaluationPoint(
+        timesteps=int(timesteps),
+        mean_qoe=float(np.mean([m.qoe for m in metrics])),
+        mean_qoe_excl_first=float(np.mean([m.qoe_excl_first for m in metrics])),
+        mean_bitrate_kbps=bps_to_kbps(float(np.mean([m.avg_bitrate_bps for m in metrics]))),
+        mean_rebuffer_s=float(np.mean([m.rebuffer_s for m in metrics])),
+        train_episode_qoe=float(train_episode_qoe),
+        ent_coef=float(ent_coef),
+        wall_s=float(wall_s),
+    )

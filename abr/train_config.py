@@ -1,0 +1,279 @@
+"""The configuration of a training run (:class:`TrainConfig`) and its TOML form.
+
+A run's ``config.toml`` holds the fields that differ from ``None`` (so the file reloads to the same config);
+:func:`load_train_config` rejects unknown keys and out-of-range values with a :class:`ConfigError` naming the
+file, the field and the allowed values. CLI options override file values (:func:`dataclasses.replace`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from abr._atomic import write_atomic
+from agents.rl import ALGORITHMS
+from simulator.config import PRESETS
+from simulator.errors import ConfigError
+from simulator.qoe import QOE_KINDS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
+    import tomli as tomllib
+
+POLICY_KINDS: tuple[str, ...] = ("pensieve", "mlp")
+DEFAULT_SYNTHETIC_TRAIN_TRACES = 64  # when no training trace set is given
+DEFAULT_SYNTHETIC_VAL_TRACES = 16  # when no validation trace set is given
+VALIDATION_SYNTHETIC_SEED = 1_000_003  # a fixed seed: every run validates on the same synthetic traces
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """A training run: algorithm, network, inputs, hyperparameters, randomisation, evaluation.
+
+    Args:
+        algorithm: ``"ppo"`` or ``"a2c"`` (stable-baselines3).
+        policy: ``"pensieve"`` (per-row encoders, :class:`agents.features.PensieveExtractor`) or ``"mlp"``.
+        total_timesteps: environment steps (chunk decisions) of the whole run, over all environments.
+        n_envs: environments stepped together.
+        seed: seed of the model, the environments and the synthetic training traces.
+        preset: simulator preset (``abr presets``); validation runs it without training noise.
+        qoe: reward and validation QoE: ``"linear"``, ``"log"`` or ``"hd"``.
+        video: video spec (path or name under the data dir); ``None``: the default video.
+        traces: training trace set specs (paths or names under ``<data dir>/traces``).
+        synthetic_traces: seeded synthetic training traces to add; ``None``: 64 if ``traces`` is empty, else 0.
+        val_traces: validation trace set specs.
+        val_synthetic_traces: synthetic validation traces (fixed seed); ``None``: 16 if ``val_traces`` is empty.
+        learning_rate: optimiser step size.
+        n_steps: steps per environment per rollout.
+        batch_size: PPO minibatch size (A2C uses whole rollouts).
+        n_epochs: PPO epochs per rollout.
+        gamma: discount factor per chunk.
+        gae_lambda: GAE lambda.
+        clip_range: PPO clipping.
+        vf_coef: value-loss weight.
+        max_grad_norm: gradient clipping norm.
+        ent_coef_start: entropy bonus weight at the start.
+        ent_coef_end: entropy bonus weight at the end of the decay.
+        ent_decay_fraction: fraction of ``total_timesteps`` over which the weight moves linearly to the end value.
+        reward_scale: factor on the per-chunk QoE before the learner sees it (logs and validation stay in QoE).
+        share_features: one feature extractor for the actor and the critic (``False``: one each, as Pensieve).
+        hidden_sizes: hidden layers of the actor and of the critic (after the feature extractor).
+        n_filters: width of each Pensieve row encoder.
+        kernel_size: width of the Pensieve 1-D convolutions.
+        history_len: past chunks in the observation.
+        train_noise_low: lower bound of the training download-time noise U(low, high).
+        train_noise_high: upper bound of that noise.
+        throughput_scale_low: lowest per-episode throughput scale factor (log-uniform draw).
+        throughput_scale_high: highest factor; 1/1 disables scaling.
+        eval_freq_steps: environment steps between validations (0: only before and after training).
+        env_core: training engine: ``"simpy"`` (``AbrEnv`` instances) or ``"fast"`` (the batched numpy core;
+            no throughput scaling).
+        tensorboard: write TensorBoard logs under ``<out>/tb`` (needs the ``tensorboard`` package).
+
+    >>> TrainConfig(n_envs=8).n_envs
+    8
+    >>> TrainConfig(policy="cnn")
+    Traceback (most recent call last):
+    ...
+    traces.errors.ConfigError: policy='cnn' is not one of pensieve, mlp
+    """
+
+    algorithm: str = "ppo"
+    policy: str = "pensieve"
+    total_timesteps: int = 200_000
+    n_envs: int = 4
+    seed: int = 0
+    preset: str = "pensieve"
+    qoe: str = "linear"
+    video: str | None = None
+    traces: tuple[str, ...] = ()
+    synthetic_traces: int | None = None
+    val_traces: tuple[str, ...] = ()
+    val_synthetic_traces: int | None = None
+    learning_rate: float = 3e-4
+    n_steps: int = 256
+    batch_size: int = 256
+    n_epochs: int = 4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    ent_coef_start: float = 0.1
+    ent_coef_end: float = 0.01
+    ent_decay_fraction: float = 0.8
+    reward_scale: float = 1.0
+    share_features: bool = False
+    hidden_sizes: tuple[int, ...] = (128,)
+    n_filters: int = 128
+    kernel_size: int = 4
+    history_len: int = 8
+    train_noise_low: float = 0.9  # Pensieve NOISE_LOW
+    train_noise_high: float = 1.1  # Pensieve NOISE_HIGH
+    throughput_scale_low: float = 1.0
+    throughput_scale_high: float = 1.0
+    eval_freq_steps: int = 10_000
+    env_core: str = "simpy"
+    tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        _choice("algorithm", self.algorithm, ALGORITHMS)
+        _choice("policy", self.policy, POLICY_KINDS)
+        _choice("preset", self.preset, tuple(PRESETS))
+        _choice("qoe", self.qoe, QOE_KINDS)
+        _choice("env_core", self.env_core, ("simpy", "fast"))
+        for name in ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "n_filters", "kernel_size",
+                     "history_len"):
+            _at_least(name, getattr(self, name), 1)
+        for name in ("seed", "eval_freq_steps"):
+            _at_least(name, getattr(self, name), 0)
+        for name in ("synthetic_traces", "val_synthetic_traces"):
+            if getattr(self, name) is not None:
+                _at_least(name, getattr(self, name), 0)
+        for name in ("learning_rate", "clip_range", "max_grad_norm", "ent_decay_fraction", "train_noise_low",
+                     "throughput_scale_low", "reward_scale"):
+            _in_range(name, getattr(self, name), 0.0, math.inf, low_open=True)
+        for name in ("gamma", "gae_lambda"):
+            _in_range(name, getattr(self, name), 0.0, 1.0)
+        for name in ("vf_coef", "ent_coef_start", "ent_coef_end"):
+            _in_range(name, getattr(self, name), 0.0, math.inf)
+        _in_range("ent_decay_fraction", self.ent_decay_fraction, 0.0, 1.0, low_open=True)
+        _in_range("train_noise_high", self.train_noise_high, self.train_noise_low, math.inf)
+        _in_range("throughput_scale_high", self.throughput_scale_high, self.throughput_scale_low, math.inf)
+        if not self.hidden_sizes or any(not isinstance(h, int) or h < 1 for h in self.hidden_sizes):
+            raise ConfigError(f"hidden_sizes={self.hidden_sizes!r} must be a non-empty list of integers >= 1")
+
+    @property
+    def n_synthetic_train(self) -> int:
+        """Synthetic training traces actually used."""
+        if self.synthetic_traces is not None:
+            return self.synthetic_traces
+        return 0 if self.traces else DEFAULT_SYNTHETIC_TRAIN_TRACES
+
+    @property
+    def n_synthetic_val(self) -> int:
+        """Synthetic validation traces actually used."""
+        if self.val_synthetic_traces is not None:
+            return self.val_synthetic_traces
+        return 0 if self.val_traces else DEFAULT_SYNTHETIC_VAL_TRACES
+
+    def entropy_coef(self, timesteps: int) -> float:
+        """The entropy weight after ``timesteps`` steps (linear decay, then constant).
+
+        >>> TrainConfig(total_timesteps=100, ent_coef_start=1.0, ent_coef_end=0.0, ent_decay_fraction=0.5
+        ...             ).entropy_coef(25)
+        0.5
+        """
+        progress = min(1.0, timesteps / (self.total_timesteps * self.ent_decay_fraction))
+        return self.ent_coef_start + (self.ent_coef_end - self.ent_coef_start) * progress
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as JSON/TOML-ready values (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+
+
+def _at_least(name: str, value: object, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{name}={value!r} must be an integer >= {low}")
+
+
+def _in_range(name: str, value: object, low: float, high: float, *, low_open: bool = False) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        assert isinstance(value, int | float)
+        ok = (value > low if low_open else value >= low) and value <= high
+    if not ok:
+        bound = f"> {low:g}" if low_open else f">= {low:g}"
+        raise ConfigError(f"{name}={value!r} must be a number {bound}" + (f" and <= {high:g}" if high < math.inf
+                                                                          else ""))
+
+
+def train_config_from_dict(values: dict[str, Any], *, where: str = "train config") -> TrainConfig:
+    """Build a :class:`TrainConfig` from a mapping (TOML values), rejecting unknown keys.
+
+    >>> train_config_from_dict({"n_envs": 2, "traces": ["fcc/train"]}).traces
+    ('fcc/train',)
+    >>> train_config_from_dict({"n_env": 2})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    traces.errors.ConfigError: train config: unknown key 'n_env'; allowed keys: algorithm, batch_size, ...
+    """
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(f"{where}: unknown key {key!r}; allowed keys: {', '.join(sorted(fields))}")
+        if isinstance(value, list):
+            value = tuple(value)
+        elif isinstance(value, int) and not isinstance(value, bool) and isinstance(fields[key].default, float):
+            value = float(value)
+        kwargs[key] = value
+    try:
+        return TrainConfig(**kwargs)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read a training config from a TOML file (every key optional; see :class:`TrainConfig`).
+
+    >>> load_train_config("/no/such.toml")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: training config /no/such.toml does not exist
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"training config {file} does not exist")
+    try:
+        values = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc})") from None
+    return train_config_from_dict(values, where=str(file))
+
+
+def train_config_toml(config: TrainConfig) -> str:
+    """The TOML text of ``config`` (``None`` fields are left out and reload as ``None``).
+
+    >>> print(train_config_toml(TrainConfig(traces=("fcc/train",))).splitlines()[8])
+    traces = ["fcc/train"]
+    """
+    lines = ["# abr training run configuration (see abr.train_config.TrainConfig)"]
+    for key, value in config.as_dict().items():
+        if value is not None:
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def save_train_config(config: TrainConfig, path: str | Path) -> Path:
+    """Write ``config`` as TOML to ``path`` (atomically).
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     load_train_config(save_train_config(TrainConfig(seed=3), Path(d) / "c.toml")).seed
+    3
+    """
+    text = train_config_toml(config)
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -1,0 +1,284 @@
+"""Learned bitrate policies: a stable-baselines3 model (PPO or A2C) as a :class:`~agents.base.Policy`.
+
+A model file is the zip that ``model.save`` writes (``abr train`` writes ``best_model.zip`` and
+``model.zip``). Models trained by :mod:`abr.train` carry their observation layout (attribute
+:data:`LAYOUT_ATTR`: encoder id, history length, ladder size and the normalisation constants of
+:mod:`simulator.observation`); loading checks it against this version of the encoder, so a model made for
+another layout fails with a :class:`~agents.errors.PolicyLoadError` instead of choosing nonsense.
+
+The policy encodes the player context with :func:`simulator.observation.encode_observation` (the encoder of
+the environment) and plays greedily (argmax of the action probabilities) unless ``sample=True``, when it
+draws the action with the generator given to ``reset``.
+
+torch and stable-baselines3 are imported only when a model is loaded (the ``rl`` extra). Loading sets
+``torch.set_num_threads(1)``: one thread per process, as evaluation workers need on a small machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from agents.errors import PolicyLoadError
+from simulator import observation as obs_encoding
+from simulator.context import PlayerContext
+from simulator.errors import ConfigError, MissingExtraError
+
+logger = logging.getLogger(__name__)
+
+#: Model attribute (saved inside the zip by ``model.save``) holding the observation layout.
+LAYOUT_ATTR = "abr_observation_layout"
+#: Identifier of the observation encoder; bump it when ``simulator.observation`` changes its rows.
+ENCODER_ID = "pensieve-6row-v1"
+#: Algorithms a model file may hold, by registry key.
+ALGORITHMS: tuple[str, ...] = ("ppo", "a2c")
+
+
+def observation_layout(n_levels: int, history_len: int = obs_encoding.DEFAULT_HISTORY_LEN) -> dict[str, Any]:
+    """The observation layout a model is trained on (stored in the model, checked when it is loaded).
+
+    >>> layout = observation_layout(6)
+    >>> layout["shape"], layout["history_len"], layout["normalisation"]["throughput_norm_bps"]
+    ([6, 8], 8, 8000000.0)
+    """
+    return {
+        "encoder": ENCODER_ID,
+        "shape": list(obs_encoding.observation_shape(n_levels, history_len)),
+        "history_len": int(history_len),
+        "n_levels": int(n_levels),
+        "normalisation": {
+            "buffer_norm_s": obs_encoding.BUFFER_NORM_S,
+            "throughput_norm_bps": obs_encoding.THROUGHPUT_NORM_BPS,
+            "download_time_norm_s": obs_encoding.DOWNLOAD_TIME_NORM_S,
+            "chunk_size_norm_bits": obs_encoding.CHUNK_SIZE_NORM_BITS,
+        },
+    }
+
+
+def algorithm_class(algorithm: str) -> Any:
+    """The stable-baselines3 class of ``algorithm`` (``"ppo"`` or ``"a2c"``), imported lazily.
+
+    >>> algorithm_class("ppo").__name__
+    'PPO'
+    """
+    key = algorithm.strip().lower()
+    if key not in ALGORITHMS:
+        raise ConfigError(f"algorithm={algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+    try:
+        import stable_baselines3
+    except ImportError as exc:
+        raise MissingExtraError("stable-baselines3", "rl") from exc
+    return getattr(stable_baselines3, key.upper())
+
+
+def single_thread_torch() -> None:
+    """Import torch and give it one thread (call in every process that runs a policy or trains one).
+
+    >>> single_thread_torch()
+    >>> import torch; torch.get_num_threads()
+    1
+    """
+    try:
+        import torch
+    except ImportError as exc:
+        raise MissingExtraError("torch", "rl") from exc
+    torch.set_num_threads(1)
+
+
+def load_model(path: str | Path, algorithm: str = "ppo") -> tuple[Any, dict[str, Any]]:
+    """Load a model file and check its observation layout.
+
+    Args:
+        path: the model zip written by ``model.save`` (``.zip`` may be omitted, as SB3 allows).
+        algorithm: ``"ppo"`` or ``"a2c"``.
+
+    Returns:
+        The model (on the CPU) and its observation layout.
+
+    Raises:
+        PolicyLoadError: the file is missing, not a model zip, not loadable as ``algorithm``, or made for
+            another observation layout (the message names the file and the fix).
+        MissingExtraError: stable-baselines3 or torch is not installed.
+
+    >>> load_model("/no/such/model.zip")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    agents.errors.PolicyLoadError: policy file /no/such/model.zip does not exist; ...
+    """
+    file = _model_file(Path(path))
+    cls = algorithm_class(algorithm)
+    single_thread_torch()
+    try:
+        model = cls.load(str(file), device="cpu")
+    except Exception as exc:  # SB3 raises many types (KeyError, RuntimeError, pickle errors) for bad files
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise PolicyLoadError(
+            f"policy file {file} cannot be loaded as a {algorithm.upper()} model ({reason}); check that it "
+            f"was saved by stable-baselines3 with algorithm {algorithm!r}, or train it again with `abr train`"
+        ) from exc
+    return model, check_layout(model, file)
+
+
+def _model_file(path: Path) -> Path:
+    file = path if path.exists() or path.suffix == ".zip" else path.with_name(path.name + ".zip")
+    if not file.exists():
+        raise PolicyLoadError(
+            f"policy file {path} does not exist; give the model zip written by `abr train` "
+            "(<out>/best_model.zip or <out>/model.zip)"
+        )
+    if not file.is_file() or not zipfile.is_zipfile(file):
+        raise PolicyLoadError(
+            f"policy file {file} is not a stable-baselines3 model zip (corrupt, truncated or another format); "
+            "give the model zip written by `abr train`, or train it again"
+        )
+    return file
+
+
+def check_layout(model: Any, file: str | Path) -> dict[str, Any]:
+    """The observation layout of ``model``, checked against this version of the encoder.
+
+    A model without a stored layout (trained outside :mod:`abr.train`) is accepted when its observation
+    space is the default layout for its action count (``history_len`` = 8).
+
+    Raises:
+        PolicyLoadError: the spaces or the stored layout do not match the encoder.
+    """
+    space, actions = model.observation_space, model.action_space
+    shape = tuple(getattr(space, "shape", None) or ())
+    n_levels = int(getattr(actions, "n", 0))
+    if type(actions).__name__ != "Discrete" or n_levels < 1:
+        raise PolicyLoadError(f"policy file {file}: action space {actions} is not Discrete(n_levels); "
+                              "a bitrate policy chooses one quality index")
+    stored = getattr(model, LAYOUT_ATTR, None)
+    if stored is None:
+        expected = observation_layout(n_levels)
+        if list(shape) != expected["shape"]:
+            raise PolicyLoadError(
+                f"policy file {file}: observation shape {shape} is not the Pensieve layout "
+                f"{tuple(expected['shape'])} for {n_levels} levels (rows: {obs_encoding.N_ROWS}, history 8); "
+                "train the model on abr/Abr-v0 with `abr train`"
+            )
+        logger.warning("policy file %s stores no observation layout; assuming %s", file, expected)
+        return expected
+    if not isinstance(stored, Mapping):
+        raise PolicyLoadError(f"policy file {file}: {LAYOUT_ATTR} is {stored!r}, not a layout mapping")
+    expected = observation_layout(n_levels, int(stored.get("history_len", -1)))
+    problems = [f"{key}={stored.get(key)!r} (this encoder: {value!r})"
+                for key, value in expected.items() if stored.get(key) != value]
+    if list(shape) != expected["shape"]:
+        problems.append(f"observation space shape {shape} (expected {tuple(expected['shape'])})")
+    if problems:
+        raise PolicyLoadError(
+            f"policy file {file} was trained for another observation layout: {'; '.join(problems)}; "
+            "retrain it with this version (`abr train`) or use the version of abr it was trained with"
+        )
+    return dict(expected)
+
+
+class RLPolicy:
+    """A trained stable-baselines3 policy playing as a bitrate agent.
+
+    Args:
+        model: the SB3 model (``PPO`` or ``A2C``).
+        layout: its observation layout (see :func:`observation_layout`).
+        name: the agent's name in results.
+        sample: draw the action from the policy's distribution (with the generator given to ``reset``)
+            instead of taking the most probable one.
+        source: the model file, if the model was loaded from one (for messages and pickling).
+        algorithm: the algorithm key, for pickling.
+
+    >>> RLPolicy.from_file("/no/such.zip")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    agents.errors.PolicyLoadError: policy file /no/such.zip does not exist; ...
+    """
+
+    def __init__(self, model: Any, layout: Mapping[str, Any], *, name: str = "ppo", sample: bool = False,
+                 source: str | Path | None = None, algorithm: str = "ppo") -> None:
+        self.model = model
+        self.layout = dict(layout)
+        self.name = name
+        self.sample = sample
+        self.source = None if source is None else str(source)
+        self.algorithm = algorithm
+        self.history_len = int(self.layout["history_len"])
+        self.n_levels = int(self.layout["n_levels"])
+        self._shape = tuple(self.layout["shape"])
+        self._rng = np.random.default_rng(0)
+
+    @classmethod
+    def from_file(cls, path: str | Path, *, algorithm: str = "ppo", sample: bool = False,
+                  name: str | None = None) -> RLPolicy:
+        """Load the model at ``path`` (see :func:`load_model`); the name defaults to ``"<algorithm>:<path>"``."""
+        model, layout = load_model(path, algorithm)
+        return cls(model, layout, name=name or f"{algorithm}:{path}", sample=sample, source=path,
+                   algorithm=algorithm)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.source is None:
+            raise TypeError("an RLPolicy built from an in-memory model cannot be pickled; load it from a file")
+        return (_policy_from_file, (self.source, self.algorithm, self.sample, self.name))
+
+    def reset(self, rng: np.random.Generator | None = None) -> None:
+        """Start a session; ``rng`` draws the actions when ``sample`` is set (default: a generator seeded 0)."""
+        self._rng = rng if rng is not None else np.random.default_rng(0)
+
+    def select(self, context: PlayerContext) -> int:
+        if context.video.n_levels != self.n_levels:
+            raise ConfigError(
+                f"policy {self.name!r} was trained for a {self.n_levels}-level ladder but the video "
+                f"{context.video.name!r} has {context.video.n_levels} levels; train a model for this ladder"
+            )
+        probs = self.action_probabilities(obs_encoding.encode_observation(context, self.history_len))[0]
+        if self.sample:
+            return int(self._rng.choice(self.n_levels, p=probs / probs.sum()))
+        return int(np.argmax(probs))
+
+    def action_probabilities(self, observations: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Action probabilities ``[batch, n_levels]`` for observations ``[batch, *shape]`` (or one observation)."""
+        return policy_probabilities(self.model.policy, observations, self._shape)
+
+
+def _policy_from_file(path: str, algorithm: str, sample: bool, name: str) -> RLPolicy:
+    return RLPolicy.from_file(path, algorithm=algorithm, sample=sample, name=name)
+
+
+def policy_probabilities(policy: Any, observations: npt.ArrayLike,
+                         shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
+    """Action probabilities of an SB3 actor-critic policy for a batch of observations (float64 copy)."""
+    import torch
+
+    obs = torch.as_tensor(np.asarray(observations, dtype=np.float32).reshape(-1, *shape))
+    with torch.no_grad():
+        probs = policy.get_distribution(obs).distribution.probs
+    return np.asarray(probs.numpy(), dtype=np.float64)
+
+
+def policy_logits(policy: Any, observations: Any) -> Any:
+    """The logits path of an SB3 actor-critic policy: features -> actor layers -> action head (torch)."""
+    from stable_baselines3.common.policies import BaseModel
+
+    # BaseModel's extract_features: the actor's extractor only, whether or not it is shared with the critic.
+    features = BaseModel.extract_features(policy, observations, policy.pi_features_extractor)
+    return policy.action_net(policy.mlp_extractor.forward_actor(features))
+
+
+__all__ = [
+    "ALGORITHMS",
+    "ENCODER_ID",
+    "LAYOUT_ATTR",
+    "RLPolicy",
+    "algorithm_class",
+    "check_layout",
+    "load_model",
+    "observation_layout",
+    "policy_logits",
+    "policy_probabilities",
+    "single_thread_torch",
+]

@@ -1,0 +1,176 @@
+"""Training: config and TOML, the training environments, a smoke run whose learning curve rises, seeded
+determinism, resume, the ``train`` command and the trained model as an ``abr evaluate`` agent."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("stable_baselines3")
+
+import typer  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from abr.cli_rl import train_command  # noqa: E402
+from abr.evaluate import evaluate  # noqa: E402
+from abr.inputs import envivio_cbr_video  # noqa: E402
+from abr.train import EVALUATION_COLUMNS, EvaluationPoint, TrainResult, train  # noqa: E402
+from abr.train_config import TrainConfig, load_train_config, save_train_config, train_config_from_dict  # noqa: E402
+from abr.train_env import RandomThroughputScale, TrainEnvSpec, make_training_vec_env  # noqa: E402
+from simulator import ConfigError, QoEWeights  # noqa: E402
+from simulator.config import SimConfig, preset  # noqa: E402
+from simulator.env import AbrEnv, EnvConfig  # noqa: E402
+from traces.synthetic import generate_trace_set  # noqa: E402
+
+#: A small Pensieve network that learns visibly within a few thousand steps.
+SMOKE = TrainConfig(total_timesteps=6144, n_envs=4, n_steps=128, batch_size=128, synthetic_traces=8,
+                    val_synthetic_traces=4, eval_freq_steps=2048, learning_rate=1e-3, reward_scale=0.1,
+                    ent_coef_start=0.05, n_filters=16, hidden_sizes=(32,), tensorboard=False)
+TINY = dataclasses.replace(SMOKE, total_timesteps=1024, eval_freq_steps=512, n_filters=4, hidden_sizes=(8,),
+                           n_steps=64, batch_size=64, tensorboard=True)
+
+
+def _params(path: Path) -> dict[str, np.ndarray]:
+    from stable_baselines3 import PPO
+
+    return {k: v.numpy().copy() for k, v in PPO.load(str(path), device="cpu").policy.state_dict().items()}
+
+
+def _curve(points: tuple[EvaluationPoint, ...]) -> list[tuple[float, ...]]:
+    """The learning curve without wall times, NaN as -inf (so curves compare with ==)."""
+    return [tuple(-np.inf if np.isnan(v) else v for v in dataclasses.astuple(dataclasses.replace(p, wall_s=0.0)))
+            for p in points]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    return train(SMOKE, tmp_path_factory.mktemp("smoke") / "run")
+
+
+def test_config_toml_round_trip_and_errors(tmp_path: Path) -> None:
+    config = dataclasses.replace(SMOKE, traces=("fcc/train", "norway/train"), video="envivio_dash3")
+    path = save_train_config(config, tmp_path / "c.toml")
+    assert load_train_config(path) == config
+    (tmp_path / "bad.toml").write_text("n_envs = 2\nlearning_rat = 0.1\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: unknown key 'learning_rat'; allowed keys: algorithm"):
+        load_train_config(tmp_path / "bad.toml")
+    (tmp_path / "range.toml").write_text("gamma = 1.5\n")
+    with pytest.raises(ConfigError, match=r"range\.toml: gamma=1\.5 must be a number >= 0 and <= 1"):
+        load_train_config(tmp_path / "range.toml")
+    assert train_config_from_dict({"learning_rate": 1}).learning_rate == 1.0
+    with pytest.raises(ConfigError, match="throughput_scale_high=0.5 must be a number >= 1"):
+        TrainConfig(throughput_scale_low=1.0, throughput_scale_high=0.5)
+    with pytest.raises(ConfigError, match="algorithm='dqn' is not one of ppo, a2c"):
+        TrainConfig(algorithm="dqn")
+
+
+def test_entropy_schedule_decays_linearly_then_stays() -> None:
+    config = TrainConfig(total_timesteps=1000, ent_coef_start=0.5, ent_coef_end=0.1, ent_decay_fraction=0.5)
+    assert [round(config.entropy_coef(t), 6) for t in (0, 250, 500, 900)] == [0.5, 0.3, 0.1, 0.1]
+
+
+def test_training_envs_are_seeded_and_randomised() -> None:
+    spec = TrainEnvSpec(tuple(generate_trace_set(0, 4)), envivio_cbr_video(), SimConfig(), QoEWeights(),
+                        EnvConfig(), throughput_scale_low=0.5, throughput_scale_high=2.0)
+    first, second = make_training_vec_env(spec, 3, seed=7), make_training_vec_env(spec, 3, seed=7)
+    assert first.observation_space.shape == (6, 8) and first.num_envs == 3
+    np.testing.assert_array_equal(first.reset(), second.reset())
+    actions = np.array([0, 2, 5])
+    for _ in range(60):  # past the end of the first episodes (47 decisions each)
+        a, b = first.step(actions), second.step(actions)
+        for x, y in zip(a[:3], b[:3]):
+            np.testing.assert_array_equal(x, y)
+    env = RandomThroughputScale(AbrEnv(generate_trace_set(0, 4)), 0.5, 2.0)
+    scales = [env.reset(seed=s)[1]["throughput_scale"] for s in range(20)]
+    assert all(0.5 <= s <= 2.0 for s in scales) and len(set(scales)) == 20
+    assert env.reset(seed=3)[1]["throughput_scale"] == scales[3]
+    with pytest.raises(ConfigError, match="env_config.training=False"):
+        TrainEnvSpec(spec.traces, spec.video, spec.sim_config, spec.qoe, EnvConfig(training=False))
+
+
+def test_smoke_training_learning_curve_rises(smoke_run: TrainResult) -> None:
+    curve = smoke_run.evaluations
+    assert [p.timesteps for p in curve] == [0, 2048, 4096, 6144]
+    assert np.isnan(curve[0].train_episode_qoe)
+    # The training episodes (sampled actions) improve steadily; the greedy validation QoE improves too.
+    assert curve[-1].train_episode_qoe > curve[1].train_episode_qoe + 50
+    assert max(p.mean_qoe for p in curve[1:]) > curve[0].mean_qoe
+    out = smoke_run.out_dir
+    for name in ("model.zip", "best_model.zip", "checkpoint.zip", "config.toml", "config.json", "evaluations.csv"):
+        assert (out / name).is_file(), name
+    with (out / "evaluations.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == EVALUATION_COLUMNS and len(rows) == len(curve)
+    resolved = json.loads((out / "config.json").read_text())
+    assert resolved["train_config"]["n_filters"] == 16 and resolved["train_traces"]["count"] == 8
+    assert resolved["observation_layout"]["shape"] == [6, 8] and resolved["versions"]["torch"]
+    assert load_train_config(out / "config.toml") == SMOKE
+
+
+def test_same_seed_gives_the_same_model(smoke_run: TrainResult, tmp_path: Path) -> None:
+    again = train(SMOKE, tmp_path / "again")
+    assert _curve(again.evaluations) == _curve(smoke_run.evaluations)
+    first, second = _params(smoke_run.model_path), _params(again.model_path)
+    assert first.keys() == second.keys()
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+    other = _params(train(dataclasses.replace(TINY, seed=1, tensorboard=False), tmp_path / "seed1").model_path)
+    assert any(not np.array_equal(other[k], v) for k, v in _params(
+        train(dataclasses.replace(TINY, tensorboard=False), tmp_path / "seed0").model_path).items())
+
+
+def test_resume_continues_the_run(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = train(TINY, out)
+    assert first.timesteps == 1024 and (out / "tb" / "run_1").is_dir()
+    with pytest.raises(ConfigError, match="already holds a training run; resume it"):
+        train(TINY, out)
+    with pytest.raises(ConfigError, match=r"changed config \(learning_rate\)"):
+        train(dataclasses.replace(TINY, total_timesteps=2048, learning_rate=0.1), out, resume=True)
+    resumed = train(dataclasses.replace(TINY, total_timesteps=2048), out, resume=True)
+    assert resumed.timesteps == 2048
+    assert [p.timesteps for p in resumed.evaluations] == [0, 512, 1024, 1536, 2048]
+    assert _curve(resumed.evaluations[:3]) == _curve(first.evaluations)
+    assert sorted(p.name for p in (out / "tb").iterdir()) == ["run_1"]
+    with pytest.raises(ConfigError, match="cannot resume"):
+        train(TINY, tmp_path / "empty", resume=True)
+
+
+def test_train_command_and_the_model_as_an_evaluation_agent(tmp_path: Path) -> None:
+    app = typer.Typer()
+    app.command("train")(train_command)
+    app.command("noop")(lambda: None)
+    config = tmp_path / "base.toml"
+    save_train_config(dataclasses.replace(TINY, total_timesteps=512, tensorboard=False), config)
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(app, ["train", "--out", str(out), "--config", str(config), "--policy", "mlp",
+                                      "--throughput-scale", "0.8", "1.25", "--timesteps", "600"])
+    assert result.exit_code == 0, result.output
+    assert "best model (validation QoE" in result.output
+    stored = load_train_config(out / "config.toml")
+    assert (stored.policy, stored.total_timesteps, stored.throughput_scale_high, stored.n_filters) == (
+        "mlp", 600, 1.25, 4)
+    result = CliRunner().invoke(app, ["train", "--out", str(out), "--resume", "--timesteps", "700"])
+    assert result.exit_code == 0, result.output
+    assert load_train_config(out / "config.toml").total_timesteps == 700
+    bad = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "x"), "--config", str(tmp_path / "no.toml")])
+    assert bad.exit_code == 2 and "error: training config" in bad.output
+    agent = f"ppo:{out / 'best_model.zip'}"
+    evaluation = evaluate([agent, "bba"], {"synthetic": generate_trace_set(9, 2)}, envivio_cbr_video(),
+                          preset("pensieve"), QoEWeights(), tmp_path / "eval", engine="local", workers=1)
+    assert {s.agent for s in evaluation.sessions} == {agent.lower(), "bba"}
+
+
+def test_the_fast_core_trains_too(tmp_path: Path) -> None:
+    pytest.importorskip("simulator.sb3_vec_env")
+    fast = dataclasses.replace(TINY, env_core="fast", tensorboard=False)
+    result = train(fast, tmp_path / "fast")
+    assert result.timesteps == 1024 and not np.isnan(result.evaluations[-1].train_episode_qoe)
+    assert _curve(train(fast, tmp_path / "again").evaluations) == _curve(result.evaluations)
+    with pytest.raises(ConfigError, match="env_core='fast' does not scale throughput"):
+        train(dataclasses.replace(fast, throughput_scale_high=2.0), tmp_path / "scaled")
