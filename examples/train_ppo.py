@@ -45,7 +45,7 @@ def main() -> None:
     agent = f"ppo:{result.best_model_path}"
     evaluation = evaluate([agent, "bba", "robustmpc"], {"synthetic": generate_trace_set(123, 20)},
                           envivio_cbr_video(), preset("pensieve"), QoEWeights(), args.out / "eval")
-    for name in (agent.lower(), "bba", "robustmpc"):
+    for name in (agent, "bba", "robustmpc"):
         logging.info("%s: mean QoE %.2f", name, evaluation.stat(name, "all", "qoe").mean)
 
     exported = export_policy(result.best_model_path, args.out / "export")
