@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -19,6 +20,21 @@ EXIT_BAD_INPUT = 2
 #: Exit code of a failure while running (a session or download that fails, a file that cannot be written).
 EXIT_FAILURE = 1
 _LOGGED_PACKAGES = ("abr", "agents", "simulator", "traces")
+
+class QoEKind(str, Enum):
+    """The QoE variants (see ``simulator.qoe``)."""
+
+    linear = "linear"
+    log = "log"
+    hd = "hd"
+
+
+class Core(str, Enum):
+    """The session engines: the SimPy reference or the fast core's arithmetic."""
+
+    simpy = "simpy"
+    fast = "fast"
+
 
 DataDirOption = Annotated[
     Path | None,

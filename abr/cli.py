@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from abr import inputs
-from abr._cli_common import DataDirOption, configure_logging, reported_errors
+from abr._cli_common import Core, DataDirOption, QoEKind, configure_logging, reported_errors
 from abr.cli_data import download_command, traces_app
 from abr.cli_rl import export_command, train_command
 from abr.engines import default_workers
@@ -59,19 +59,6 @@ class Engine(str, Enum):
     ray = "ray"
 
 
-class Core(str, Enum):
-    """The session engine (see ``abr.rollout.run_session``)."""
-
-    simpy = "simpy"
-    fast = "fast"
-
-
-class QoEKind(str, Enum):
-    """The QoE variants (see ``simulator.qoe``)."""
-
-    linear = "linear"
-    log = "log"
-    hd = "hd"
 
 
 @app.callback()

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from abr import inputs
-from abr._cli_common import DataDirOption, reported_errors
+from abr._cli_common import Core, DataDirOption, QoEKind, reported_errors
 from abr.train_config import TrainConfig, load_train_config
 
 
@@ -40,19 +40,6 @@ class PolicyKind(str, Enum):
     mlp = "mlp"
 
 
-class EnvCore(str, Enum):
-    """The training engines (see ``abr.train_env``)."""
-
-    simpy = "simpy"
-    fast = "fast"
-
-
-class QoEKind(str, Enum):
-    """The QoE variants (see ``simulator.qoe``)."""
-
-    linear = "linear"
-    log = "log"
-    hd = "hd"
 
 
 def train_command(
@@ -90,7 +77,7 @@ def train_command(
         "--throughput-scale", help="Per-episode throughput scale, log-uniform in [LOW, HIGH].")] = None,
     eval_freq: Annotated[int | None, typer.Option(
         "--eval-freq", min=0, help="Environment steps between validations (0: start and end only).")] = None,
-    env_core: Annotated[EnvCore | None, typer.Option(
+    env_core: Annotated[Core | None, typer.Option(
         "--env-core", help="Training engine: AbrEnv on SimPy (default) or the batched numpy core.")] = None,
     tensorboard: Annotated[bool | None, typer.Option(
         "--tensorboard/--no-tensorboard", help="TensorBoard logs under <out>/tb.")] = None,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulator.errors import ConfigError
+from traces.types import Video
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,25 @@ class SimConfig:
     def replace(self, **changes: Any) -> SimConfig:
         """A copy with some fields changed (validated again)."""
         return from_dict({**dataclasses.asdict(self), **changes}, where="SimConfig")
+
+
+def fit_video(video: Video, config: SimConfig) -> Video:
+    """The part of ``video`` a session under ``config`` plays (``max_chunks``), checked against the config.
+
+    Raises:
+        ConfigError: ``first_chunk_quality_idx`` is not a level of the video's ladder.
+
+    >>> fit_video(Video.cbr([1e6, 2e6], chunk_duration_s=4.0, n_chunks=60), SimConfig()).n_chunks
+    48
+    """
+    if config.max_chunks is not None and video.n_chunks > config.max_chunks:
+        video = video.truncated(config.max_chunks)
+    if config.first_chunk_quality_idx is not None and config.first_chunk_quality_idx >= video.n_levels:
+        raise ConfigError(
+            f"first_chunk_quality_idx={config.first_chunk_quality_idx} is not a level of the video's "
+            f"{video.n_levels}-level ladder"
+        )
+    return video
 
 
 def _positive(config: object, name: str) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Generator
 import numpy as np
 import simpy
 
-from simulator.config import SimConfig
+from simulator.config import SimConfig, fit_video
 from simulator.context import PlayerContext
 from simulator.errors import ConfigError, SimulationInvariantError
 from simulator.link import TraceLink
@@ -42,13 +42,7 @@ class Session:
 
     def __init__(self, trace: Trace, video: Video, config: SimConfig, *, start_idx: int = 1,
                  rng: np.random.Generator | None = None) -> None:
-        if config.max_chunks is not None and video.n_chunks > config.max_chunks:
-            video = video.truncated(config.max_chunks)
-        if config.first_chunk_quality_idx is not None and config.first_chunk_quality_idx >= video.n_levels:
-            raise ConfigError(
-                f"first_chunk_quality_idx={config.first_chunk_quality_idx} is not a level of the video's "
-                f"{video.n_levels}-level ladder"
-            )
+        video = fit_video(video, config)
         if config.is_noisy and rng is None:
             raise ConfigError("this config adds download-time noise: pass rng=np.random.default_rng(seed)")
         self.trace = trace

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator import fast_link
-from simulator.config import SimConfig
+from simulator.config import SimConfig, fit_video
 from simulator.errors import ConfigError, SimulationInvariantError
 from simulator.qoe import QoEWeights
 from simulator.records import ChunkOutcome
@@ -150,13 +150,7 @@ class BatchedSessions:
                  qoe: QoEWeights | None = None) -> None:
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ConfigError(f"num_envs={num_envs!r} must be an integer >= 1")
-        if config.max_chunks is not None and video.n_chunks > config.max_chunks:
-            video = video.truncated(config.max_chunks)
-        if config.first_chunk_quality_idx is not None and config.first_chunk_quality_idx >= video.n_levels:
-            raise ConfigError(
-                f"first_chunk_quality_idx={config.first_chunk_quality_idx} is not a level of the video's "
-                f"{video.n_levels}-level ladder"
-            )
+        video = fit_video(video, config)
         self.traces = list(traces)
         self.video = video
         self.config = config
