@@ -80,6 +80,9 @@ def evaluate_command(
         "--traces", "-t", help="Trace set: a path or a name under <data dir>/traces; repeatable.")] = None,
     synthetic: Annotated[int, typer.Option(
         "--synthetic", min=0, help="Add a set 'synthetic' of N seeded synthetic traces.")] = 0,
+    scale_mean_mbps: Annotated[float | None, typer.Option(
+        "--scale-mean-mbps", help="Scale each trace set by one factor to this time-weighted mean (Mbit/s).")
+    ] = None,
     video: Annotated[list[str] | None, typer.Option(
         "--video", help="Video: a path or a name under <data dir>/videos (default: envivio_dash3, or a "
         "synthetic CBR Envivio ladder (48 x 4 s) without a data dir); repeatable.")] = None,
@@ -113,12 +116,17 @@ def evaluate_command(
         for name in agent:
             make_agent(name)  # fail fast on an unknown agent, before reading any trace
         sets = _load_sets(traces or [], synthetic, seed, data_dir)
+        if scale_mean_mbps is not None:
+            sets = [inputs.rescaled_trace_set(s, scale_mean_mbps) for s in sets]
         videos = [inputs.load_video(v, data_dir) for v in video] if video else [inputs.load_video(None, data_dir)]
         command = _command_line(agent, traces or [], synthetic, video, preset_name, qoe.value, out, seed,
                                 data_dir)
+        if scale_mean_mbps is not None:
+            command += f" --scale-mean-mbps {scale_mean_mbps}"
         metadata = {
             "preset": preset_name,
             "trace_specs": {s.name: (str(s.path) if s.path else None) for s in sets},
+            "trace_scale_factors": {s.name: s.scale_factor for s in sets},
             "video_specs": video,
             "data_dir": str(data_dir) if data_dir else None,
         }

@@ -12,9 +12,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from traces.datadir import data_dir as resolve_data_dir
 from traces.datadir import resolve_traces, resolve_video
-from traces.errors import DataDirError
+from traces.errors import ConfigError, DataDirError
 from traces.readers import read_trace, read_trace_dir
 from traces.synthetic import generate_trace_set
 from traces.types import Trace, Video
@@ -38,11 +40,13 @@ class TraceSetInput:
         name: the set's name in results (the spec as given, or ``"synthetic"``).
         path: the file or folder it was read from (``None`` for synthetic traces).
         traces: the traces, sorted by name.
+        scale_factor: the factor the traces' throughput was multiplied by (:func:`rescaled_trace_set`).
     """
 
     name: str
     path: Path | None
     traces: tuple[Trace, ...]
+    scale_factor: float = 1.0
 
     @property
     def total_hours(self) -> float:
@@ -135,3 +139,20 @@ def _require_lookup(spec: str, data_dir: str | Path | None, what: str) -> None:
             f"{what} {spec!r} is not an existing file or folder, and no data directory is configured to look "
             "it up as a name: check the path, or set $ABR_DATA_DIR / pass --data-dir"
         )
+
+
+def rescaled_trace_set(trace_set: TraceSetInput, mean_mbps: float) -> TraceSetInput:
+    """The set with every trace scaled by one factor, so that its time-weighted mean is ``mean_mbps``.
+
+    One factor per set keeps the set's shape: the variation within and between its traces. It is how a
+    family measured on a much faster (5G) or slower network is made meaningful for a given bitrate ladder.
+
+    >>> t = TraceSetInput("s", None, (Trace(np.array([0.0, 10.0]), np.array([0.0, 4e6]), name="a"),))
+    >>> rescaled_trace_set(t, 2.0).traces[0].mean_throughput_bps
+    2000000.0
+    """
+    if not (np.isfinite(mean_mbps) and mean_mbps > 0):
+        raise ConfigError(f"scale-mean-mbps={mean_mbps} must be > 0")
+    factor = mean_mbps * 1e6 / trace_set.mean_throughput_bps
+    return TraceSetInput(trace_set.name, trace_set.path, tuple(t.scaled(factor) for t in trace_set.traces),
+                         scale_factor=factor * trace_set.scale_factor)

@@ -256,3 +256,25 @@ def test_bench_without_a_data_dir_falls_back_to_synthetic_traces(no_env_data_dir
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
     assert figures["trace_sets"] == ["synthetic"] and figures["traces"] == 2
+
+
+def test_scale_mean_mbps_scales_each_set_by_one_factor(data, tmp_path):
+    from abr.inputs import load_trace_set
+
+    tiny = load_trace_set("tiny", data)
+    result = _evaluate(data, tmp_path / "out", "-t", "tiny", "--scale-mean-mbps", "2.5", "--engine", "serial")
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    factor = config["metadata"]["trace_scale_factors"]["tiny"]
+    assert factor == pytest.approx(2.5e6 / tiny.mean_throughput_bps, rel=1e-12)
+    assert "--scale-mean-mbps 2.5" in config["command"]
+    # The sessions are those of the traces scaled by that factor.
+    from abr.rollout import run_session
+    from agents import make_agent
+    from simulator.config import preset
+
+    rows = [r for r in read_csv(tmp_path / "out" / "sessions.csv") if r["agent"] == "bba"]
+    video = cli.inputs.load_video("tinyvid", data)
+    for row, trace in zip(rows, tiny.traces, strict=True):
+        outcomes = run_session(make_agent("bba"), trace.scaled(factor), video, preset("pensieve"))
+        assert float(row["rebuffer_s"]) == pytest.approx(sum(o.rebuffer_s for o in outcomes), rel=1e-12, abs=1e-12)
