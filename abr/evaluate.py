@@ -40,7 +40,7 @@ from abr.journal import Journal
 from abr.provenance import git_state, package_versions, utc_timestamp
 from abr.rollout import CORES
 from abr.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL, SUMMARY_COLUMNS, SummaryRow, summarize
-from agents.base import Policy
+from agents.base import ClairvoyantPolicy, Policy
 from agents.registry import MODEL_AGENTS, make_agent
 from simulator.config import SimConfig
 from simulator.des import Session
@@ -222,6 +222,9 @@ def _validate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trac
         if key in agents:
             raise ConfigError(f"agent {name!r} is given twice; name each agent once")
         agents[key] = make_agent(key)
+        if isinstance(agents[key], ClairvoyantPolicy) and sim_config.is_noisy:
+            raise ConfigError(f"agent {key!r} knows the future and is defined for noise-free presets only; "
+                              "drop it or choose a preset without download noise (e.g. --preset pensieve)")
     if not trace_sets:
         raise ConfigError("no trace sets given: pass at least one (e.g. --traces fcc/test or --synthetic 10)")
     sets = [(str(name), _sorted_traces(str(name), traces)) for name, traces in trace_sets.items()]

@@ -5,6 +5,7 @@ from agents.bba import BBA
 from agents.bola import Bola, BolaE, BolaParameters
 from agents.dynamic import Dynamic
 from agents.mpc import MPC, fast_mpc, robust_mpc
+from agents.optimal import OfflineOptimal, OptimumResult, solve_offline_optimum
 from agents.rate_based import RateBased, harmonic_mean
 from agents.registry import AGENTS, agent_names, make_agent
 from agents.simple import FixedQuality, RandomQuality
@@ -19,6 +20,8 @@ __all__ = [
     "BolaParameters",
     "Dynamic",
     "FixedQuality",
+    "OfflineOptimal",
+    "OptimumResult",
     "Policy",
     "RandomQuality",
     "RateBased",
@@ -31,4 +34,5 @@ __all__ = [
     "make_agent",
     "quality_for_rate",
     "robust_mpc",
+    "solve_offline_optimum",
 ]

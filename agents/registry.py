@@ -32,6 +32,7 @@ from agents.bba import BBA
 from agents.bola import Bola, BolaE
 from agents.dynamic import Dynamic
 from agents.mpc import fast_mpc, robust_mpc
+from agents.optimal import OfflineOptimal
 from agents.rate_based import RateBased
 from agents.simple import FixedQuality, RandomQuality
 from agents.throughput import ThroughputRule
@@ -52,6 +53,7 @@ AGENTS: dict[str, Callable[[], Policy]] = {
     "fixed": FixedQuality,
     "fixed-top": _fixed_top,
     "mpc": robust_mpc,
+    "optimal": OfflineOptimal,
     "random": RandomQuality,
     "rb": RateBased,
     "robustmpc": robust_mpc,

@@ -282,3 +282,23 @@ def test_repeated_video_names_are_rejected(tmp_path, tiny_traces, tiny_video):
     with pytest.raises(ConfigError, match="video names must be unique"):
         evaluate(AGENT_PAIR, {"tiny": tiny_traces}, [tiny_video, tiny_video], preset("pensieve"), QoEWeights(),
                  tmp_path / "out")
+
+
+def test_the_optimum_with_a_noisy_preset_is_refused_before_anything_runs(tmp_path, tiny_traces, tiny_video):
+    with pytest.raises(ConfigError, match="'optimal' knows the future and is defined for noise-free presets"):
+        evaluate(["bba", "optimal"], {"tiny": tiny_traces}, tiny_video, preset("pensieve-train"), QoEWeights(),
+                 tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_optimum_beats_every_agent_and_its_share_is_reported(tmp_path, tiny_traces, tiny_video):
+    result = evaluate(["bba", "rb", "robustmpc", "optimal"], {"tiny": tiny_traces}, tiny_video, preset("pensieve"),
+                      QoEWeights(), tmp_path / "out")
+    best = {s.trace: s.metrics.qoe for s in result.sessions if s.agent == "optimal"}
+    for s in result.sessions:
+        assert s.metrics.qoe <= best[s.trace] + 1e-9
+    rows = read_csv(tmp_path / "out" / "optimum.csv")
+    for row in rows:
+        assert 0 < float(row["pct_of_optimum"]) <= 100.0 + 1e-9
+    assert (tmp_path / "out" / "vs_optimum.png").exists()
+    assert "## Share of the offline optimum" in (tmp_path / "out" / "report.md").read_text()
