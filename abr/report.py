@@ -266,6 +266,13 @@ def _draw_vs_optimum(fig: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     if best:
         low, high = min(best.values()), max(best.values())
         ax.plot([low, high], [low, high], color="black", linewidth=1.0, label="= optimum")
+        groups = {a: m for a, m in _by_agent(rows).items() if a != OPTIMUM_AGENT}
+        lows = [float(np.percentile([float(r["qoe_excl_first"]) for r in m], 2)) for m in groups.values()]
+        floor = _outlier_floor(lows)
+        if floor is not None:
+            ax.set_ylim(floor - 0.05 * (high - floor), high + 0.05 * (high - floor))
+            ax.set_title(f"y axis cut at {floor:.0f}: " + ", ".join(a for a, lo in zip(groups, lows) if lo < floor)
+                         + " runs off", fontsize="small")
     ax.set_xlabel("offline optimum QoE on the trace (chunks 2..N)")
     ax.set_ylabel("agent QoE on the trace (chunks 2..N)")
     ax.grid(alpha=0.3)
