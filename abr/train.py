@@ -179,7 +179,7 @@ def build_model(config: TrainConfig, vec_env: Any, n_levels: int, tensorboard_lo
             "history_len": config.history_len, "n_levels": n_levels, "n_filters": config.n_filters,
             "kernel_size": config.kernel_size}
     common: dict[str, Any] = {
-        "learning_rate": config.learning_rate, "n_steps": config.n_steps, "gamma": config.gamma,
+        "learning_rate": _learning_rate(config), "n_steps": config.n_steps, "gamma": config.gamma,
         "gae_lambda": config.gae_lambda, "ent_coef": config.ent_coef_start, "vf_coef": config.vf_coef,
         "max_grad_norm": config.max_grad_norm, "policy_kwargs": policy_kwargs, "seed": config.seed,
         "device": "cpu", "verbose": 0, "tensorboard_log": tensorboard_log}
@@ -188,6 +188,27 @@ def build_model(config: TrainConfig, vec_env: Any, n_levels: int, tensorboard_lo
     model = cls("MlpPolicy", vec_env, **common)
     setattr(model, LAYOUT_ATTR, observation_layout(n_levels, config.history_len))
     return model
+
+
+@dataclass(frozen=True, slots=True)
+class LinearSchedule:
+    """SB3 schedule: ``start`` at the beginning of training, ``end`` at its end (linear in between).
+
+    >>> LinearSchedule(1e-3, 1e-4)(0.0)  # SB3 passes the remaining share of training, 1 -> 0
+    0.0001
+    """
+
+    start: float
+    end: float
+
+    def __call__(self, progress_remaining: float) -> float:
+        return self.end + (self.start - self.end) * progress_remaining
+
+
+def _learning_rate(config: TrainConfig) -> float | LinearSchedule:
+    if config.learning_rate_end is None:
+        return config.learning_rate
+    return LinearSchedule(config.learning_rate, config.learning_rate_end)
 
 
 def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress | None = None,

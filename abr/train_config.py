@@ -48,7 +48,8 @@ class TrainConfig:
         synthetic_traces: seeded synthetic training traces to add; ``None``: 64 if ``traces`` is empty, else 0.
         val_traces: validation trace set specs.
         val_synthetic_traces: synthetic validation traces (fixed seed); ``None``: 16 if ``val_traces`` is empty.
-        learning_rate: optimiser step size.
+        learning_rate: optimiser step size (at the start, with ``learning_rate_end``).
+        learning_rate_end: step size at the end of training, reached linearly; ``None``: constant.
         n_steps: steps per environment per rollout.
         batch_size: PPO minibatch size (A2C uses whole rollouts).
         n_epochs: PPO epochs per rollout.
@@ -96,6 +97,7 @@ class TrainConfig:
     val_traces: tuple[str, ...] = ()
     val_synthetic_traces: int | None = None
     learning_rate: float = 3e-4
+    learning_rate_end: float | None = None
     n_steps: int = 256
     batch_size: int = 256
     n_epochs: int = 4
@@ -135,6 +137,8 @@ class TrainConfig:
         for name in ("synthetic_traces", "val_synthetic_traces"):
             if getattr(self, name) is not None:
                 _at_least(name, getattr(self, name), 0)
+        if self.learning_rate_end is not None:
+            _in_range("learning_rate_end", self.learning_rate_end, 0.0, math.inf, low_open=True)
         for name in ("learning_rate", "clip_range", "max_grad_norm", "ent_decay_fraction", "train_noise_low",
                      "throughput_scale_low", "reward_scale"):
             _in_range(name, getattr(self, name), 0.0, math.inf, low_open=True)
