@@ -6,9 +6,9 @@ cd "$root"
 bash scripts/setup.sh
 source scripts/env.sh
 out="${1:-reports/main}"
-# The heuristic zoo and the offline optimum (the QoE ceiling every "% of optimum" refers to).
+# The shipped PPO policy, the heuristic zoo and the offline optimum (the QoE ceiling of "% of optimum").
 agents=()
-for a in bba rb throughput bola bola-e dynamic fastmpc robustmpc fixed random optimal; do agents+=(--agent "$a"); done
+for a in ppo bba rb throughput bola bola-e dynamic fastmpc robustmpc fixed random optimal; do agents+=(--agent "$a"); done
 if [ -n "${ABR_DATA_DIR:-}" ] && [ -d "$ABR_DATA_DIR/traces/fcc/test" ]; then
   echo "data directory: $ABR_DATA_DIR" >&2
   exec .venv/bin/abr evaluate "${agents[@]}" \

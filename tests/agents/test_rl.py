@@ -136,7 +136,10 @@ def test_another_ladder_is_refused_when_playing(model_path: Path) -> None:
         run_session(RLPolicy.from_file(model_path), TRACES[0], video, preset("pensieve"))
 
 
-def test_registry_forms_of_model_agents(model_path: Path) -> None:
+def test_registry_forms_of_model_agents(model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agents.registry
+
+    monkeypatch.setattr(agents.registry, "SHIPPED_PPO_MODEL", tmp_path / "none.zip")
     with pytest.raises(ConfigError, match=r"agent 'ppo': no shipped PPO policy exists yet; train one with `abr"):
         make_agent("ppo")
     with pytest.raises(ConfigError, match=r"agent 'a2c': give a model file, as a2c:<path/to/model.zip>"):
@@ -165,3 +168,25 @@ def test_a_fresh_spawned_process_builds_the_agent_from_its_name(model_path: Path
     done = subprocess.run([sys.executable, str(script), f"ppo:{model_path}"], capture_output=True, text=True,
                           check=True, timeout=120)
     assert done.stdout.strip() == str([(f"ppo:{model_path}", 1)])
+
+
+def test_the_shipped_policy_plays_the_greedy_actions_of_its_sb3_model(data_dir: Path) -> None:
+    from stable_baselines3 import PPO
+
+    from agents.registry import SHIPPED_PPO_MODEL
+    from simulator.context import PlayerContext
+    from simulator.observation import encode_observation
+    from traces.readers import read_trace_dir
+    from traces.videos import read_video
+
+    policy = make_agent("ppo")
+    assert policy.layout == observation_layout(6)
+    model = PPO.load(SHIPPED_PPO_MODEL, device="cpu")
+    video = read_video(data_dir / "videos" / "envivio_dash3")
+    trace = read_trace_dir(data_dir / "traces" / "fcc" / "test")[0]
+    outcomes = run_session(policy, trace, video, preset("pensieve"))
+    assert len(outcomes) == 48
+    for k in range(1, 48):  # each decision is the SB3 model's argmax on the observation before that chunk
+        context = PlayerContext(video.truncated(48), tuple(outcomes[:k]), outcomes[k - 1].buffer_s)
+        action, _ = model.predict(encode_observation(context), deterministic=True)
+        assert outcomes[k].quality_idx == int(action)
