@@ -243,6 +243,8 @@ def _search(model: _Model, *, beam_width: int, lower_bound: float) -> _Pass:
                                              cand.is_playing, near)
         optimistic = cand.value + bound
         alive = np.flatnonzero(optimistic >= lower_bound - _PRUNE_TOLERANCE)
+        if alive.size == 0:  # everything was pruned: the lower bound is already optimal
+            return _Pass((), -np.inf, -np.inf, 0.0, dropped, capped, explored, max_states)
         merged = alive[_merge(cand.take(alive), model.link.t0_s)]
         dropped = max(dropped, _max_dropped(optimistic, alive, merged))
         kept = merged

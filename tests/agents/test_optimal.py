@@ -334,3 +334,26 @@ def test_vector_link_matches_trace_link(case: tuple[Trace, Video, SimConfig, QoE
             clock = np.array([engine.clock_s])  # carry on from the engine's side of the stretch
             continue
         assert abs(float(took_s[0]) - engine_took_s) <= 1e-9
+
+
+def test_a_main_pass_that_prunes_everything_keeps_the_pilot_plan(data_dir: Path) -> None:
+    # Regression: on this Oboe trace the first pass's plan is already optimal, so the bound prunes every state of
+    # the main pass at some chunk; the solver must return the first pass's plan, not fail on an empty layer.
+    from traces.readers import read_trace
+    from traces.videos import read_video
+
+    trace = read_trace(data_dir / "traces" / "oboe" / "test" / "oboe_trace_347.txt")
+    video = read_video(data_dir / "videos" / "envivio_dash3")
+    result = solve_offline_optimum(trace, video, preset("pensieve"))
+    assert len(result.qualities) == 48
+    weights = QoEWeights()
+    policy = OfflineOptimal()
+    replayed = session_metrics(run_session(policy, trace, video, preset("pensieve")), video.bitrates_bps, weights,
+                               chunk_duration_s=video.chunk_duration_s)
+    assert replayed.qoe == pytest.approx(result.qoe_sum, rel=1e-9, abs=1e-9)
+    for name in ("robustmpc", "bba", "bola-e", "rb"):
+        from agents import make_agent
+
+        other = session_metrics(run_session(make_agent(name), trace, video, preset("pensieve")), video.bitrates_bps,
+                                weights, chunk_duration_s=video.chunk_duration_s)
+        assert other.qoe <= result.qoe_sum + 1e-9
