@@ -33,6 +33,9 @@ TRADEOFF_FILE = "tradeoff.png"
 COMPONENTS_FILE = "components.png"
 VS_OPTIMUM_FILE = "vs_optimum.png"
 _FIGSIZE_IN = (6.4, 4.2)
+# Beyond ten agents the colour cycle repeats: the markers / line styles tell the repeats apart.
+_MARKERS = ("o", "s", "D", "^")
+_LINESTYLES = ("-", "--", ":", "-.")
 _DPI = 110
 
 
@@ -194,10 +197,11 @@ def _draw_qoe_cdf(fig: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     ax = fig.add_subplot()
     groups = _by_agent(rows)
     lows = [float(np.percentile([float(r["qoe"]) for r in mine], 2)) for mine in groups.values()]
-    for agent, mine in groups.items():
+    for idx, (agent, mine) in enumerate(groups.items()):
         values = np.sort([float(r["qoe"]) for r in mine])
         share = np.arange(values.size + 1) / values.size
-        ax.step(np.concatenate((values[:1], values)), share, where="post", label=agent)
+        ax.step(np.concatenate((values[:1], values)), share, where="post", label=agent, color=f"C{idx % 10}",
+                linestyle=_LINESTYLES[idx // 10 % 4])
     floor = _outlier_floor(lows)
     label = "session QoE"
     if floor is not None:
@@ -218,7 +222,8 @@ def _draw_tradeoff(fig: Any, summary: Sequence[SummaryRow]) -> None:
     for idx, agent in enumerate(agents):
         reb, rate = stats[(agent, "rebuffer_s")], stats[(agent, "avg_bitrate_kbps")]
         ax.errorbar([reb.mean], [rate.mean], xerr=[[reb.mean - reb.ci_low], [reb.ci_high - reb.mean]],
-                    yerr=[[rate.mean - rate.ci_low], [rate.ci_high - rate.mean]], fmt="o", color=f"C{idx % 10}",
+                    yerr=[[rate.mean - rate.ci_low], [rate.ci_high - rate.mean]], fmt=_MARKERS[idx // 10 % 4],
+                    color=f"C{idx % 10}",
                     capsize=3, label=agent)
     means = [stats[(a, "rebuffer_s")].mean for a in agents]
     if min(means) > 0 and max(means) / min(means) > 20:
@@ -262,7 +267,7 @@ def _draw_vs_optimum(fig: Any, rows: Sequence[Mapping[str, Any]]) -> None:
             continue
         x = [best[(r["trace_set"], r["trace"])] for r in mine]
         y = [float(r["qoe_excl_first"]) for r in mine]
-        ax.scatter(x, y, s=8, alpha=0.4, color=f"C{idx % 10}", label=agent)
+        ax.scatter(x, y, s=8, alpha=0.4, color=f"C{idx % 10}", marker=_MARKERS[idx // 10 % 4], label=agent)
     if best:
         low, high = min(best.values()), max(best.values())
         ax.plot([low, high], [low, high], color="black", linewidth=1.0, label="= optimum")
