@@ -15,14 +15,14 @@ import numpy as np
 import simpy
 
 from simulator.config import SimConfig, fit_video
-from simulator.context import PlayerContext
-from simulator.errors import ConfigError, SimulationInvariantError
+from simulator.errors import ConfigError
 from simulator.link import TraceLink
 from simulator.records import ChunkOutcome
+from simulator.session_state import SessionState
 from traces.types import Trace, Video
 
 
-class Session:
+class Session(SessionState):
     """A streaming session on the SimPy engine.
 
     Args:
@@ -70,31 +70,9 @@ class Session:
         self.env = simpy.Environment(initial_time=now_s)
         self.link.env = self.env
 
-    @property
-    def next_chunk_idx(self) -> int:
-        return len(self.outcomes)
-
-    @property
-    def is_done(self) -> bool:
-        return len(self.outcomes) >= self.video.n_chunks
-
-    @property
-    def forced_quality_idx(self) -> int | None:
-        """The quality the player imposes on the next chunk (the first chunk in some presets), if any."""
-        if not self.outcomes:
-            return self.config.first_chunk_quality_idx
-        return None
-
-    def context(self) -> PlayerContext:
-        """What a real player knows before requesting the next chunk."""
-        return PlayerContext(video=self.video, outcomes=tuple(self.outcomes), buffer_s=self.buffer_s)
-
     def step(self, quality_idx: int) -> ChunkOutcome:
         """Download the next chunk at ``quality_idx`` and return its outcome."""
-        if self.is_done:
-            raise SimulationInvariantError("the video has been fully downloaded; start a new session")
-        if not 0 <= quality_idx < self.video.n_levels:
-            raise ValueError(f"quality_idx={quality_idx} is not a level of the {self.video.n_levels}-level ladder")
+        self._check_step(quality_idx)
         process = self.env.process(self._download(int(quality_idx)))
         self.env.run(until=process)
         outcome = process.value

@@ -16,10 +16,10 @@ import numpy as np
 
 from simulator import fast_link
 from simulator.config import SimConfig, fit_video
-from simulator.context import PlayerContext
-from simulator.errors import ConfigError, SimulationInvariantError
+from simulator.errors import ConfigError
 from simulator.link import MAX_TRACE_PASSES
 from simulator.records import ChunkOutcome
+from simulator.session_state import SessionState
 from traces.types import Trace, Video
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -121,7 +121,7 @@ def idle(tr: TraceLists, ptr: int, clock: float, duration: float) -> tuple[int, 
     return k, T[k - 1] + left
 
 
-class FastSession:
+class FastSession(SessionState):
     """A streaming session on the fast core's arithmetic (interface of :class:`simulator.des.Session`).
 
     Args:
@@ -160,29 +160,9 @@ class FastSession:
         self._sizes: list[list[float]] = video.chunk_sizes_bits.tolist()
         self._bitrates: list[float] = video.bitrates_bps.tolist()
 
-    @property
-    def next_chunk_idx(self) -> int:
-        return len(self.outcomes)
-
-    @property
-    def is_done(self) -> bool:
-        return len(self.outcomes) >= self.video.n_chunks
-
-    @property
-    def forced_quality_idx(self) -> int | None:
-        """The quality the player imposes on the next chunk (the first chunk in some presets), if any."""
-        return self.config.first_chunk_quality_idx if not self.outcomes else None
-
-    def context(self) -> PlayerContext:
-        """What a real player knows before requesting the next chunk."""
-        return PlayerContext(video=self.video, outcomes=tuple(self.outcomes), buffer_s=self.buffer_s)
-
     def step(self, quality_idx: int) -> ChunkOutcome:
         """Download the next chunk at ``quality_idx`` and return its outcome."""
-        if self.is_done:
-            raise SimulationInvariantError("the video has been fully downloaded; start a new session")
-        if not 0 <= quality_idx < self.video.n_levels:
-            raise ValueError(f"quality_idx={quality_idx} is not a level of the {self.video.n_levels}-level ladder")
+        self._check_step(quality_idx)
         cfg, lists = self.config, self.lists
         q = int(quality_idx)
         chunk_idx = len(self.outcomes)
