@@ -11,6 +11,8 @@
 * ``test_vectors.json``: observations (from real sessions of the policy and random ones) with the SB3
   policy's logits, action probabilities and greedy actions, which any re-implementation must reproduce to
   :data:`TOLERANCE`;
+* ``model_inference.zip``: the SB3 model for playing only (:func:`write_inference_model`): the same actor, a
+  zeroed critic and no optimiser state, a third of the size (this is the form the shipped policy is kept in);
 * ``export.json``: what was exported, from which model, with which versions.
 
 :func:`verify_export` re-evaluates the test vectors with the JSON weights (numpy) and with ONNX
@@ -22,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +39,7 @@ from abr.errors import ConfigError, MissingExtraError, PolicyExportError
 from abr.inputs import envivio_cbr_video
 from abr.provenance import package_versions, utc_timestamp
 from abr.rollout import run_session
-from agents.rl import ENCODER_ID, RLPolicy, policy_logits
+from agents.rl import ENCODER_ID, RLPolicy, load_model, policy_logits
 from simulator import observation as obs_encoding
 from simulator.config import SimConfig, preset
 from simulator.context import PlayerContext
@@ -48,7 +51,9 @@ logger = logging.getLogger(__name__)
 #: Largest allowed difference of an action probability between the SB3 policy and a re-implementation.
 TOLERANCE = 1e-5
 FILES = {"onnx": "policy.onnx", "weights": "weights.json", "encoder": "encoder_spec.json",
-         "vectors": "test_vectors.json", "manifest": "export.json"}
+         "vectors": "test_vectors.json", "manifest": "export.json", "inference_model": "model_inference.zip"}
+#: Parameters only the critic uses (with separate actor/critic extractors): zeroed in an inference model.
+_CRITIC_PREFIXES = ("vf_features_extractor.", "mlp_extractor.value_net.", "value_net.")
 ONNX_OPSET = 17
 _RANDOM_OBS_HIGH = 2.0  # random test observations are uniform in [0, 2): past typical normalised values
 
@@ -229,6 +234,7 @@ def export_policy(model_path: str | Path, out_dir: str | Path, *, algorithm: str
     write_json_atomic(files["encoder"], encoder_spec(policy.n_levels, policy.history_len))
     write_json_atomic(files["vectors"], _test_vectors(policy, observations))
     export_onnx(policy, files["onnx"])
+    write_inference_model(model_path, files["inference_model"], algorithm=algorithm)
     write_json_atomic(files["manifest"], {
         "created_utc": utc_timestamp(), "model": str(model_path), "algorithm": algorithm,
         "observation_layout": policy.layout, "files": FILES, "tolerance": TOLERANCE,
@@ -239,6 +245,37 @@ def export_policy(model_path: str | Path, out_dir: str | Path, *, algorithm: str
                 check.n_vectors, check.max_abs_diff_numpy,
                 "not checked" if check.max_abs_diff_onnx is None else f"{check.max_abs_diff_onnx:.2e}")
     return ExportResult(out, files, check)
+
+
+def write_inference_model(model_path: str | Path, path: str | Path, *, algorithm: str = "ppo") -> Path:
+    """Save the model at ``model_path`` for playing only: the actor as trained, the critic zeroed, no optimiser state.
+
+    Greedy and sampled actions are the original's (the actor does not read the critic when the extractors are
+    separate); zeros compress to almost nothing, so the file is about a third of a training checkpoint. It loads
+    like any model zip (``ppo:PATH``) but cannot continue training meaningfully.
+    """
+    import torch
+
+    model, _ = load_model(model_path, algorithm)
+    policy = model.policy
+    with torch.no_grad():
+        for name, tensor in policy.state_dict(keep_vars=True).items():
+            if not policy.share_features_extractor and name.startswith(_CRITIC_PREFIXES):
+                tensor.zero_()
+    policy.optimizer.state.clear()
+    return write_atomic(Path(path), lambda tmp: _save_deflated(model, tmp))
+
+
+def _save_deflated(model: Any, path: Path) -> None:
+    """``model.save`` (which stores its members uncompressed), then the same members deflated."""
+    stored = path.with_name(path.name + ".stored.zip")
+    try:
+        model.save(stored)
+        with zipfile.ZipFile(stored) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+            for info in source.infolist():
+                target.writestr(info.filename, source.read(info.filename))
+    finally:
+        stored.unlink(missing_ok=True)
 
 
 def _test_vectors(policy: RLPolicy, observations: npt.NDArray[np.float32]) -> dict[str, Any]:

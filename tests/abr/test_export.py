@@ -105,3 +105,20 @@ def test_export_command(models: dict[str, Path], tmp_path: Path) -> None:
     assert "max |dprob| numpy" in result.output and (out / "policy.onnx").is_file()
     bad = CliRunner().invoke(app, ["export", str(tmp_path / "none.zip"), "--out", str(out)])
     assert bad.exit_code == 2 and "error: policy file" in bad.output and "does not exist" in bad.output
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_inference_model_plays_like_the_model_and_keeps_no_critic_or_optimiser_state(
+        models: dict[str, Path], tmp_path: Path, variant: str) -> None:
+    from abr.export import write_inference_model
+
+    path = write_inference_model(models[variant], tmp_path / "inference.zip")
+    original, slim = RLPolicy.from_file(models[variant]), RLPolicy.from_file(path)
+    obs = np.random.default_rng(7).uniform(0.0, 2.0, size=(200, 6, 8)).astype(np.float32)
+    assert np.array_equal(slim.action_probabilities(obs), original.action_probabilities(obs))
+    policy = slim.model.policy
+    assert not policy.optimizer.state_dict()["state"]
+    critic = [t for n, t in policy.state_dict().items()
+              if not policy.share_features_extractor and n.startswith(("vf_features_extractor.", "value_net."))]
+    assert all(not t.any() for t in critic)
+    assert path.stat().st_size < models[variant].stat().st_size
