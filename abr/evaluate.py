@@ -38,7 +38,7 @@ from abr.engines import EvaluationJob, SessionResult, run_tasks
 from abr.errors import ConfigError
 from abr.journal import Journal
 from abr.provenance import git_state, package_versions, utc_timestamp
-from abr.rollout import CORES
+from abr.rollout import check_core
 from abr.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL, SUMMARY_COLUMNS, SummaryRow, summarize
 from agents.base import ClairvoyantPolicy, Policy
 from agents.registry import MODEL_AGENTS, make_agent
@@ -169,7 +169,7 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     job = EvaluationJob(tuple(plan.agents), tuple((n, tuple(t)) for n, t in plan.trace_sets), tuple(videos),
-                        sim_config, qoe, int(seed), tuple(plan.set_videos), _core(core))
+                        sim_config, qoe, int(seed), tuple(plan.set_videos), check_core(core))
     logger.info("evaluating %d agents on %d traces (%d sessions)", len(plan.agents),
                 sum(len(t) for _, t in plan.trace_sets), plan.n_sessions)
     journal = Journal(out, job)
@@ -191,12 +191,6 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
     journal.remove()
     logger.info("wrote %s to %s", ", ".join(sorted(p.name for p in files.values())), out)
     return EvaluationResult(out, tuple(sessions), summary, files, paired, optimum)
-
-
-def _core(core: str) -> str:
-    if core not in CORES:
-        raise ConfigError(f"core={core!r} is not one of {', '.join(CORES)}")
-    return core
 
 
 def _baseline(agents: list[str], baseline: str | None) -> str | None:

@@ -17,6 +17,17 @@ from traces.types import Trace, Video
 CORES: tuple[str, ...] = ("simpy", "fast")
 
 
+def check_core(core: str) -> str:
+    """``core`` if it names a session engine, else a :class:`ConfigError` listing them.
+
+    >>> check_core("fast")
+    'fast'
+    """
+    if core not in CORES:
+        raise ConfigError(f"core={core!r} is not one of {', '.join(CORES)}")
+    return core
+
+
 def run_session(policy: Policy, trace: Trace, video: Video, config: SimConfig, *,
                 rng: np.random.Generator | None = None, start_idx: int = 1,
                 qoe: QoEWeights | None = None, core: str = "simpy") -> list[ChunkOutcome]:
@@ -36,9 +47,7 @@ def run_session(policy: Policy, trace: Trace, video: Video, config: SimConfig, *
     Returns:
         The chunk outcomes, in order.
     """
-    if core not in CORES:
-        raise ConfigError(f"core={core!r} is not one of {', '.join(CORES)}")
-    session_type = FastSession if core == "fast" else Session
+    session_type = FastSession if check_core(core) == "fast" else Session
     session = session_type(trace, video, config, start_idx=start_idx, rng=rng)
     policy.reset(rng)
     if isinstance(policy, ClairvoyantPolicy):

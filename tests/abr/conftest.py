@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,7 @@ SHARED_DIR = Path(__file__).resolve().parents[2].parent / "shared"
 
 
 @pytest.fixture(scope="session")
-def real_data_dir() -> Path:
-    """The real data: $ABR_DATA_DIR if set, else ../shared/data beside the repository (must exist)."""
-    env = os.environ.get("ABR_DATA_DIR")
-    path = Path(env) if env else SHARED_DIR / "data"
-    if not path.is_dir():
-        pytest.fail(f"the data directory {path} does not exist: set ABR_DATA_DIR to the shared data folder")
-    return path
-
-
-@pytest.fixture(scope="session")
-def reference_results(real_data_dir: Path) -> dict[tuple[str, str], dict[str, str]]:
+def reference_results(data_dir: Path) -> dict[tuple[str, str], dict[str, str]]:
     """Rows of the research simulator's results, by (policy, trace file)."""
     path = SHARED_DIR / "reference" / "pensieve_fixed_env_results.csv"
     if not path.is_file():

@@ -93,9 +93,9 @@ def test_without_a_data_dir_the_default_video_is_a_synthetic_envivio_ladder(tmp_
     assert video["chunk_duration_s"] == 4.0
 
 
-def test_with_a_data_dir_the_default_video_is_envivio(tmp_path, real_data_dir, no_env_data_dir):
+def test_with_a_data_dir_the_default_video_is_envivio(tmp_path, data_dir, no_env_data_dir):
     out = tmp_path / "out"
-    args = ["evaluate", "-a", "rb", "--synthetic", "1", "--data-dir", str(real_data_dir), "--out", str(out)]
+    args = ["evaluate", "-a", "rb", "--synthetic", "1", "--data-dir", str(data_dir), "--out", str(out)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     video = json.loads((out / "config.json").read_text())["videos"][0]

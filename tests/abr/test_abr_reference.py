@@ -27,9 +27,9 @@ def _close(mine: float, ref: float) -> bool:
 
 
 @pytest.fixture
-def five_fcc_traces(real_data_dir: Path, tmp_path: Path) -> Path:
+def five_fcc_traces(data_dir: Path, tmp_path: Path) -> Path:
     """The first five (by name) traces of genet_benchmark/fcc-test, copied to their own folder."""
-    source = real_data_dir / "traces" / "genet_benchmark" / "fcc-test"
+    source = data_dir / "traces" / "genet_benchmark" / "fcc-test"
     files = list_trace_files(source)[:N_TRACES]
     assert len(files) == N_TRACES, f"{source} holds fewer than {N_TRACES} traces"
     folder = tmp_path / "fcc5"
@@ -39,10 +39,10 @@ def five_fcc_traces(real_data_dir: Path, tmp_path: Path) -> Path:
     return folder
 
 
-def test_evaluate_matches_the_reference_results(five_fcc_traces, real_data_dir, reference_results, tmp_path):
+def test_evaluate_matches_the_reference_results(five_fcc_traces, data_dir, reference_results, tmp_path):
     out = tmp_path / "out"
     args = ["evaluate", "--agent", "bba", "--agent", "rb", "--traces", str(five_fcc_traces), "--preset",
-            "pensieve", "--video", "envivio_dash3", "--data-dir", str(real_data_dir), "--out", str(out)]
+            "pensieve", "--video", "envivio_dash3", "--data-dir", str(data_dir), "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     rows = read_csv(out / "sessions.csv")
