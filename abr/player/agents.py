@@ -1,0 +1,71 @@
+"""Which of abr's agents run in the browser plug-in, and the files the page needs for them.
+
+The plug-in (``abr/player/web``) implements BBA, RobustMPC and FastMPC in JS (``rules.js``, the same
+arithmetic as ``agents/bba.py`` and ``agents/mpc.py``) and evaluates RL policies (``ppo``, ``ppo:PATH``,
+``a2c:PATH``) from the JSON weights and encoder specification of :mod:`abr.export`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from abr._atomic import write_json_atomic
+from abr.errors import ConfigError
+from abr.export import FILES, encoder_spec
+from agents.registry import MODEL_AGENTS, make_agent
+
+#: Heuristics with a JS rule, by agent name (default parameters only, as the Python agent's defaults).
+BROWSER_HEURISTICS: tuple[str, ...] = ("bba", "robustmpc", "fastmpc")
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserAgent:
+    """An agent as the player page runs it.
+
+    Attributes:
+        name: the agent name as ``abr evaluate`` knows it (the simulator plays the same name).
+        kind: ``"rl"`` or one of :data:`BROWSER_HEURISTICS`.
+        policy_dir: for ``rl``: the folder holding ``weights.json`` and ``encoder_spec.json``.
+    """
+
+    name: str
+    kind: str
+    policy_dir: Path | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def page_config(self) -> dict[str, Any]:
+        """The agent part of the page's ``/session/config``."""
+        config: dict[str, Any] = {"name": self.name, "kind": self.kind, "params": self.params}
+        if self.kind == "rl":
+            config["weights"] = f"/policy/{FILES['weights']}"
+            config["encoder_spec"] = f"/policy/{FILES['encoder']}"
+        return config
+
+
+def browser_agent(name: str, work_dir: str | Path) -> BrowserAgent:
+    """The browser form of agent ``name``; an RL policy's weights are written under ``work_dir``.
+
+    Raises:
+        ConfigError: the agent has no browser rule (the message lists those that do).
+        PolicyLoadError: the RL model file is missing, corrupt or of another observation layout.
+    """
+    base = name.split(":", 1)[0].strip().lower()
+    if base in BROWSER_HEURISTICS and ":" not in name:
+        return BrowserAgent(name, base)
+    if base in MODEL_AGENTS:
+        policy = make_agent(name)  # RLPolicy; raises PolicyLoadError with the file's name
+        folder = Path(work_dir) / ("policy-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", name))
+        folder.mkdir(parents=True, exist_ok=True)
+        from abr._policy_weights import policy_weights
+
+        model = policy.model  # type: ignore[attr-defined]
+        layout = policy.layout  # type: ignore[attr-defined]
+        write_json_atomic(folder / FILES["weights"], policy_weights(model.policy, algorithm=base, layout=layout))
+        write_json_atomic(folder / FILES["encoder"], encoder_spec(policy.n_levels,  # type: ignore[attr-defined]
+                                                                  policy.history_len))  # type: ignore[attr-defined]
+        return BrowserAgent(name, "rl", folder)
+    have = ", ".join([*BROWSER_HEURISTICS, "ppo", "ppo:PATH", "a2c:PATH"])
+    raise ConfigError(f"agent {name!r} has no browser rule; the player runs: {have}")

@@ -1,0 +1,233 @@
+"""Delivery shaped to a throughput trace: one shared link, in real time, for the player server.
+
+The link model is the simulator's (:mod:`simulator.link`): sample ``i`` of the trace gives the throughput
+of ``(t[i-1], t[i]]``, the trace starts at its first sample time and loops when exhausted, only
+``payload_efficiency`` of the throughput carries payload, and each request waits one RTT before its
+first byte. Unlike the research simulator's convention (``rtt_advances_trace=False``), the trace clock
+of a real link runs during the RTT and while the player idles: it is wall time since the session's first
+shaped request, times ``speed``. Compare real sessions with simulated ones under the ``realistic`` preset.
+
+Time scaling: at ``speed`` s the trace is played ``speed`` times faster and its throughput is multiplied by
+``speed``, so a session at 4x reads, in session seconds (wall seconds x ``speed``), exactly like the
+same session at 1x; a player playing at ``video.playbackRate = speed`` keeps the buffer in step.
+
+Sharing (:class:`SharedLink`): processor sharing. Every few milliseconds of wall time the capacity the
+trace offered since the last tick is split equally among the transfers in progress; a transfer that needs
+less than its share gets what it needs and the rest is split among the others (water-filling). Capacity
+offered while no transfer is active is lost, as on a real link. The sum of the bytes granted never exceeds
+the capacity (a property the tests check).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from abr.errors import ConfigError
+from traces.types import Trace
+
+DEFAULT_TICK_S = 0.003
+
+
+class TraceClock:
+    """Payload capacity of a trace, as a function of time since the trace's start (looping).
+
+    >>> import numpy as np
+    >>> from traces.types import Trace
+    >>> clock = TraceClock(Trace(np.array([0.0, 1.0, 2.0]), np.array([8e6, 8e6, 4e6])), payload_efficiency=1.0)
+    >>> clock.bits_until(1.5), clock.bits_until(2.0), clock.bits_until(3.0)  # loops after 2 s
+    (6000000.0, 8000000.0, 12000000.0)
+    """
+
+    def __init__(self, trace: Trace, *, payload_efficiency: float) -> None:
+        times = np.asarray(trace.times_s, dtype=np.float64)
+        rates = np.asarray(trace.throughput_bps, dtype=np.float64)
+        if times.size < 2:
+            raise ConfigError(f"trace {trace.name!r} has {times.size} sample(s); the link needs at least 2")
+        self.offsets_s = times - times[0]
+        self.duration_s = float(self.offsets_s[-1])
+        bits = np.concatenate([[0.0], np.cumsum(rates[1:] * np.diff(times))]) * payload_efficiency
+        self.cum_bits = bits
+        self.bits_per_pass = float(bits[-1])
+        if not self.bits_per_pass > 0:
+            raise ConfigError(f"trace {trace.name!r} delivers nothing (all zero throughput); it cannot shape a link")
+
+    def bits_until(self, t_s: float) -> float:
+        """Payload bits the link offers from the trace's start until ``t_s`` seconds later."""
+        passes, rest = divmod(max(t_s, 0.0), self.duration_s)
+        return passes * self.bits_per_pass + float(np.interp(rest, self.offsets_s, self.cum_bits))
+
+    def rate_at(self, t_s: float) -> float:
+        """Payload throughput (bit/s) at ``t_s`` seconds after the trace's start."""
+        rest = max(t_s, 0.0) % self.duration_s
+        i = int(np.searchsorted(self.offsets_s, rest, side="right"))
+        i = min(max(i, 1), self.offsets_s.size - 1)
+        return float((self.cum_bits[i] - self.cum_bits[i - 1]) / (self.offsets_s[i] - self.offsets_s[i - 1]))
+
+
+def water_fill(capacity: float, demands: Sequence[float]) -> list[float]:
+    """Split ``capacity`` equally among ``demands``, none getting more than it asks (max-min fairness).
+
+    >>> water_fill(9.0, [1.0, 10.0, 10.0])
+    [1.0, 4.0, 4.0]
+    >>> water_fill(9.0, [1.0, 2.0])
+    [1.0, 2.0]
+    """
+    grants = [0.0] * len(demands)
+    left = capacity
+    open_ = sorted(range(len(demands)), key=lambda i: demands[i])
+    while open_ and left > 1e-12:
+        share = left / len(open_)
+        i = open_[0]
+        if demands[i] <= share:
+            grants[i] = demands[i]
+            left -= demands[i]
+            open_.pop(0)
+        else:
+            for j in open_:
+                grants[j] = share
+            left = 0.0
+            break
+    return grants
+
+
+@dataclass(slots=True)
+class Transfer:
+    """One shaped response in progress: what it needs and what it was granted (bytes)."""
+
+    size: int
+    label: str
+    granted: float = 0.0
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    request_wall: float = 0.0
+    first_byte_wall: float = math.nan
+    end_wall: float = math.nan
+
+    @property
+    def needed(self) -> float:
+        return self.size - self.granted
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRecord:
+    """What the link did for one response, in session seconds (wall seconds since the session start x speed)."""
+
+    label: str
+    size_bytes: int
+    request_s: float
+    first_byte_s: float
+    end_s: float
+    concurrent_max: int
+
+
+class SharedLink:
+    """A trace-shaped link shared by every response that goes through :meth:`send` (see the module docstring).
+
+    Args:
+        trace: the throughput trace.
+        payload_efficiency: share of the throughput that carries payload (the simulator's 0.95).
+        rtt_s: request round-trip time in session seconds (the simulator's 0.08), waited before the first byte.
+        speed: time scale (session seconds per wall second).
+        tick_s: wall seconds between two grants.
+        clock: the wall clock (``time.monotonic``); tests may pass another.
+    """
+
+    def __init__(self, trace: Trace, *, payload_efficiency: float = 0.95, rtt_s: float = 0.08, speed: float = 1.0,
+                 tick_s: float = DEFAULT_TICK_S, clock: Callable[[], float] = time.monotonic) -> None:
+        if not speed > 0:
+            raise ConfigError(f"speed={speed} must be > 0")
+        if not 0 < payload_efficiency <= 1:
+            raise ConfigError(f"payload_efficiency={payload_efficiency} must be in (0, 1]")
+        if not rtt_s >= 0:
+            raise ConfigError(f"rtt_s={rtt_s} must be >= 0")
+        self.trace = trace
+        self.capacity = TraceClock(trace, payload_efficiency=payload_efficiency)
+        self.rtt_s = rtt_s
+        self.speed = speed
+        self.tick_s = tick_s
+        self._clock = clock
+        self._start_wall: float | None = None
+        self._last_trace_s = 0.0
+        self._active: list[Transfer] = []
+        self._pacer: asyncio.Task[None] | None = None
+        self.records: list[TransferRecord] = []
+        self.granted_bits = 0.0
+        self.offered_bits = 0.0
+
+    def reset(self) -> None:
+        """Start a new session: the trace clock restarts at the next request (in-flight transfers go on)."""
+        self._start_wall = None
+        self._last_trace_s = 0.0
+        self.records = []
+
+    def session_time(self, wall: float | None = None) -> float:
+        """Session seconds since the first shaped request (0 before it)."""
+        if self._start_wall is None:
+            return 0.0
+        return ((self._clock() if wall is None else wall) - self._start_wall) * self.speed
+
+    async def send(self, data: bytes, write: Callable[[bytes], Awaitable[object]], *,
+                   label: str = "") -> TransferRecord:
+        """Deliver ``data`` through ``write`` at the link's pace; returns what happened."""
+        now = self._clock()
+        if self._start_wall is None:
+            self._start_wall = now
+            self._last_trace_s = 0.0
+        transfer = Transfer(len(data), label, request_wall=now)
+        await asyncio.sleep(self.rtt_s / self.speed)
+        concurrent = 0
+        self._active.append(transfer)
+        try:
+            self._ensure_pacer()
+            sent = 0
+            while sent < transfer.size:
+                await transfer.ready.wait()
+                transfer.ready.clear()
+                concurrent = max(concurrent, len(self._active))
+                upto = transfer.size if transfer.needed <= 1e-6 else int(transfer.granted)
+                if upto > sent:
+                    if math.isnan(transfer.first_byte_wall):
+                        transfer.first_byte_wall = self._clock()
+                    await write(data[sent:upto])
+                    sent = upto
+            transfer.end_wall = self._clock()
+        finally:
+            if transfer in self._active:
+                self._active.remove(transfer)
+        record = TransferRecord(label, transfer.size, self.session_time(transfer.request_wall),
+                                self.session_time(transfer.first_byte_wall), self.session_time(transfer.end_wall),
+                                concurrent)
+        self.records.append(record)
+        return record
+
+    def _ensure_pacer(self) -> None:
+        if self._pacer is None or self._pacer.done():
+            self._last_trace_s = self.session_time()
+            self._pacer = asyncio.get_running_loop().create_task(self._pace())
+
+    async def _pace(self) -> None:
+        while self._active:
+            await asyncio.sleep(self.tick_s)
+            self.grant(self.session_time())
+
+    def grant(self, trace_s: float) -> float:
+        """Share the capacity offered up to session time ``trace_s`` among the active transfers (bits granted)."""
+        offered = self.capacity.bits_until(trace_s) - self.capacity.bits_until(self._last_trace_s)
+        self._last_trace_s = max(trace_s, self._last_trace_s)
+        active = list(self._active)
+        if not active or offered <= 0:
+            return 0.0
+        self.offered_bits += offered
+        grants = water_fill(offered / 8.0, [t.needed for t in active])
+        for transfer, extra in zip(active, grants):
+            if extra > 0:
+                transfer.granted = min(transfer.size, transfer.granted + extra)
+                transfer.ready.set()
+        granted_bits = 8.0 * sum(grants)
+        self.granted_bits += granted_bits
+        return granted_bits
