@@ -8,6 +8,9 @@
   evaluates it with numpy);
 * ``encoder_spec.json``: how to build the observation from a player's history: every row, its unit,
   normalisation constant and column layout (:func:`encoder_spec`);
+* ``encoder_vectors.json``: the encoder's test: whole sessions of the policy (the video's sizes and every
+  chunk outcome) with the observation before each chunk (:func:`encoder_vectors`), which a re-implemented
+  encoder must reproduce exactly (float32);
 * ``test_vectors.json``: observations (from real sessions of the policy and random ones) with the SB3
   policy's logits, action probabilities and greedy actions, which any re-implementation must reproduce to
   :data:`TOLERANCE`;
@@ -51,7 +54,8 @@ logger = logging.getLogger(__name__)
 #: Largest allowed difference of an action probability between the SB3 policy and a re-implementation.
 TOLERANCE = 1e-5
 FILES = {"onnx": "policy.onnx", "weights": "weights.json", "encoder": "encoder_spec.json",
-         "vectors": "test_vectors.json", "manifest": "export.json", "inference_model": "model_inference.zip"}
+         "vectors": "test_vectors.json", "encoder_vectors": "encoder_vectors.json", "manifest": "export.json",
+         "inference_model": "model_inference.zip"}
 #: Parameters only the critic uses (with separate actor/critic extractors): zeroed in an inference model.
 _CRITIC_PREFIXES = ("vf_features_extractor.", "mlp_extractor.value_net.", "value_net.")
 ONNX_OPSET = 17
@@ -166,6 +170,35 @@ def vector_observations(policy: RLPolicy, *, traces: Sequence[Trace] | None = No
     return np.concatenate(parts)
 
 
+def video_json(video: Video) -> dict[str, Any]:
+    """A video as the player plug-in reads it: ladder (bit/s), chunk duration (s), chunk count, sizes (bits)."""
+    return {"name": video.name, "bitrates_bps": video.bitrates_bps.tolist(), "chunk_duration_s": video.chunk_duration_s,
+            "n_chunks": video.n_chunks, "sizes_bits": video.chunk_sizes_bits.tolist()}
+
+
+def encoder_vectors(policy: RLPolicy, *, traces: Sequence[Trace] | None = None, video: Video | None = None,
+                    seed: int = 0, n_traces: int = 2) -> dict[str, Any]:
+    """Whole sessions of ``policy`` (``realistic`` preset) with the observation before every chunk.
+
+    Each session lists its chunk outcomes (every :class:`~simulator.records.ChunkOutcome` field) and
+    ``observations[k]``, the encoding of the first ``k`` outcomes (the buffer of a past chunk is its
+    ``buffer_s``: the level after its download and idle time).
+    """
+    video = video if video is not None else envivio_cbr_video()
+    traces = list(traces)[:n_traces] if traces is not None else generate_trace_set(seed, n_traces)
+    config = preset("realistic")
+    sessions = []
+    for trace in traces:
+        outcomes = run_session(policy, trace, video, config)
+        observations = [obs_encoding.encode_observation(PlayerContext(video, tuple(outcomes[:k]), 0.0),
+                                                        policy.history_len).astype(np.float64).tolist()
+                        for k in range(len(outcomes) + 1)]
+        sessions.append({"trace": trace.name, "outcomes": [o._asdict() for o in outcomes],
+                         "observations": observations})
+    return {"encoder": ENCODER_ID, "history_len": policy.history_len, "video": video_json(video),
+            "sessions": sessions}
+
+
 def export_onnx(policy: RLPolicy, path: str | Path) -> Path:
     """Write the policy's logits path and softmax as ONNX (input ``obs``, outputs ``logits`` and ``probs``)."""
     try:
@@ -233,6 +266,7 @@ def export_policy(model_path: str | Path, out_dir: str | Path, *, algorithm: str
     write_json_atomic(files["weights"], weights)
     write_json_atomic(files["encoder"], encoder_spec(policy.n_levels, policy.history_len))
     write_json_atomic(files["vectors"], _test_vectors(policy, observations))
+    write_json_atomic(files["encoder_vectors"], encoder_vectors(policy, traces=traces, video=video, seed=seed))
     export_onnx(policy, files["onnx"])
     write_inference_model(model_path, files["inference_model"], algorithm=algorithm)
     write_json_atomic(files["manifest"], {

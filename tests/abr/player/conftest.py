@@ -1,0 +1,26 @@
+"""Fixtures of the real-player tests: DASH content made once per test session with the real ffmpeg."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from abr.player.content import Content, make_content
+from traces.types import Trace
+
+#: Test content: 20 segments of 4 s (80 s) on the Envivio ladder, a quarter of a minute and a half at 4x.
+TEST_CONTENT_S = 80.0
+
+
+@pytest.fixture(scope="session")
+def player_content(tmp_path_factory: pytest.TempPathFactory) -> Content:
+    return make_content(tmp_path_factory.mktemp("content") / "envivio80", duration_s=TEST_CONTENT_S)
+
+
+def constant_trace(mbps: float, name: str, seconds: int = 600) -> Trace:
+    return Trace(np.arange(0.0, seconds + 1.0), np.full(seconds + 1, mbps * 1e6), name=name)
+
+
+def step_trace(low_mbps: float, high_mbps: float, at_s: int, name: str, seconds: int = 600) -> Trace:
+    t = np.arange(0.0, seconds + 1.0)
+    return Trace(t, np.where(t <= at_s, low_mbps * 1e6, high_mbps * 1e6), name=name)

@@ -1,0 +1,62 @@
+"""The plug-in's JS (encoder, network, heuristic rules) against vectors written by Python, under Node."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("stable_baselines3")
+from abr.inputs import load_video  # noqa: E402
+from abr.player.vectors import RULE_VECTORS, rule_vectors, write_vectors  # noqa: E402
+from agents.registry import make_agent  # noqa: E402
+from simulator.context import PlayerContext  # noqa: E402
+from simulator.records import ChunkOutcome  # noqa: E402
+from traces.synthetic import generate_trace_set  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def vectors(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    # The real (VBR) Envivio video: sizes differ per chunk, so MPC's search and tie-breaking are exercised.
+    video = load_video("envivio_dash3", data_dir)
+    return write_vectors(tmp_path_factory.mktemp("vectors"), video=video, traces=generate_trace_set(3, 4))
+
+
+def test_rule_vectors_replay_in_python_as_the_session_played() -> None:
+    # The replay contract the JS test relies on: the context before chunk k is outcomes[:k] with the buffer
+    # outcomes[k-1].buffer_s. Replaying it with a fresh Python agent must give the session's own decisions.
+    data = rule_vectors(("robustmpc",), n_traces=2)
+    import numpy as np
+
+    from traces.types import Video
+
+    v = data["video"]
+    video = Video(np.array(v["bitrates_bps"]), v["chunk_duration_s"], np.array(v["sizes_bits"]))
+    for session in data["sessions"]:
+        outcomes = [ChunkOutcome(**o) for o in session["outcomes"]]
+        agent = make_agent("robustmpc")
+        agent.reset(None)
+        for k, o in enumerate(outcomes):
+            buffer = outcomes[k - 1].buffer_s if k else 0.0
+            assert agent.select(PlayerContext(video, tuple(outcomes[:k]), buffer)) == o.quality_idx
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_js_plugin_matches_python_on_the_vectors(vectors: Path, tmp_path: Path) -> None:
+    report_file = tmp_path / "report.json"
+    proc = subprocess.run(["node", "--test", "--test-reporter=spec", str(ROOT / "tests" / "js" / "plugin.test.mjs")],
+                          cwd=ROOT, env={"ABR_VECTORS": str(vectors), "ABR_REPORT": str(report_file),
+                                         "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    report = json.loads(report_file.read_text())
+    assert report["encoder"]["max_abs_diff"] == 0.0 and report["encoder"]["cells"] > 500
+    assert report["network"]["max_abs_diff_prob"] <= 1e-5
+    assert report["network"]["same_actions"] == report["network"]["vectors"] > 90
+    assert report["rl_replay"]["decisions"] > 50
+    n_chunks = json.loads((vectors / RULE_VECTORS).read_text())["video"]["n_chunks"]
+    assert report["rules"] == {"bba": 4 * n_chunks, "robustmpc": 4 * n_chunks, "fastmpc": 4 * n_chunks}
