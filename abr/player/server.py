@@ -107,11 +107,11 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
             raise IndexError("empty suffix range")
         return max(size - suffix, 0), size
     start = int(m[1])
-    end = size - 1 if m[2] == "" else int(m[2])
-    if end < start:
+    if m[2] != "" and int(m[2]) < start:
         raise ValueError(f"malformed Range header {header!r}: the end is before the start")
     if start >= size:
         raise IndexError(f"range starts at {start}, past the end of the {size}-byte file")
+    end = size - 1 if m[2] == "" else int(m[2])
     return start, min(end, size - 1) + 1
 
 
