@@ -1,7 +1,8 @@
 """The ``abr`` command line: evaluate agents, list agents and presets, inspect and convert traces, download.
 
 Commands: ``abr evaluate``, ``abr agents``, ``abr presets``, ``abr traces info``, ``abr traces convert``,
-``abr download``. Only the CLI configures logging (a rich handler on stderr; ``-v`` info, ``-vv`` debug,
+``abr download``, ``abr train``, ``abr export``, ``abr player content``, ``abr player serve``, ``abr play``,
+``abr fidelity``. Only the CLI configures logging (a rich handler on stderr; ``-v`` info, ``-vv`` debug,
 ``-q`` errors only) and draws progress bars. Bad input (an unknown name, a missing or malformed file, a bad
 value) is reported as one line ``error: <message>`` on stderr with exit code 2; a failure while running
 (a session or a download that fails, a file that cannot be written) exits with code 1.
@@ -26,6 +27,7 @@ from rich.table import Table
 from abr import inputs
 from abr._cli_common import Core, DataDirOption, QoEKind, configure_logging, reported_errors
 from abr.cli_data import download_command, traces_app
+from abr.cli_player import fidelity_command, play_command, player_app
 from abr.cli_rl import export_command, train_command
 from abr.engines import default_workers
 from abr.errors import ConfigError
@@ -49,6 +51,9 @@ app.add_typer(traces_app, name="traces")
 app.command("download")(download_command)
 app.command("train")(train_command)
 app.command("export")(export_command)
+app.add_typer(player_app, name="player")
+app.command("play")(play_command)
+app.command("fidelity")(fidelity_command)
 
 
 class Engine(str, Enum):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from abr.player.agents import BrowserAgent
 from abr.player.content import Content
 from abr.player.server import MAX_LOG_BYTES, PlayerServer, parse_range, safe_path
-from abr.player.shaping import SharedLink, Transfer, TraceClock, water_fill
+from abr.player.shaping import SharedLink, TraceClock, Transfer, water_fill
 from simulator.config import preset
 from traces.types import Trace
 
@@ -48,7 +48,8 @@ def raw_request(port: int, data: bytes, timeout_s: float = 10.0) -> bytes:
                 chunks.append(block)
                 if b"\r\n\r\n" in b"".join(chunks):
                     head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-                    length = [int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")]
+                    length = [int(h.split(b":")[1]) for h in head.split(b"\r\n")
+                              if h.lower().startswith(b"content-length")]
                     if length and len(body) >= length[0]:
                         break
         except TimeoutError:

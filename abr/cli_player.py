@@ -1,0 +1,183 @@
+"""Real-player commands of the ``abr`` CLI: ``abr player content``, ``abr player serve``, ``abr play``,
+``abr fidelity``.
+
+They need the ``player`` extra (aiohttp, Playwright), ffmpeg (content), Debian's chromium (``play``,
+``fidelity``) and the npm packages of ``package.json`` (dash.js); ``scripts/setup.sh`` installs all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from abr import inputs
+from abr._cli_common import DataDirOption, QoEKind, reported_errors
+from abr.errors import ConfigError
+from simulator.config import preset
+from simulator.qoe import QoEWeights
+
+player_app = typer.Typer(help="The real web player: DASH content and the trace-shaped server.",
+                         no_args_is_help=True)
+
+DEFAULT_CONTENT_S = 192.0  # 48 segments of 4 s, as the Envivio video of the research simulator
+SpeedOption = Annotated[float, typer.Option(
+    "--speed", min=0.25, max=8.0, help="Playback speed; the trace is played as fast and scaled to match.")]
+PresetOption = Annotated[str, typer.Option(
+    "--preset", help="Link and player parameters (RTT, payload share, buffer target); compare with the same "
+    "preset in the simulator.")]
+
+
+def _ladder(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            f"--ladder {text!r}: expected kbit/s values separated by commas, e.g. 300,750,1200") from None
+
+
+@player_app.command("content")
+def content_command(
+    out: Annotated[Path, typer.Argument(help="The content folder to create (must be new or empty).")],
+    ladder: Annotated[str, typer.Option("--ladder", help="Bitrates in kbit/s, ascending, comma-separated.")
+                      ] = "300,750,1200,1850,2850,4300",
+    duration: Annotated[float, typer.Option("--duration", min=0.0, help="Seconds of content (0: a whole --source).")
+                        ] = DEFAULT_CONTENT_S,
+    segment: Annotated[float, typer.Option("--segment", min=0.5, help="Segment duration, seconds.")] = 4.0,
+    fps: Annotated[int, typer.Option("--fps", min=1, help="Frame rate.")] = 24,
+    source: Annotated[Path | None, typer.Option("--source", help="Package this video instead of a test pattern.")
+                      ] = None,
+    audio_kbps: Annotated[float | None, typer.Option("--audio-kbps", help="Add an AAC audio track of this rate.")
+                          ] = None,
+) -> None:
+    """Make H.264 DASH content with ffmpeg, and its chunk-size table for the simulator (OUT/sizes)."""
+    with reported_errors():
+        from abr.player.content import make_content
+
+        start = time.monotonic()
+        c = make_content(out, ladder_kbps=_ladder(ladder), duration_s=duration, segment_s=segment, fps=fps,
+                         source=source, audio_kbps=audio_kbps)
+        Console().print(f"{c.folder}: {c.n_segments} segments x {len(c.ladder_kbps)} renditions in "
+                        f"{time.monotonic() - start:.0f} s; simulator video: --video {c.folder / 'sizes'}")
+
+
+def _content(content: Path | None):  # type: ignore[no-untyped-def]
+    """The given content folder, or the default one (made once under the cache folder)."""
+    from abr.player.content import make_content, read_content
+
+    if content is not None:
+        return read_content(content)
+    cache = Path(os.environ.get("ABR_CACHE_DIR", Path.home() / ".cache" / "abr")) / "content" / "envivio-192s"
+    if not (cache / "content.json").is_file():
+        Console(stderr=True).print(f"making the default content in {cache} (once; about a minute)")
+        return make_content(cache, duration_s=DEFAULT_CONTENT_S)
+    return read_content(cache)
+
+
+def _trace(spec: str, data_dir: Path | None):  # type: ignore[no-untyped-def]
+    traces = inputs.load_trace_set(spec, data_dir).traces
+    if len(traces) != 1:
+        raise ConfigError(f"--trace {spec!r} names {len(traces)} traces; give one trace file")
+    return traces[0]
+
+
+@player_app.command("serve")
+def serve_command(
+    agent: Annotated[str, typer.Option("--agent", "-a", help="Agent with a browser rule: ppo, ppo:PATH, bba, ...")],
+    trace: Annotated[str, typer.Option("--trace", help="The trace file that shapes the link.")],
+    content: Annotated[Path | None, typer.Option("--content", help="Content folder (default: made once).")] = None,
+    speed: SpeedOption = 1.0,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any).")] = 8000,
+    preset_name: PresetOption = "realistic",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Serve the player page and the content on 127.0.0.1, shaped to TRACE, until Ctrl-C."""
+    with reported_errors():
+        import tempfile
+
+        from abr.player.agents import browser_agent
+        from abr.player.server import PlayerServer
+
+        with tempfile.TemporaryDirectory(prefix="abr-serve-") as work:
+            server = PlayerServer(_content(content), _trace(trace, data_dir), browser_agent(agent, work),
+                                  preset(preset_name), speed=speed, port=port)
+            with server:
+                Console().print(f"serving {server.url} (agent {agent}, trace {server.trace.name}, {speed:g}x); "
+                                "open it in a browser, Ctrl-C to stop")
+                try:
+                    while True:
+                        time.sleep(3600)
+                except KeyboardInterrupt:
+                    pass
+
+
+def play_command(
+    agent: Annotated[str, typer.Option("--agent", "-a", help="Agent with a browser rule: ppo, ppo:PATH, bba, ...")],
+    trace: Annotated[str, typer.Option("--trace", help="The trace file that shapes the link.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (sessions.csv, chunks.csv, logs).")],
+    content: Annotated[Path | None, typer.Option("--content", help="Content folder (default: made once).")] = None,
+    speed: SpeedOption = 4.0,
+    show: Annotated[bool, typer.Option("--show", help="Open a visible browser window to watch.")] = False,
+    preset_name: PresetOption = "realistic",
+    qoe: Annotated[QoEKind, typer.Option("--qoe", help="QoE variant.")] = QoEKind.linear,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Play one session in a real browser (headless chromium) and write it in the schema of abr evaluate."""
+    with reported_errors():
+        from abr.player.browser import play_session, write_session
+
+        c = _content(content)
+        r = play_session(agent, _trace(trace, data_dir), c, preset(preset_name), QoEWeights(kind=qoe.value),
+                         speed=speed, show=show, work_dir=out / "policy")
+        write_session([r], out)
+        m = r.result.metrics
+        table = Table(title=f"{agent} on {r.result.trace} in chromium ({speed:g}x)")
+        for header in ("QoE", "bitrate kbps", "rebuffer s", "startup s", "switches", "segments", "decision ms"):
+            table.add_column(header, justify="right")
+        table.add_row(f"{m.qoe:.2f}", f"{m.avg_bitrate_bps / 1e3:.0f}", f"{m.rebuffer_s:.2f}",
+                      f"{m.startup_delay_s:.2f}", str(m.switch_count), f"{m.n_chunks}/{c.n_segments}",
+                      f"p50 {r.decision_ms_p50:.3f}, max {r.decision_ms_max:.3f}")
+        Console().print(table)
+        if not r.complete or r.undecided:
+            raise ConfigError(f"the session is incomplete ({r.log.get('reason')}) or has segments not decided by "
+                              f"the rule ({r.undecided}); see {out / 'player_log.json'}")
+        Console().print(f"wrote {out}")
+
+
+def fidelity_command(
+    agents: Annotated[list[str], typer.Option("--agent", "-a", help="Agent (repeatable).")],
+    traces: Annotated[str, typer.Option("--traces", "-t", help="Trace set (path or name under <data dir>/traces).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Play the first N traces of the set (name order).")
+                     ] = 10,
+    content: Annotated[Path | None, typer.Option("--content", help="Content folder (default: made once).")] = None,
+    speed: SpeedOption = 4.0,
+    preset_name: PresetOption = "realistic",
+    qoe: Annotated[QoEKind, typer.Option("--qoe", help="QoE variant.")] = QoEKind.linear,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Play the same (agent, trace) pairs in chromium and in the simulator; report each component's gap."""
+    with reported_errors():
+        from abr.player.fidelity import fidelity, summarize
+
+        c = _content(content)
+        chosen = list(inputs.load_trace_set(traces, data_dir).traces)[:limit]
+        console = Console(stderr=True)
+
+        def progress(done: int, total: int, what: str) -> None:
+            console.print(f"[{done}/{total}] {what}")
+
+        rows = fidelity(agents, chosen, c, preset(preset_name), QoEWeights(kind=qoe.value), out, speed=speed,
+                        progress=progress)
+        table = Table(title=f"real player - simulator, {len(chosen)} traces of {traces} ({speed:g}x)")
+        for header in ("agent", "metric", "n", "mean gap", "mean |gap|"):
+            table.add_column(header, justify="right")
+        for agent, metric, n, gap, abs_gap in summarize(rows):
+            table.add_row(agent, metric, str(n), f"{gap:+.4g}", f"{abs_gap:.4g}")
+        Console().print(table)
+        Console().print(f"wrote {out / 'fidelity.md'}")
