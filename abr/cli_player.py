@@ -123,6 +123,8 @@ def play_command(
     content: Annotated[Path | None, typer.Option("--content", help="Content folder (default: made once).")] = None,
     speed: SpeedOption = 4.0,
     show: Annotated[bool, typer.Option("--show", help="Open a visible browser window to watch.")] = False,
+    backend: Annotated[str, typer.Option(
+        "--backend", help="RL policies: json (plain JS from weights.json) or onnx (ONNX Runtime Web).")] = "json",
     preset_name: PresetOption = "realistic",
     qoe: Annotated[QoEKind, typer.Option("--qoe", help="QoE variant.")] = QoEKind.linear,
     data_dir: DataDirOption = None,
@@ -133,7 +135,7 @@ def play_command(
 
         c = _content(content)
         r = play_session(agent, _trace(trace, data_dir), c, preset(preset_name), QoEWeights(kind=qoe.value),
-                         speed=speed, show=show, work_dir=out / "policy")
+                         speed=speed, show=show, work_dir=out / "policy", backend=backend)
         write_session([r], out)
         m = r.result.metrics
         table = Table(title=f"{agent} on {r.result.trace} in chromium ({speed:g}x)")

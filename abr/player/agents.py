@@ -35,25 +35,38 @@ class BrowserAgent:
     kind: str
     policy_dir: Path | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    backend: str = "json"
 
     def page_config(self) -> dict[str, Any]:
         """The agent part of the page's ``/session/config``."""
-        config: dict[str, Any] = {"name": self.name, "kind": self.kind, "params": self.params}
+        config: dict[str, Any] = {"name": self.name, "kind": self.kind, "params": self.params,
+                                  "backend": self.backend}
         if self.kind == "rl":
             config["weights"] = f"/policy/{FILES['weights']}"
             config["encoder_spec"] = f"/policy/{FILES['encoder']}"
+            if self.backend == "onnx":
+                config["onnx"] = f"/policy/{FILES['onnx']}"
         return config
 
 
-def browser_agent(name: str, work_dir: str | Path) -> BrowserAgent:
-    """The browser form of agent ``name``; an RL policy's weights are written under ``work_dir``.
+#: How the page evaluates an RL policy: ``json`` (plain JS from weights.json, synchronous, the default) or
+#: ``onnx`` (ONNX Runtime Web, asynchronous: see ``plugin.js``).
+BACKENDS: tuple[str, ...] = ("json", "onnx")
+
+
+def browser_agent(name: str, work_dir: str | Path, *, backend: str = "json") -> BrowserAgent:
+    """The browser form of agent ``name``; an RL policy's weights (and ONNX model) are written under ``work_dir``.
 
     Raises:
         ConfigError: the agent has no browser rule (the message lists those that do).
         PolicyLoadError: the RL model file is missing, corrupt or of another observation layout.
     """
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
     base = name.split(":", 1)[0].strip().lower()
     if base in BROWSER_HEURISTICS and ":" not in name:
+        if backend != "json":
+            raise ConfigError(f"agent {name!r} is a JS heuristic; the {backend} backend is for RL policies only")
         return BrowserAgent(name, base)
     if base in MODEL_AGENTS:
         policy = make_agent(name)  # RLPolicy; raises PolicyLoadError with the file's name
@@ -66,6 +79,10 @@ def browser_agent(name: str, work_dir: str | Path) -> BrowserAgent:
         write_json_atomic(folder / FILES["weights"], policy_weights(model.policy, algorithm=base, layout=layout))
         write_json_atomic(folder / FILES["encoder"], encoder_spec(policy.n_levels,  # type: ignore[attr-defined]
                                                                   policy.history_len))  # type: ignore[attr-defined]
-        return BrowserAgent(name, "rl", folder)
+        if backend == "onnx":
+            from abr.export import export_onnx
+
+            export_onnx(policy, folder / FILES["onnx"])  # type: ignore[arg-type]
+        return BrowserAgent(name, "rl", folder, backend=backend)
     have = ", ".join([*BROWSER_HEURISTICS, "ppo", "ppo:PATH", "a2c:PATH"])
     raise ConfigError(f"agent {name!r} has no browser rule; the player runs: {have}")

@@ -72,7 +72,7 @@ class PlayResult:
 
 def play_session(agent: str, trace: Trace, content: Content, sim_config: SimConfig, qoe: QoEWeights, *,
                  speed: float = 4.0, show: bool = False, timeout_s: float | None = None,
-                 work_dir: str | Path | None = None) -> PlayResult:
+                 work_dir: str | Path | None = None, backend: str = "json") -> PlayResult:
     """Play ``content`` over ``trace`` with ``agent`` in a real chromium; see the module docstring.
 
     Args:
@@ -85,6 +85,7 @@ def play_session(agent: str, trace: Trace, content: Content, sim_config: SimConf
         show: open a visible browser window (needs a display) instead of headless.
         timeout_s: give up after this many wall seconds (default: 3x the content at ``speed``, plus 60 s).
         work_dir: where the RL policy's weights are written (default: a temporary folder).
+        backend: how the page evaluates an RL policy: ``json`` (plain JS) or ``onnx`` (ONNX Runtime Web).
 
     Raises:
         ConfigError: no chromium, no dash.js, an agent without a browser rule.
@@ -99,7 +100,7 @@ def play_session(agent: str, trace: Trace, content: Content, sim_config: SimConf
     video = content.video()
     limit = timeout_s if timeout_s is not None else 3.0 * video.n_chunks * video.chunk_duration_s / speed + 60.0
     with tempfile.TemporaryDirectory(prefix="abr-play-") as scratch:
-        browser_form = browser_agent(agent, work_dir if work_dir is not None else scratch)
+        browser_form = browser_agent(agent, work_dir if work_dir is not None else scratch, backend=backend)
         console: list[str] = []
         with PlayerServer(content, trace, browser_form, sim_config, speed=speed) as server, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=executable, headless=not show, args=list(CHROMIUM_ARGS))

@@ -50,6 +50,16 @@ _CONTENT_TYPES = {".mpd": "application/dash+xml", ".m4s": "video/iso.segment", "
                   ".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html",
                   ".json": "application/json", ".wasm": "application/wasm", ".onnx": "application/octet-stream"}
 _NODE_FILES = {"dash.all.min.js": ("dashjs", "dist", "modern", "umd", "dash.all.min.js")}
+#: ONNX Runtime Web files the page may load (the optional onnx backend), from onnxruntime-web/dist.
+_ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs")
+
+
+async def _isolation_headers(request: Any, response: Any) -> None:
+    # Cross-origin isolation: the page's performance.now() then has microsecond resolution (Chromium coarsens
+    # it to 100 us otherwise), so the decision times in the log mean something. Everything is same-origin.
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    response.headers["Cross-Origin-Embedder-Policy"] = "require-corp"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
 
 
 def node_modules_dir() -> Path:
@@ -212,10 +222,12 @@ class PlayerServer:
         self.link = SharedLink(self.trace, payload_efficiency=self.sim_config.payload_efficiency,
                                rtt_s=self.sim_config.link_rtt_s, speed=self.speed)
         app = web.Application(client_max_size=MAX_LOG_BYTES)
+        app.on_response_prepare.append(_isolation_headers)
         app.router.add_get("/", self._index)
         app.router.add_get("/healthz", self._health)
         app.router.add_get("/plugin/{path:.*}", self._plugin)
         app.router.add_get("/lib/{name}", self._lib)
+        app.router.add_get("/lib/ort/{name}", self._ort)
         app.router.add_get("/content/{path:.*}", self._content)
         app.router.add_get("/policy/{path:.*}", self._policy)
         app.router.add_get("/session/config", self._config)
@@ -259,6 +271,14 @@ class PlayerServer:
         if parts is None:
             raise web.HTTPNotFound(text="unknown library file")
         return await self._file(request, self.dash_js.joinpath(*parts))
+
+    async def _ort(self, request: Any) -> Any:
+        from aiohttp import web
+
+        name = request.match_info["name"]
+        if name not in _ORT_FILES:
+            raise web.HTTPNotFound(text="unknown ONNX Runtime Web file")
+        return await self._file(request, self.dash_js / "onnxruntime-web" / "dist" / name)
 
     async def _config(self, request: Any) -> Any:
         from aiohttp import web

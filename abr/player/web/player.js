@@ -37,6 +37,16 @@ function settings(cfg, initialKbps) {
   };
 }
 
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const s = document.createElement("script");
+    s.src = src;
+    s.onload = resolve;
+    s.onerror = () => reject(new Error(`could not load ${src}`));
+    document.head.appendChild(s);
+  });
+}
+
 async function main() {
   const cfg = await getJson("/session/config");
   const videoModel = cfg.video;
@@ -45,9 +55,18 @@ async function main() {
   if (cfg.agent.kind === "rl") {
     [weights, encoderSpec] = await Promise.all([getJson(cfg.agent.weights), getJson(cfg.agent.encoder_spec)]);
   }
-  const policy = makePolicy(cfg.agent, { weights, encoderSpec });
+  let ortSession = null;
+  if (cfg.agent.backend === "onnx") {
+    await loadScript("/lib/ort/ort.wasm.min.js");
+    ort.env.wasm.wasmPaths = "/lib/ort/";
+    ort.env.wasm.numThreads = 1;
+    ortSession = await ort.InferenceSession.create(cfg.agent.onnx, { executionProviders: ["wasm"] });
+  }
+  const policy = makePolicy(cfg.agent, { weights, encoderSpec, ortSession, ort: window.ort });
   const player = dashjs.MediaPlayer().create();
-  const session = createSession({ dashjs, player, video: videoModel, policy, speed: cfg.speed });
+  const session = createSession({ dashjs, player, video: videoModel, policy, speed: cfg.speed,
+                                  bufferTargetS: cfg.buffer_target_s });
+  if (ortSession) await policy.prepare({ video: videoModel, outcomes: [], buffer_s: 0 }); // the first decision
   const events = [];
   const mark = (type, extra = {}) => events.push({ type, t_ms: nowMs(), media_s: video.currentTime, ...extra });
   // The first segment's quality is the rule's decision too (dash.js picks it from initialBitrate).

@@ -11,21 +11,72 @@
 // to session seconds so it reads like the simulator's chunk records.
 
 import { encodeObservation, checkSpec } from "./encoder.js";
-import { loadPolicy } from "./policy.js";
+import { argmax, loadPolicy } from "./policy.js";
 import { HEURISTICS } from "./rules.js";
 
 const SEGMENT_RE = /chunk-(\d+)-(\d+)\.m4s/;
 
-/** A policy object {name, reset(), select(ctx)} for an agent description from the server's config. */
-export function makePolicy(agent, { weights = null, encoderSpec = null } = {}) {
+/**
+ * A policy object {name, reset(), select(ctx)} for an agent description from the server's config.
+ *
+ * RL policies run on the JSON weights in plain JS (backend "json", the default: exact and synchronous).
+ * With backend "onnx" (pass `ortSession`, an onnxruntime-web InferenceSession of the export's policy.onnx)
+ * ONNX Runtime Web decides. It answers asynchronously, and dash.js needs the answer synchronously, so the
+ * next decision is computed ahead: `prepare(ctx)` runs as soon as a segment has arrived, on the observation
+ * with that segment's buffer estimated as min(buffer now + one segment, buffer target); `select` then returns
+ * the prepared action (or, if it is not ready, the JSON network's). The log tells what decided, how far the
+ * estimated observation was from the real one, and how far ONNX's probabilities are from the JSON network's
+ * (`diagnose()`, which the session calls after timing the decision, adds these to the decision log).
+ */
+export function makePolicy(agent, { weights = null, encoderSpec = null, ortSession = null, ort = null } = {}) {
   if (agent.kind === "rl") {
     if (!weights || !encoderSpec) throw new Error(`agent ${agent.name}: an RL policy needs weights.json and encoder_spec.json`);
     const spec = checkSpec(encoderSpec);
     const net = loadPolicy(weights);
+    if (agent.backend !== "onnx") {
+      return {
+        name: agent.name,
+        backend: "json",
+        reset() {},
+        select(ctx) { return net.act(encodeObservation(spec, ctx.video, ctx.outcomes)); },
+      };
+    }
+    if (!ortSession || !ort) throw new Error(`agent ${agent.name}: the onnx backend needs an ONNX Runtime Web session`);
+    let prepared = null;
     return {
       name: agent.name,
-      reset() {},
-      select(ctx) { return net.act(encodeObservation(spec, ctx.video, ctx.outcomes)); },
+      backend: "onnx",
+      diagnose: null,
+      reset() { prepared = null; },
+      async prepare(ctx) {
+        const obs = encodeObservation(spec, ctx.video, ctx.outcomes);
+        const t0 = performance.now();
+        const input = new ort.Tensor("float32", Float32Array.from(obs.flat()), [1, obs.length, obs[0].length]);
+        const out = await ortSession.run({ obs: input });
+        const probs = Array.from(out.probs.data);
+        prepared = { idx: ctx.outcomes.length, obs, probs, ms: performance.now() - t0 };
+      },
+      select(ctx) {
+        const obs = encodeObservation(spec, ctx.video, ctx.outcomes);
+        if (!prepared || prepared.idx !== ctx.outcomes.length) {
+          this.diagnose = () => ({ backend: "json-fallback" });
+          return net.act(obs);
+        }
+        const action = argmax(prepared.probs);
+        const used = prepared;
+        // Checked after the decision is timed (decide() calls diagnose()): the JSON network on the same
+        // observation, and the exact observation's action.
+        this.diagnose = () => {
+          const jsonProbs = net.probs(used.obs);
+          let dp = 0;
+          used.probs.forEach((p, i) => { dp = Math.max(dp, Math.abs(p - jsonProbs[i])); });
+          let dobs = 0;
+          obs.forEach((row, r) => row.forEach((v, c) => { dobs = Math.max(dobs, Math.abs(v - used.obs[r][c])); }));
+          return { backend: "onnx", onnx_ms: used.ms, onnx_json_max_dprob: dp, obs_estimate_max_abs_err: dobs,
+                   same_as_exact: action === net.act(obs) };
+        };
+        return action;
+      },
     };
   }
   const make = HEURISTICS[agent.kind];
@@ -42,7 +93,7 @@ function nowMs() { return performance.timeOrigin + performance.now(); }
  * @param opts.policy a policy from makePolicy
  * @param opts.speed playback speed (session seconds per wall second)
  */
-export function createSession({ dashjs, player, video, policy, speed = 1 }) {
+export function createSession({ dashjs, player, video, policy, speed = 1, bufferTargetS = 60 }) {
   const outcomes = [];       // one per downloaded video segment, in order
   const decisions = [];      // one per segment index the rule decided
   const segments = [];       // every video media segment download dash.js completed
@@ -67,8 +118,17 @@ export function createSession({ dashjs, player, video, policy, speed = 1 }) {
     const decideMs = performance.now() - t0;
     quality = Math.max(0, Math.min(video.bitrates_bps.length - 1, quality | 0));
     decided.set(nextIdx, quality);
-    decisions.push({ chunk: nextIdx, quality, buffer_s: buffer, t_ms: nowMs(), decide_ms: decideMs, policy: policy.name });
+    decisions.push({ chunk: nextIdx, quality, buffer_s: buffer, t_ms: nowMs(), decide_ms: decideMs, policy: policy.name,
+                     ...(typeof policy.diagnose === "function" ? policy.diagnose() : {}) });
     return quality;
+  }
+
+  /** Let an asynchronous policy (the onnx backend) compute the next decision ahead (see makePolicy). */
+  function prepareNext(bufferTargetS) {
+    if (typeof policy.prepare !== "function" || outcomes.length >= video.n_chunks) return;
+    const estimate = Math.min(bufferLevel() + video.chunk_duration_s, bufferTargetS);
+    const ctx = { video, outcomes: outcomes.map((o) => ({ ...o, buffer_s: o.buffer_s ?? estimate })), buffer_s: estimate };
+    policy.prepare(ctx).catch((e) => anomalies.push({ kind: "prepare", message: String(e) }));
   }
 
   function AbrLabRule() {
@@ -112,12 +172,14 @@ export function createSession({ dashjs, player, video, policy, speed = 1 }) {
       chunk_idx: chunk, quality_idx: quality, bitrate_bps: video.bitrates_bps[quality], size_bits: bytes * 8,
       download_time_s: downloadS, throughput_bps: (bytes * 8) / downloadS, buffer_s: null,
     });
+    prepareNext(bufferTargetS);
   });
 
   return {
     rule,
     /** The decision for the first segment (empty history, empty buffer), before playback starts. */
     decideFirst() { return decide(0); },
+    prepareNext,
     log() { return { decisions, segments, anomalies, outcomes }; },
   };
 }

@@ -80,3 +80,15 @@ def test_sessions_are_written_in_the_evaluate_schema(sessions: dict[tuple[str, s
     with open(files["decisions"], newline="") as f:
         decisions = list(csv.DictReader(f))
     assert len(decisions) == sum(len(r.log["decisions"]) for r in sessions.values())
+
+
+def test_onnx_runtime_web_backend_decides_and_agrees_with_the_json_network(player_content: Content) -> None:
+    r = play_session("ppo", TRACES["step"], player_content, preset("realistic"), QoEWeights(), speed=4.0,
+                     backend="onnx")
+    assert r.complete and r.undecided == []
+    decisions = r.log["decisions"]
+    assert [d["backend"] for d in decisions] == ["onnx"] * player_content.n_segments
+    assert max(d["onnx_json_max_dprob"] for d in decisions) <= 1e-5
+    # The prepared observation estimates the last buffer level; the action is the exact one nearly always.
+    assert np.mean([d["same_as_exact"] for d in decisions]) >= 0.8
+    assert decisions[0]["obs_estimate_max_abs_err"] == 0.0  # the first decision is prepared exactly
