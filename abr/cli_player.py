@@ -93,22 +93,28 @@ def serve_command(
     content: Annotated[Path | None, typer.Option("--content", help="Content folder (default: made once).")] = None,
     speed: SpeedOption = 1.0,
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any).")] = 8000,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Each finished session is written to OUT/001, 002, ...")
+                   ] = Path("runs/serve"),
     preset_name: PresetOption = "realistic",
+    qoe: Annotated[QoEKind, typer.Option("--qoe", help="QoE variant.")] = QoEKind.linear,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Serve the player page and the content on 127.0.0.1, shaped to TRACE, until Ctrl-C."""
+    """Serve the player page and the content on 127.0.0.1, shaped to TRACE, until Ctrl-C; write each session."""
     with reported_errors():
         import tempfile
 
         from abr.player.agents import browser_agent
+        from abr.player.browser import session_writer
         from abr.player.server import PlayerServer
 
+        c, shaping = _content(content), _trace(trace, data_dir)
+        writer = session_writer(out, agent=agent, trace=shaping, content=c, qoe=QoEWeights(kind=qoe.value))
         with tempfile.TemporaryDirectory(prefix="abr-serve-") as work:
-            server = PlayerServer(_content(content), _trace(trace, data_dir), browser_agent(agent, work),
-                                  preset(preset_name), speed=speed, port=port)
+            server = PlayerServer(c, shaping, browser_agent(agent, work), preset(preset_name), speed=speed,
+                                  port=port, on_log=writer)
             with server:
                 Console().print(f"serving {server.url} (agent {agent}, trace {server.trace.name}, {speed:g}x); "
-                                "open it in a browser, Ctrl-C to stop")
+                                f"sessions go to {out}/NNN; open it in a browser, Ctrl-C to stop")
                 try:
                     while True:
                         time.sleep(3600)

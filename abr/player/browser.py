@@ -14,6 +14,7 @@ import os
 import shutil
 import statistics
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,11 +124,34 @@ def play_session(agent: str, trace: Trace, content: Content, sim_config: SimConf
     if log is None:
         raise RuntimeError(f"the player page ended without posting its log: {state.get('error')}; "
                            f"console: {'; '.join(console[-5:]) or 'empty'}")
+    return play_result(log, transfers, agent=agent, trace=trace, content=content, qoe=qoe)
+
+
+def play_result(log: dict[str, Any], transfers: list[Any], *, agent: str, trace: Trace, content: Content,
+                qoe: QoEWeights) -> PlayResult:
+    """A posted log as a :class:`PlayResult` (chunk records, metrics, checks)."""
+    video = content.video()
     outcomes = chunk_outcomes(log, video)
     metrics = session_metrics(outcomes, video.bitrates_bps, qoe, chunk_duration_s=video.chunk_duration_s)
     result = SessionResult(agent, PLAYER_SET, trace.name, metrics, tuple(outcomes), video=video.name)
     return PlayResult(result, log, is_complete(log, video.n_chunks), undecided_segments(log),
                       decision_times_ms(log), transfers)
+
+
+def session_writer(out_dir: str | Path, *, agent: str, trace: Trace, content: Content,
+                   qoe: QoEWeights) -> Callable[[dict[str, Any], list[Any]], Path]:
+    """A :class:`~abr.player.server.PlayerServer` ``on_log`` callback writing each session to ``out_dir/NNN``."""
+    out = Path(out_dir)
+    count = [0]
+
+    def write(log: dict[str, Any], transfers: list[Any]) -> Path:
+        count[0] += 1
+        folder = out / f"{count[0]:03d}"
+        write_session([play_result(log, transfers, agent=agent, trace=trace, content=content, qoe=qoe)], folder)
+        logger.info("session %d written to %s", count[0], folder)
+        return folder
+
+    return write
 
 
 def write_session(results: list[PlayResult], out_dir: str | Path) -> dict[str, Path]:

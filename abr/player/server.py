@@ -29,7 +29,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,16 +145,20 @@ class PlayerServer:
         sim_config: link parameters (RTT, payload efficiency) and the buffer target (``max_buffer_s``).
         speed: time scale (see :mod:`abr.player.shaping`).
         port: TCP port on 127.0.0.1 (0: any free port).
+        on_log: called with each session's checked log and the link's transfer records when the page posts
+            it (in the server's thread; ``abr player serve`` writes the session there).
     """
 
     def __init__(self, content: Content, trace: Trace, agent: BrowserAgent, sim_config: SimConfig, *,
-                 speed: float = 1.0, port: int = 0) -> None:
+                 speed: float = 1.0, port: int = 0,
+                 on_log: Callable[[dict[str, Any], list[TransferRecord]], object] | None = None) -> None:
         self.content = content
         self.trace = trace
         self.agent = agent
         self.sim_config = sim_config
         self.speed = speed
         self.port = port
+        self.on_log = on_log
         self.dash_js = node_modules_dir()
         self.link: SharedLink | None = None
         self.session = SessionState(uuid.uuid4().hex)
@@ -321,6 +325,13 @@ class PlayerServer:
             self.session.transfers = list(self.link.records)
         self.session.log = log
         self.session.done.set()
+        if self.on_log is not None:
+            try:
+                self.on_log(log, self.session.transfers)
+            except Exception as exc:  # the log is kept; say why it could not be written
+                logger.error("could not write the session log: %s", exc)
+                raise web.HTTPInternalServerError(
+                    text=f"the log was received but could not be written: {exc}") from None
         return web.json_response({"ok": True, "segments": len(log["segments"])})
 
     async def _content(self, request: Any) -> Any:

@@ -210,3 +210,29 @@ def test_safe_path_and_parse_range_units(tmp_path: Path) -> None:
     with pytest.raises(IndexError):
         parse_range("bytes=-0", 10)
     assert parse_range("bytes=5-100", 10) == (5, 10)
+
+
+def test_serve_writes_each_posted_session_in_the_evaluate_schema(player_content: Content, tmp_path: Path) -> None:
+    from abr.player.browser import session_writer
+    from simulator.qoe import QoEWeights
+
+    trace = constant_trace(5.0, "five")
+    writer = session_writer(tmp_path / "serve", agent="bba", trace=trace, content=player_content, qoe=QoEWeights())
+    with PlayerServer(player_content, trace, BrowserAgent("bba", "bba"), preset("realistic"), on_log=writer) as s:
+        async def go() -> int:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{s.url}session/config") as r:
+                    config = await r.json()
+                t0 = 1e12
+                log = {"session_id": config["session_id"], "agent": "bba", "speed": 1.0, "reason": "ended",
+                       "decisions": [{"chunk": 0, "quality": 0, "buffer_s": 0.0, "t_ms": t0, "decide_ms": 0.01}],
+                       "segments": [{"chunk": 0, "quality": 0, "bytes": player_content.sizes_bytes[0][0],
+                                     "request_ms": t0, "end_ms": t0 + 400.0}],
+                       "events": [{"type": "playing", "t_ms": t0 + 450.0}]}
+                async with http.post(f"{s.url}session/log", data=json.dumps(log)) as r:
+                    return r.status
+
+        assert asyncio.run(go()) == 200
+    rows = (tmp_path / "serve" / "001" / "sessions.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith("bba,player,five,")
+    assert (tmp_path / "serve" / "001" / "chunks.csv").read_text().count("\n") == 2
