@@ -35,7 +35,7 @@ COMPONENTS: tuple[str, ...] = ("qoe", "utility", "rebuffer_penalty", "smoothness
                                "rebuffer_s", "startup_delay_s", "switch_count")
 FIDELITY_COLUMNS: tuple[str, ...] = (
     "agent", "trace", *(f"{c}_{side}" for c in COMPONENTS for side in ("real", "sim", "gap")),
-    "bitrate_rel_gap", "mean_download_s_real", "mean_download_s_sim", "decide_ms_max",
+    "bitrate_rel_gap", "mean_download_s_real", "mean_download_s_sim", "decide_ms_p50", "decide_ms_max",
 )
 
 
@@ -45,6 +45,7 @@ class FidelityRow:
     trace: str
     real: dict[str, float]
     sim: dict[str, float]
+    decide_ms_p50: float
     decide_ms_max: float
     download_real: float
     download_sim: float
@@ -57,7 +58,8 @@ class FidelityRow:
         values: list[object] = [self.agent, self.trace]
         for c in COMPONENTS:
             values += [self.real[c], self.sim[c], self.real[c] - self.sim[c]]
-        return (*values, self.bitrate_rel_gap, self.download_real, self.download_sim, self.decide_ms_max)
+        return (*values, self.bitrate_rel_gap, self.download_real, self.download_sim, self.decide_ms_p50,
+                self.decide_ms_max)
 
 
 def simulated_session(agent: str, trace: Trace, content: Content, sim_config: SimConfig,
@@ -87,7 +89,7 @@ def fidelity(agents: Sequence[str], traces: Sequence[Trace], content: Content, s
             real.append(r)
             sim.append(s)
             rows.append(FidelityRow(
-                agent, trace.name, _components(r.result), _components(s), r.decision_ms_max,
+                agent, trace.name, _components(r.result), _components(s), r.decision_ms_p50, r.decision_ms_max,
                 statistics.fmean(o.download_time_s for o in r.result.outcomes),
                 statistics.fmean(o.download_time_s for o in s.outcomes)))
     if progress is not None:
@@ -121,6 +123,9 @@ def summarize(rows: Sequence[FidelityRow]) -> list[tuple[str, str, int, float, f
             out.append((agent, c, len(gaps), statistics.fmean(gaps), statistics.fmean(abs(g) for g in gaps)))
         rel = [r.bitrate_rel_gap for r in mine]
         out.append((agent, "bitrate_rel_gap", len(rel), statistics.fmean(rel), statistics.fmean(abs(g) for g in rel)))
+        rel_mean = (statistics.fmean(r.real["avg_bitrate_kbps"] for r in mine)
+                    / statistics.fmean(r.sim["avg_bitrate_kbps"] for r in mine) - 1.0)
+        out.append((agent, "mean_bitrate_rel_gap", len(mine), rel_mean, abs(rel_mean)))
     return out
 
 
@@ -128,12 +133,12 @@ def _markdown(rows: Sequence[FidelityRow], summary: Sequence[tuple[str, str, int
               speed: float) -> str:
     lines = [f"# Simulator vs real player ({len(rows)} sessions, {speed:g}x)", "",
              "| agent | trace | bitrate real | bitrate sim | gap % | rebuffer real s | rebuffer sim s | "
-             "startup real s | startup sim s | QoE real | QoE sim |", "|" + "---|" * 11]
+             "startup real s | startup sim s | QoE real | QoE sim | decision ms p50 / max |", "|" + "---|" * 12]
     for r in rows:
         lines.append(f"| {r.agent} | {r.trace} | {r.real['avg_bitrate_kbps']:.0f} | {r.sim['avg_bitrate_kbps']:.0f} | "
                      f"{100 * r.bitrate_rel_gap:+.1f} | {r.real['rebuffer_s']:.2f} | {r.sim['rebuffer_s']:.2f} | "
                      f"{r.real['startup_delay_s']:.2f} | {r.sim['startup_delay_s']:.2f} | {r.real['qoe']:.1f} | "
-                     f"{r.sim['qoe']:.1f} |")
+                     f"{r.sim['qoe']:.1f} | {r.decide_ms_p50:.3f} / {r.decide_ms_max:.3f} |")
     lines += ["", "| agent | metric | n | mean gap (real - sim) | mean abs gap |", "|---|---|---|---|---|"]
     lines += [f"| {a} | {m} | {n} | {g:+.4g} | {ag:.4g} |" for a, m, n, g, ag in summary]
     return "\n".join(lines) + "\n"
