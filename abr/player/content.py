@@ -11,7 +11,7 @@ The content folder::
 
     manifest.mpd                  the DASH manifest (SegmentTemplate, $Number$ addressing)
     init-<level>.m4s              initialisation segment of each rendition (level 0 = lowest bitrate)
-    chunk-<level>-<nnnnn>.m4s     media segments, numbered from 1
+    chunk-<level>-<nnnnn>.m4s     media segments, numbered from 1 (with audio: representation <n_levels>)
     sizes/video_size_<level>      the chunk-size table (bytes per segment, one per line) ...
     sizes/ladder.json             ... and its ladder: read it with traces.videos.read_video(folder / "sizes")
     content.json                  what was made: ladder, sizes, segment duration, source, ffmpeg version
@@ -203,9 +203,10 @@ def make_content(out_dir: str | Path, *, ladder_kbps: Sequence[float] = ENVIVIO_
 
 
 def _segment_sizes(folder: Path, n_levels: int) -> list[list[int]]:
+    # Video renditions are representations 0..n_levels-1; an audio track, if any, is representation n_levels.
     found: dict[int, dict[int, int]] = {}
     for p in folder.iterdir():
-        if m := SEGMENT_RE.match(p.name):
+        if (m := SEGMENT_RE.match(p.name)) and int(m[1]) < n_levels:
             found.setdefault(int(m[1]), {})[int(m[2])] = p.stat().st_size
     if sorted(found) != list(range(n_levels)):
         raise ConfigError(f"ffmpeg wrote segments for renditions {sorted(found)}, expected 0..{n_levels - 1}")

@@ -82,3 +82,11 @@ def test_packages_a_users_video_letterboxed(tmp_path: Path, player_content: Cont
                     "-c:v", "libx264", "-preset", "ultrafast", str(src)], check=True)
     c = make_content(tmp_path / "user", source=src, duration_s=8, ladder_kbps=[300, 750])
     assert c.n_segments == 2 and 'width="640" height="360"' in c.manifest.read_text()
+
+
+def test_audio_track_is_its_own_representation_outside_the_size_table(tmp_path: Path) -> None:
+    c = make_content(tmp_path / "av", duration_s=8, ladder_kbps=[300, 750], audio_kbps=64)
+    assert c.has_audio and c.n_segments == 2
+    assert (tmp_path / "av" / "chunk-2-00001.m4s").is_file()  # audio: representation 2, after the video levels
+    assert read_video(tmp_path / "av" / "sizes", chunk_duration_s=4.0).n_levels == 2
+    assert 'contentType="audio"' in c.manifest.read_text()
