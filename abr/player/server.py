@@ -190,8 +190,9 @@ class PlayerServer:
 
     def stop(self) -> None:
         """Stop serving and join the thread (in-flight responses are cancelled)."""
-        if self._loop is not None and self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop_event.set)
+        stop_event = getattr(self, "_stop_event", None)
+        if self._loop is not None and stop_event is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(stop_event.set)
             self._thread.join(10.0)
 
     def wait_for_log(self, timeout_s: float) -> dict[str, Any] | None:
