@@ -157,11 +157,25 @@ def play_command(
         Console().print(f"wrote {out}")
 
 
+def spread(items: list, n: int) -> list:  # type: ignore[type-arg]
+    """``n`` items evenly spaced over ``items`` (all of them when there are not more than ``n``).
+
+    >>> spread(list(range(10)), 3)
+    [0, 4, 9]
+    """
+    if len(items) <= n:
+        return items
+    if n == 1:
+        return items[:1]
+    return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]
+
+
 def fidelity_command(
     agents: Annotated[list[str], typer.Option("--agent", "-a", help="Agent (repeatable).")],
     traces: Annotated[str, typer.Option("--traces", "-t", help="Trace set (path or name under <data dir>/traces).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Play the first N traces of the set (name order).")
+    limit: Annotated[int, typer.Option(
+        "--limit", min=1, help="Play N traces spread evenly over the set (in name order, first and last included).")
                      ] = 10,
     content: Annotated[Path | None, typer.Option("--content", help="Content folder (default: made once).")] = None,
     speed: SpeedOption = 4.0,
@@ -174,7 +188,7 @@ def fidelity_command(
         from abr.player.fidelity import fidelity, summarize
 
         c = _content(content)
-        chosen = list(inputs.load_trace_set(traces, data_dir).traces)[:limit]
+        chosen = spread(list(inputs.load_trace_set(traces, data_dir).traces), limit)
         console = Console(stderr=True)
 
         def progress(done: int, total: int, what: str) -> None:
