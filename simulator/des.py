@@ -86,7 +86,8 @@ class Session(SessionState):
         now_s = float(state.pop("_now_s"))  # type: ignore[arg-type]
         self.__dict__.update(state)
         self.env = simpy.Environment(initial_time=now_s)
-        self.link.env = self.env
+        if isinstance(self.link, TraceLink):  # a session on a shared link is not picklable on its own
+            self.link.env = self.env
 
     def step(self, quality_idx: int) -> ChunkOutcome:
         """Download the next chunk at ``quality_idx`` and return its outcome."""
