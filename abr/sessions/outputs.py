@@ -122,9 +122,9 @@ def calibration(result: SimulationResult, arm: int | None = None) -> dict[str, A
     watched = np.array([v.watch_fraction for v in started])
     intended = np.array([v.intended_fraction for v in started])
     abandon_points = abandonment_curve(delays, abandoned, model)
-    watch_points = watch_curve(ratios, watched, intended, model)
+    watch_points = watch_curve(ratios, watched, model)
     slope = abandonment_slope(delays, abandoned, model)
-    loss = watch_loss_slope(ratios, watched)
+    loss = watch_loss_slope(ratios, watched, intended)
     below_grace = abandoned[delays < model.startup_grace_s]
 
     def point(p: CurvePoint, se: float) -> dict[str, Any]:
@@ -146,6 +146,8 @@ def calibration(result: SimulationResult, arm: int | None = None) -> dict[str, A
         "rebuffering": {
             "target_loss_per_ratio": model.watch_loss_per_rebuffer_ratio,
             "measured_loss_per_ratio": loss,
+            "method": "per view: intended minus watched fraction, regressed on the ratio (ratios up to 5%)",
+            "observational_loss_per_ratio": watch_loss_slope(ratios, watched),
             "loss_tolerance": WATCH_LOSS_SLOPE_TOL,
             "loss_within": bool(abs(loss - model.watch_loss_per_rebuffer_ratio) <= WATCH_LOSS_SLOPE_TOL),
             "bins": [point(p, 0.3 / math.sqrt(p.n)) for p in watch_points],
