@@ -70,9 +70,9 @@ def simulate_command(
         for header in ("policy", "views", "watch h", "startup abandon", "rebuffer ratio", "kbps", "churn risk"):
             table.add_column(header, justify="left" if header == "policy" else "right")
         for p in run.summary["policies"]:
-            table.add_row(p["agent"], str(p["views"]), f"{p['watch_hours']:.1f}", f"{p['startup_abandonment_rate']:.3f}",
-                          f"{p['mean_rebuffer_ratio']:.4f}", f"{p['mean_bitrate_kbps']:.0f}",
-                          f"{p['mean_churn_risk']:.3f}")
+            table.add_row(p["agent"], str(p["views"]), f"{p['watch_hours']:.1f}",
+                          f"{p['startup_abandonment_rate']:.3f}", f"{p['mean_rebuffer_ratio']:.4f}",
+                          f"{p['mean_bitrate_kbps']:.0f}", f"{p['mean_churn_risk']:.3f}")
         console.print(table)
         if "ab" in run.summary:
             ab = run.summary["ab"]

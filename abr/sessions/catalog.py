@@ -141,4 +141,5 @@ def title_video(catalog: Catalog, title_idx: int, base: Video, *, max_duration_s
     offset = int(catalog.title_ids[title_idx]) % base.n_chunks
     rows = (offset + np.arange(n_chunks)) % base.n_chunks
     sizes = base.chunk_sizes_bits[rows] * float(catalog.complexity[title_idx])
-    return Video(base.bitrates_bps, base.chunk_duration_s, sizes, name=f"{base.name}:title{int(catalog.title_ids[title_idx])}")
+    name = f"{base.name}:title{int(catalog.title_ids[title_idx])}"
+    return Video(base.bitrates_bps, base.chunk_duration_s, sizes, name=name)

@@ -60,7 +60,7 @@ def _arm_views(result: SimulationResult, arm: int) -> list[ViewRecord]:
 
 
 def user_table(result: SimulationResult, population: Population) -> list[tuple[object, ...]]:
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for a, agent in enumerate(result.config.agents):
         by_user: dict[int, list[ViewRecord]] = {}
         for v in _arm_views(result, a):
@@ -214,7 +214,8 @@ def render_report(policies: list[dict[str, Any]], calib: dict[str, Any], ab: dic
     for p in policies:
         lines.append(f"| {p['agent']} | {p['views']} | {p['watch_hours']:.1f} | {p['watch_hours_per_user']:.3f} | "
                      f"{p['startup_abandonment_rate']:.3f} | {p['mean_watch_fraction']:.3f} | "
-                     f"{p['mean_startup_delay_s']:.2f} | {p['mean_rebuffer_ratio']:.4f} | {p['mean_bitrate_kbps']:.0f} | "
+                     f"{p['mean_startup_delay_s']:.2f} | {p['mean_rebuffer_ratio']:.4f} | "
+                     f"{p['mean_bitrate_kbps']:.0f} | "
                      f"{p['mean_churn_risk']:.3f} | {p['shared_mean_fairness']:.3f} |")
     if ab:
         lines += ["", f"A/B ({ab['b']} - {ab['a']}): {ab['delta_watch_hours_per_user']:+.4f} watch hours per user "

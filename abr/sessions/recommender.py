@@ -67,7 +67,7 @@ class Interactions:
         unique, summed = unique[keep], summed[keep]
         rows = unique // n_items
         indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_users))]).astype(np.int64)
-        return cls(n_users, n_items, indptr, (unique % n_items).astype(np.int64), summed)
+        return cls(n_users, n_items, indptr, (unique % n_items).astype(np.int64), summed.astype(np.float64))
 
     def row(self, u: int) -> tuple[IntArray, FloatArray]:
         start, end = self.indptr[u], self.indptr[u + 1]
@@ -160,7 +160,8 @@ class ImplicitALS:
     def _solve_row(self, gram: FloatArray, factors: FloatArray, strengths: FloatArray) -> FloatArray:
         confidence = 1.0 + self.config.alpha * strengths
         lhs = gram + (factors.T * (confidence - 1.0)) @ factors
-        return np.linalg.solve(lhs, factors.T @ confidence)
+        solution: FloatArray = np.asarray(np.linalg.solve(lhs, factors.T @ confidence), dtype=np.float64)
+        return solution
 
     def fold_in(self, items: IntArray, strengths: FloatArray) -> FloatArray:
         """A user vector for an interaction history, against the fitted item factors (no refit)."""

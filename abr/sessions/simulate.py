@@ -220,14 +220,16 @@ def _retrain(config: SessionsConfig, population: Population, arm: _Arm, day: int
     users = np.repeat(np.arange(initial.n_users), np.diff(initial.indptr))
     fb = np.array(arm.feedback, dtype=np.float64).reshape(-1, 3)
     arm.matrix = Interactions.from_triples(
-        np.concatenate([users, fb[:, 0].astype(np.int64)]), np.concatenate([initial.indices, fb[:, 1].astype(np.int64)]),
+        np.concatenate([users, fb[:, 0].astype(np.int64)]),
+        np.concatenate([initial.indices, fb[:, 1].astype(np.int64)]),
         np.concatenate([initial.weights, fb[:, 2]]), n_users=initial.n_users, n_items=initial.n_items)
     arm.model.fit(arm.matrix, _rng(config.seed, POPULATION_KEY, 2, day, a), iterations=config.retrain_sweeps,
                   warm_start=True)
 
 
 def _plan_day(config: SessionsConfig, data: RatingData, population: Population, arm: _Arm, a: int,
-              day: int, trace_lengths: dict[tuple[str, int], int]) -> tuple[list[ViewRecord], list[HouseholdDay], DayMetrics]:
+              day: int, trace_lengths: dict[tuple[str, int], int]
+              ) -> tuple[list[ViewRecord], list[HouseholdDay], DayMetrics]:
     catalog = data.catalog
     assert arm.matrix is not None
     users = np.arange(population.n_users)
