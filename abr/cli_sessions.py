@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from abr._cli_common import DataDirOption, reported_errors
@@ -16,6 +19,18 @@ from abr.errors import ConfigError
 
 sessions_app = typer.Typer(help="Viewing sessions: recommender, population on shared links, engagement.",
                            no_args_is_help=True)
+
+
+@contextlib.contextmanager
+def _day_progress() -> Iterator[Callable[[int, int, str], None]]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("simulating days", total=None)
+
+        def update(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=what)
+
+        yield update
 
 
 @sessions_app.command("simulate")
@@ -62,8 +77,10 @@ def simulate_command(
         if video:
             args += ["--video", video]
         started = time.perf_counter()
-        run = run_population(config, out, catalog=catalog, networks=tuple(network) if network else None,
-                             video=video, data_dir=data_dir, command=shlex.join(args), plots=plots)
+        with _day_progress() as progress:
+            run = run_population(config, out, catalog=catalog, networks=tuple(network) if network else None,
+                                 video=video, data_dir=data_dir, command=shlex.join(args), plots=plots,
+                                 progress=progress)
         elapsed_s = time.perf_counter() - started
         console = Console() if Console().is_terminal else Console(width=160)
         table = Table(title=f"Viewing sessions: {users} users x {days} days")
