@@ -139,14 +139,19 @@ def abandonment_curve(startup_delay_s: npt.ArrayLike, is_abandoned: npt.ArrayLik
 
 
 def abandonment_slope(startup_delay_s: npt.ArrayLike, is_abandoned: npt.ArrayLike, model: EngagementModel,
-                      max_delay_s: float = 12.0) -> float:
+                      max_delay_s: float = 12.0) -> tuple[float, float]:
     """Least-squares slope of abandonment on startup delay beyond the grace (views with delays in
-    ``[grace, max_delay_s]``), through the origin at the grace: percentage points per second / 100."""
+    ``[grace, max_delay_s]``), through the origin at the grace, in probability per second, and its standard
+    error under the target curve (binomial noise: ``sqrt(sum x^2 p (1 - p)) / sum x^2``)."""
     d = np.asarray(startup_delay_s, dtype=np.float64)
     a = np.asarray(is_abandoned, dtype=np.float64)
     inside = (d >= model.startup_grace_s) & (d <= max_delay_s)
     x = d[inside] - model.startup_grace_s
-    return float(x @ a[inside] / (x @ x)) if np.any(x > 0) else math.nan
+    if not np.any(x > 0):
+        return math.nan, math.nan
+    p = model.abandonment_probability(d[inside])
+    sxx = float(x @ x)
+    return float(x @ a[inside] / sxx), float(np.sqrt(np.sum(x * x * p * (1 - p))) / sxx)
 
 
 def watch_loss_slope(rebuffer_ratios: npt.ArrayLike, watch_fractions: npt.ArrayLike,

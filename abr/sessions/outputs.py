@@ -34,7 +34,7 @@ from abr.sessions.population import Population, RatingData
 from abr.sessions.simulate import SimulationResult, ViewRecord
 
 #: Tolerances of the engagement calibration (measured against the targets, see ``calibration.json``).
-ABANDON_SLOPE_TOL = 0.012  # +-1.2 percentage points per second around 5.8
+ABANDON_SLOPE_TOL = 0.012  # +-1.2 percentage points per second around 5.8, or 3 standard errors if larger
 WATCH_LOSS_SLOPE_TOL = 1.0  # +-1 % of the title per % of rebuffering ratio around 5
 BIN_TOL = 0.05  # each bin's measured rate within 0.05 + 3 binomial standard errors of its target
 BOOTSTRAP_SAMPLES = 2000
@@ -123,7 +123,8 @@ def calibration(result: SimulationResult, arm: int | None = None) -> dict[str, A
     intended = np.array([v.intended_fraction for v in started])
     abandon_points = abandonment_curve(delays, abandoned, model)
     watch_points = watch_curve(ratios, watched, model)
-    slope = abandonment_slope(delays, abandoned, model)
+    slope, slope_se = abandonment_slope(delays, abandoned, model)
+    slope_tol = max(ABANDON_SLOPE_TOL, 3 * slope_se)
     loss = watch_loss_slope(ratios, watched, intended)
     below_grace = abandoned[delays < model.startup_grace_s]
 
@@ -139,8 +140,9 @@ def calibration(result: SimulationResult, arm: int | None = None) -> dict[str, A
             "measured_rate_below_grace": float(below_grace.mean()) if below_grace.size else math.nan,
             "target_slope_per_s": model.abandon_per_s,
             "measured_slope_per_s": slope,
-            "slope_tolerance": ABANDON_SLOPE_TOL,
-            "slope_within": bool(abs(slope - model.abandon_per_s) <= ABANDON_SLOPE_TOL),
+            "measured_slope_se": slope_se,
+            "slope_tolerance": slope_tol,
+            "slope_within": bool(abs(slope - model.abandon_per_s) <= slope_tol),
             "bins": [point(p, math.sqrt(max(p.target * (1 - p.target), 1e-4) / p.n)) for p in abandon_points],
         },
         "rebuffering": {
