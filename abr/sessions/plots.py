@@ -12,6 +12,8 @@ from abr.sessions.simulate import SimulationResult
 
 _FIGSIZE_IN = (9.0, 4.0)
 _DPI = 100
+#: Curve bins with fewer views are left out of the plots (they stay in calibration.json).
+MIN_PLOTTED_BIN_VIEWS = 10
 
 
 def _save(path: Path, draw: Any) -> Path:
@@ -46,7 +48,7 @@ def draw_all(out: Path, result: SimulationResult, calib: dict[str, Any]) -> None
         for ax, key, xlabel, ylabel, scale in (
                 (left, "abandonment", "startup delay (s)", "startup abandonment rate", 1.0),
                 (right, "rebuffering", "rebuffering ratio (%)", "watched fraction of the title", 100.0)):
-            bins = calib[key]["bins"]
+            bins = [b for b in calib[key]["bins"] if b["n"] >= MIN_PLOTTED_BIN_VIEWS]
             x = [(b["x_low"] + b["x_high"]) / 2 * scale for b in bins]
             ax.plot(x, [b["measured"] for b in bins], "o-", label="measured")
             ax.plot(x, [b["target"] for b in bins], "k--", label="target (K&S 2012)")
