@@ -29,6 +29,7 @@ from abr._cli_common import Core, DataDirOption, QoEKind, configure_logging, rep
 from abr.cli_data import download_command, traces_app
 from abr.cli_player import fidelity_command, play_command, player_app
 from abr.cli_rl import export_command, train_command
+from abr.cli_sessions import sessions_app
 from abr.engines import default_workers
 from abr.errors import ConfigError
 from abr.evaluate import ALL_SETS, EvaluationResult, ProgressCallback, evaluate
@@ -48,6 +49,7 @@ app = typer.Typer(
 #: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
 app.add_typer(traces_app, name="traces")
+app.add_typer(sessions_app, name="sessions")
 app.command("download")(download_command)
 app.command("train")(train_command)
 app.command("export")(export_command)

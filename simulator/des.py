@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
+from typing import Protocol
 
 import numpy as np
 import simpy
@@ -22,6 +23,15 @@ from simulator.session_state import SessionState
 from traces.types import Trace, Video
 
 
+class Link(Protocol):
+    """What a session needs from its link: :class:`TraceLink` (one player) or
+    :class:`simulator.shared_link.SharedLinkPort` (one player's port on a shared bottleneck)."""
+
+    def transfer(self, size_bits: float, dilation: float = 1.0) -> Generator[simpy.Event, object, float]: ...
+
+    def idle(self, duration_s: float) -> Generator[simpy.Event, object, None]: ...
+
+
 class Session(SessionState):
     """A streaming session on the SimPy engine.
 
@@ -31,6 +41,10 @@ class Session(SessionState):
         config: the link and player model.
         start_idx: first trace interval (1 = the trace's start).
         rng: generator for the download-time noise; required when the config is noisy.
+        env: an existing SimPy environment to run in (default: a new one). With ``link``, this is how several
+            players share one simulation (:mod:`simulator.shared_session`); chunk times stay relative to the
+            session's start (the environment's clock when the session is created).
+        link: the link to download over (default: a :class:`TraceLink` on ``trace`` from ``start_idx``).
 
     >>> from simulator.config import preset
     >>> trace = Trace(np.array([0.0, 100.0]), np.array([1e6, 1e6]))
@@ -41,7 +55,8 @@ class Session(SessionState):
     """
 
     def __init__(self, trace: Trace, video: Video, config: SimConfig, *, start_idx: int = 1,
-                 rng: np.random.Generator | None = None) -> None:
+                 rng: np.random.Generator | None = None, env: simpy.Environment | None = None,
+                 link: Link | None = None) -> None:
         video = fit_video(video, config)
         if config.is_noisy and rng is None:
             raise ConfigError("this config adds download-time noise: pass rng=np.random.default_rng(seed)")
@@ -49,9 +64,12 @@ class Session(SessionState):
         self.video = video
         self.config = config
         self.rng = rng
-        self.env = simpy.Environment()
-        self.link = TraceLink(self.env, trace, payload_efficiency=config.payload_efficiency,
-                              start_idx=start_idx)
+        if link is not None and env is None:
+            raise ConfigError("a session given a link must also be given the SimPy environment the link runs in")
+        self.env = env if env is not None else simpy.Environment()
+        self.link: Link = link if link is not None else TraceLink(
+            self.env, trace, payload_efficiency=config.payload_efficiency, start_idx=start_idx)
+        self.time_origin_s = float(self.env.now)
         self.outcomes: list[ChunkOutcome] = []
         self.buffer_s = 0.0
         self.is_playing = config.startup_delay_as_rebuffer
@@ -68,15 +86,25 @@ class Session(SessionState):
         now_s = float(state.pop("_now_s"))  # type: ignore[arg-type]
         self.__dict__.update(state)
         self.env = simpy.Environment(initial_time=now_s)
-        self.link.env = self.env
+        if isinstance(self.link, TraceLink):  # a session on a shared link is not picklable on its own
+            self.link.env = self.env
 
     def step(self, quality_idx: int) -> ChunkOutcome:
         """Download the next chunk at ``quality_idx`` and return its outcome."""
-        self._check_step(quality_idx)
-        process = self.env.process(self._download(int(quality_idx)))
+        process = self.env.process(self.download(quality_idx))
         self.env.run(until=process)
         outcome = process.value
         assert isinstance(outcome, ChunkOutcome)
+        return outcome
+
+    def download(self, quality_idx: int) -> Generator[simpy.Event, object, ChunkOutcome]:
+        """The SimPy process body of one chunk download (for a caller running its own environment).
+
+        ``yield from session.download(q)`` inside a process downloads the next chunk at ``q``, records its
+        outcome and returns it; :meth:`step` runs it to completion in a private environment.
+        """
+        self._check_step(quality_idx)
+        outcome = yield from self._download(int(quality_idx))
         self.outcomes.append(outcome)
         return outcome
 
@@ -89,7 +117,7 @@ class Session(SessionState):
         if cfg.is_noisy:
             assert self.rng is not None  # checked in __init__
             noise = float(self.rng.uniform(cfg.noise_low, cfg.noise_high))
-        request_time_s = float(env.now)
+        request_time_s = float(env.now) - self.time_origin_s
         # Request: the first byte arrives one RTT later.
         if cfg.rtt_advances_trace:
             yield from self.link.idle(cfg.link_rtt_s * noise)
@@ -98,7 +126,7 @@ class Session(SessionState):
         transfer_s = yield from self.link.transfer(size_bits, dilation=noise)
         # The research simulator's arithmetic: (transfer + RTT) x noise.
         download_time_s = (transfer_s + cfg.link_rtt_s) * noise
-        finish_time_s = float(env.now)
+        finish_time_s = float(env.now) - self.time_origin_s
         rebuffer_s, startup_s = self._drain(download_time_s)
         self.buffer_s += self.video.chunk_duration_s
         if not self.is_playing and self.buffer_s >= cfg.startup_threshold_s:

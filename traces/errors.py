@@ -43,3 +43,7 @@ class ConfigError(ValueError):
         self.field = field
         self.value = value
         super().__init__(message)
+
+
+class RecsysFormatError(TraceFormatError):
+    """A recommender data file (MovieLens ``ratings.csv``/``movies.csv``) is malformed."""

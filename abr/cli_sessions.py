@@ -1,0 +1,117 @@
+"""``abr sessions``: simulate a viewer population (``simulate``) and check the recommender (``recommender``)."""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from abr._cli_common import DataDirOption, reported_errors
+from abr.errors import ConfigError
+
+sessions_app = typer.Typer(help="Viewing sessions: recommender, population on shared links, engagement.",
+                           no_args_is_help=True)
+
+
+@contextlib.contextmanager
+def _day_progress() -> Iterator[Callable[[int, int, str], None]]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("simulating days", total=None)
+
+        def update(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=what)
+
+        yield update
+
+
+@sessions_app.command("simulate")
+def simulate_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    agent: Annotated[list[str] | None, typer.Option(
+        "--agent", "-a", help="ABR policy; give two for an A/B run on the same population and seeds.")] = None,
+    users: Annotated[int, typer.Option("--users", help="Number of viewers (>= 1).")] = 1000,
+    days: Annotated[int, typer.Option("--days", help="Days to simulate (>= 1).")] = 7,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice (>= 0).")] = 0,
+    sessions_per_day: Annotated[float, typer.Option(
+        "--sessions-per-day", help="Mean views per viewer per day.")] = 0.8,
+    horizon_min: Annotated[float, typer.Option(
+        "--horizon-min", help="Minutes of each view played on the link (the window's QoE stands for the view).")
+    ] = 10.0,
+    retrain_days: Annotated[int, typer.Option("--retrain-days", help="Retrain the recommender every N days.")] = 1,
+    catalog: Annotated[str, typer.Option(
+        "--catalog", help="Titles: movielens (data dir), synthetic, or auto (MovieLens when present).")] = "auto",
+    network: Annotated[list[str] | None, typer.Option(
+        "--network", help="Trace set of a network profile; repeatable (default: fcc/test, norway/test, "
+        "belgium4g/test, or synthetic traces without a data dir).")] = None,
+    video: Annotated[str | None, typer.Option("--video", help="Base chunk-size table (default: envivio_dash3).")
+                     ] = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="Processes playing household-days.")] = 1,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the PNG plots.")] = True,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run the population: recommendations, choices, shared-link playback, engagement; write the reports."""
+    from abr.sessions import SessionsConfig, run_population
+
+    with reported_errors():
+        agents = tuple(agent or ["bba"])
+        if len(agents) > 2:
+            raise ConfigError(f"--agent given {len(agents)} times: give one policy, or two for an A/B run")
+        config = SessionsConfig(users=users, days=days, agents=agents, seed=seed, sessions_per_day=sessions_per_day,
+                                horizon_s=horizon_min * 60.0, retrain_days=retrain_days, workers=workers)
+        args = ["abr", "sessions", "simulate", "--out", str(out), "--users", str(users), "--days", str(days),
+                "--seed", str(seed), "--sessions-per-day", str(sessions_per_day), "--horizon-min", str(horizon_min),
+                "--retrain-days", str(retrain_days), "--catalog", catalog]
+        for name in agents:
+            args += ["--agent", name]
+        for spec in network or []:
+            args += ["--network", spec]
+        if video:
+            args += ["--video", video]
+        started = time.perf_counter()
+        with _day_progress() as progress:
+            run = run_population(config, out, catalog=catalog, networks=tuple(network) if network else None,
+                                 video=video, data_dir=data_dir, command=shlex.join(args), plots=plots,
+                                 progress=progress)
+        elapsed_s = time.perf_counter() - started
+        console = Console() if Console().is_terminal else Console(width=160)
+        table = Table(title=f"Viewing sessions: {users} users x {days} days")
+        for header in ("policy", "views", "watch h", "startup abandon", "rebuffer ratio", "kbps", "churn risk"):
+            table.add_column(header, justify="left" if header == "policy" else "right")
+        for p in run.summary["policies"]:
+            table.add_row(p["agent"], str(p["views"]), f"{p['watch_hours']:.1f}",
+                          f"{p['startup_abandonment_rate']:.3f}", f"{p['mean_rebuffer_ratio']:.4f}",
+                          f"{p['mean_bitrate_kbps']:.0f}", f"{p['mean_churn_risk']:.3f}")
+        console.print(table)
+        if "ab" in run.summary:
+            ab = run.summary["ab"]
+            console.print(f"A/B {ab['b']} - {ab['a']}: {ab['delta_watch_hours_per_user']:+.4f} watch h/user "
+                          f"(95% CI {ab['delta_ci95'][0]:+.4f} to {ab['delta_ci95'][1]:+.4f})")
+        console.print(f"results written to {out}; elapsed {elapsed_s:.1f} s "
+                      f"(simulation {run.result.elapsed_s:.1f} s, {len(run.result.views)} views)")
+
+
+@sessions_app.command("recommender")
+def recommender_command(
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the ALS initialisation.")] = 0,
+    data_dir: DataDirOption = None,
+) -> None:
+    """ALS against popularity on a time-based hold-out of MovieLens (precision, recall, NDCG at 10)."""
+    from abr.sessions import offline_evaluation
+
+    with reported_errors():
+        metrics = offline_evaluation(data_dir, seed=seed)
+        table = Table(title="MovieLens time hold-out (each user's last 20%), k = 10")
+        for header in ("model", "precision@10", "recall@10", "NDCG@10", "users"):
+            table.add_column(header)
+        for name, m in metrics.items():
+            table.add_row(name, f"{m.precision:.4f}", f"{m.recall:.4f}", f"{m.ndcg:.4f}", str(m.n_users))
+        Console().print(table)

@@ -1,0 +1,152 @@
+"""The world a population lives in: catalog, rating history, ground-truth tastes, households and networks.
+
+Users are clones of rating-data users: each simulated user takes the rating history of a source user
+(sampled with replacement) as their initial implicit feedback, and a taste vector learned from the ratings
+(the source user's ALS factors, perturbed so clones differ). Their true interest in a title is
+``sigmoid(1.5 z + e)``, with ``z`` the standardised affinity ``taste . item_factors`` and ``e ~ N(0, 0.7^2)``
+an idiosyncratic term per (user, title): the recommender never sees it.
+
+Households group 1-4 users (35/35/15/15%) behind one link: a network profile is a trace family and one of
+its traces, the household's bottleneck every day (from a seeded start offset). Each user has an activity
+rate (mean views per day, Gamma with shape 2 around ``sessions_per_day``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from abr.errors import ConfigError
+from abr.sessions.catalog import Catalog, movielens_catalog, synthetic_catalog
+from abr.sessions.recommender import ALSConfig, ImplicitALS, Interactions
+from traces.movielens import Ratings
+from traces.movielens import load_movielens as _load_movielens
+
+HOUSEHOLD_SIZES = (1, 2, 3, 4)
+HOUSEHOLD_SIZE_P = (0.35, 0.35, 0.15, 0.15)
+TASTE_NOISE = 0.3  # clone perturbation, in units of the factors' standard deviation
+INTEREST_SCALE = 1.5
+INTEREST_NOISE_SD = 0.7
+SYNTHETIC_SOURCE_USERS = 200
+SYNTHETIC_FACTORS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class RatingData:
+    """The catalog and its rating history as implicit feedback (rows: source users; strength = stars / 5)."""
+
+    catalog: Catalog
+    history: Interactions
+    times_s: npt.NDArray[np.int64] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Population:
+    """The simulated users (see the module docstring).
+
+    Attributes:
+        source_user: the rating-data row each user was cloned from.
+        household: household index of each user.
+        household_family: network profile (trace family) of each household.
+        household_trace: trace index (into the family's traces) of each household.
+        activity: mean views per day of each user.
+        interest: true interest ``[n_users, n_titles]`` in (0, 1).
+        initial: the initial implicit feedback, one row per user.
+    """
+
+    source_user: npt.NDArray[np.int64]
+    household: npt.NDArray[np.int64]
+    household_family: tuple[str, ...]
+    household_trace: npt.NDArray[np.int64]
+    activity: npt.NDArray[np.float64]
+    interest: npt.NDArray[np.float32]
+    initial: Interactions
+
+    @property
+    def n_users(self) -> int:
+        return int(self.source_user.size)
+
+    @property
+    def n_households(self) -> int:
+        return len(self.household_family)
+
+
+def movielens_rating_data(rng: np.random.Generator, data_dir: str | None = None, *,
+                          min_ratings: int = 5) -> RatingData:
+    """MovieLens ``ml-latest-small`` as catalog and history (titles with at least ``min_ratings`` ratings)."""
+    ratings, movies = _load_movielens(data_dir)
+    return rating_data_from(ratings, movies, rng, min_ratings=min_ratings)
+
+
+def rating_data_from(ratings: Ratings, movies: dict, rng: np.random.Generator, *, min_ratings: int = 5) -> RatingData:
+    catalog = movielens_catalog(ratings, movies, rng, min_ratings=min_ratings)
+    item_of = {int(m): i for i, m in enumerate(catalog.title_ids)}
+    keep = np.array([int(m) in item_of for m in ratings.movie_ids])
+    users, user_idx = np.unique(ratings.user_ids[keep], return_inverse=True)
+    items = np.array([item_of[int(m)] for m in ratings.movie_ids[keep]], dtype=np.int64)
+    history = Interactions.from_triples(user_idx, items, ratings.stars[keep] / 5.0, n_users=users.size,
+                                        n_items=len(catalog))
+    return RatingData(catalog, history, ratings.timestamps_s[keep])
+
+
+def synthetic_rating_data(rng: np.random.Generator, n_titles: int = 300) -> RatingData:
+    """A seeded synthetic catalog with a rating history from a latent-factor model (no data needed)."""
+    catalog = synthetic_catalog(rng, n_titles)
+    users = rng.normal(size=(SYNTHETIC_SOURCE_USERS, SYNTHETIC_FACTORS))
+    items = rng.normal(size=(n_titles, SYNTHETIC_FACTORS))
+    log_pop = np.log(catalog.popularity)
+    rows, cols, stars = [], [], []
+    for u in range(SYNTHETIC_SOURCE_USERS):
+        affinity = items @ users[u] / np.sqrt(SYNTHETIC_FACTORS)
+        logits = log_pop + 1.5 * affinity
+        p = np.exp(logits - logits.max())
+        chosen = rng.choice(n_titles, size=int(rng.integers(15, 60)), replace=False, p=p / p.sum())
+        rows += [u] * chosen.size
+        cols += chosen.tolist()
+        stars += np.clip(np.round(3.0 + affinity[chosen] + rng.normal(0, 0.5, chosen.size)), 1, 5).tolist()
+    history = Interactions.from_triples(rows, cols, np.array(stars) / 5.0, n_users=SYNTHETIC_SOURCE_USERS,
+                                        n_items=n_titles)
+    return RatingData(catalog, history)
+
+
+def build_population(data: RatingData, n_users: int, families: dict[str, int], rng: np.random.Generator, *,
+                     sessions_per_day: float = 0.8, als: ALSConfig | None = None) -> Population:
+    """Sample ``n_users`` users in households, with tastes learned from ``data`` (see the module docstring).
+
+    Args:
+        data: catalog and rating history.
+        n_users: population size.
+        families: network profiles: trace family name -> number of traces it has.
+        rng: the population's generator.
+        sessions_per_day: mean views per user per day.
+        als: the factor model the tastes are learned with.
+    """
+    if n_users < 1:
+        raise ConfigError(f"users={n_users} must be >= 1")
+    if not families or any(n < 1 for n in families.values()):
+        raise ConfigError("every network profile needs at least one trace")
+    truth = ImplicitALS(als).fit(data.history, rng)
+    source = rng.integers(0, data.history.n_users, n_users).astype(np.int64)
+    spread = float(np.std(truth.user_factors)) or 1.0
+    taste = truth.user_factors[source] + rng.normal(0.0, TASTE_NOISE * spread, (n_users, truth.config.factors))
+    affinity = taste @ truth.item_factors.T
+    z = (affinity - affinity.mean()) / (affinity.std() or 1.0)
+    noise = rng.normal(0.0, INTEREST_NOISE_SD, z.shape)
+    interest = (1.0 / (1.0 + np.exp(-(INTEREST_SCALE * z + noise)))).astype(np.float32)
+    sizes: list[int] = []
+    while sum(sizes) < n_users:
+        sizes.append(int(rng.choice(HOUSEHOLD_SIZES, p=HOUSEHOLD_SIZE_P)))
+    sizes[-1] -= sum(sizes) - n_users
+    household = np.repeat(np.arange(len(sizes)), sizes).astype(np.int64)
+    names = sorted(families)
+    family_of = [names[int(i)] for i in rng.integers(0, len(names), len(sizes))]
+    trace_of = np.array([int(rng.integers(0, families[f])) for f in family_of], dtype=np.int64)
+    activity = rng.gamma(2.0, sessions_per_day / 2.0, n_users)
+    rows = [data.history.row(int(s)) for s in source]
+    users = np.repeat(np.arange(n_users), [r[0].size for r in rows])
+    items = np.concatenate([r[0] for r in rows]) if rows else np.zeros(0, dtype=np.int64)
+    weights = np.concatenate([r[1] for r in rows]) if rows else np.zeros(0)
+    initial = Interactions.from_triples(users, items, weights, n_users=n_users, n_items=data.history.n_items)
+    return Population(source, household, tuple(family_of), trace_of, activity, interest, initial)

@@ -1,0 +1,352 @@
+"""The population simulation: days of views chosen from recommendations, played on shared household links.
+
+Each day, for each arm (ABR policy) of the run:
+
+1. the arm's recommender (implicit ALS, :mod:`abr.sessions.recommender`) ranks the catalog for every user
+   from their feedback so far, excluding what they have seen: a list of ``list_size`` titles;
+2. every user starts a Poisson number of views (their activity rate) at evening-weighted times; for each,
+   the viewer browses the catalog (``browse_share``, a popularity-weighted pick) or chooses from the list by
+   a multinomial logit on their true interest with a position penalty (``choice_beta``, ``position_cost``);
+3. each household's views of the day are played together on its shared link with the arm's policy
+   (:mod:`abr.sessions.playback`); the engagement model (:mod:`abr.sessions.engagement`) turns startup
+   delay, rebuffering ratio and interest into abandonment and watch time;
+4. every watched view becomes implicit feedback (strength = watched fraction), and the recommender is
+   retrained every ``retrain_days`` days (warm-started ALS sweeps): the closed loop.
+
+Playback window: a view plays the first ``min(intended watch, horizon_s)`` of its title on the link, and the
+QoE of that window stands for the whole view (startup and early stalls are what drive abandonment; a full
+feature film per view would make a 7,000-view day minutes long). Views later in the title are assumed to
+keep the window's rebuffering ratio.
+
+Common random numbers: every draw comes from ``SeedSequence(seed, spawn_key=(stream, ...))`` with per user,
+day and view keys, identical in every arm; the population, the traces, the start offsets, the view times,
+the choice noise and the viewers' patience are the same in both arms of an A/B run, so differences come
+from the policy (and from what the policy's outcomes teach each arm's recommender).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from abr.errors import ConfigError
+from abr.sessions.engagement import EngagementModel, churn_risk, rebuffer_ratio
+from abr.sessions.playback import HouseholdDay, PlaybackContext, ViewPlan, ViewResult, play_household_day
+from abr.sessions.population import Population, RatingData
+from abr.sessions.recommender import ALSConfig, ImplicitALS, Interactions, top_k
+
+logger = logging.getLogger(__name__)
+
+# Spawn-key streams (first entry of every spawn key).
+POPULATION_KEY, VIEWS_KEY, NETWORK_KEY = 0, 1, 2
+DAY_S = 86400.0
+EVENING_SHARE = 0.75
+EVENING_S = (18 * 3600.0, 23 * 3600.0)
+DAYTIME_S = (8 * 3600.0, 18 * 3600.0)
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsConfig:
+    """Settings of a population run.
+
+    Args:
+        users: population size.
+        days: days simulated.
+        agents: the ABR policy of each arm (two for an A/B run).
+        seed: the run's seed.
+        sessions_per_day: mean views per user per day.
+        horizon_s: longest part of a title played on the link per view, in seconds.
+        list_size: recommendations shown per user.
+        retrain_days: retrain the recommender every this many days.
+        retrain_sweeps: warm-started ALS sweeps per retraining.
+        browse_share: share of views chosen outside the list.
+        choice_beta: weight of interest in the choice logit.
+        position_cost: logit cost per log2(rank + 1) of a list position.
+        feedback_weight: strength of a fully watched view as implicit feedback (a 5-star rating is 1).
+        workers: processes playing household-days (1: this process).
+    """
+
+    users: int = 1000
+    days: int = 7
+    agents: tuple[str, ...] = ("bba",)
+    seed: int = 0
+    sessions_per_day: float = 0.8
+    horizon_s: float = 600.0
+    list_size: int = 10
+    retrain_days: int = 1
+    retrain_sweeps: int = 3
+    browse_share: float = 0.15
+    choice_beta: float = 4.0
+    position_cost: float = 0.5
+    feedback_weight: float = 1.0
+    workers: int = 1
+    engagement: EngagementModel = field(default_factory=EngagementModel)
+    als: ALSConfig = field(default_factory=ALSConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("users", "days", "list_size", "retrain_days", "retrain_sweeps", "workers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name}={value!r} must be an integer >= 1")
+        if not self.agents:
+            raise ConfigError("agents: give at least one ABR policy")
+        if len(set(self.agents)) != len(self.agents):
+            raise ConfigError(f"agents={list(self.agents)}: each arm needs a different policy")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed={self.seed!r} must be an integer >= 0")
+        for name in ("sessions_per_day", "horizon_s", "choice_beta", "feedback_weight"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ConfigError(f"{name}={value!r} must be > 0")
+        if not 0 <= self.browse_share <= 1:
+            raise ConfigError(f"browse_share={self.browse_share} must be in [0, 1]")
+        if not self.position_cost >= 0:
+            raise ConfigError(f"position_cost={self.position_cost} must be >= 0")
+
+
+@dataclass(slots=True)
+class ViewRecord:
+    """One view, its outcome and its engagement (a row of ``sessions.csv``)."""
+
+    arm: int
+    day: int
+    user: int
+    household: int
+    view: int
+    start_time_s: float
+    title_idx: int
+    rank: int  # position in the list (0 = top), -1 when browsed
+    interest: float
+    intended_fraction: float
+    patience_s: float
+    window_s: float
+    result: ViewResult
+    title_duration_s: float
+    rebuffer_ratio: float = 0.0
+    watch_fraction: float = 0.0
+
+    @property
+    def watch_s(self) -> float:
+        return self.watch_fraction * self.title_duration_s
+
+
+@dataclass(slots=True)
+class DayMetrics:
+    """Online recommender metrics of one arm on one day (``recommender.csv``)."""
+
+    arm: int
+    day: int
+    mean_list_interest: float  # true interest of the shown lists
+    precision_at_k_true: float  # share of the list among each user's true top-k unseen titles
+    list_share: float  # views chosen from the list
+    mean_watch_fraction: float
+
+
+@dataclass(slots=True)
+class SimulationResult:
+    """Everything a run produced."""
+
+    config: SessionsConfig
+    views: list[ViewRecord]
+    days: list[DayMetrics]
+    churn: npt.NDArray[np.float64]  # [arm, user] churn risk at the end
+    elapsed_s: float = 0.0
+
+
+@dataclass(slots=True)
+class _Arm:
+    model: ImplicitALS
+    feedback: list[tuple[int, int, float]] = field(default_factory=list)
+    matrix: Interactions | None = None
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=tuple(int(k) for k in key)))
+
+
+def simulate(config: SessionsConfig, data: RatingData, population: Population, ctx: PlaybackContext, *,
+             progress: ProgressCallback | None = None) -> SimulationResult:
+    """Run every arm over the same population, days and random numbers (see the module docstring)."""
+    started = time.perf_counter()
+    first = ImplicitALS(config.als).fit(population.initial, _rng(config.seed, POPULATION_KEY, 1))
+    arms = []
+    for _ in config.agents:  # every arm starts from the same fitted model
+        model = ImplicitALS(config.als)
+        model.user_factors, model.item_factors = first.user_factors.copy(), first.item_factors.copy()
+        arms.append(_Arm(model, matrix=population.initial))
+    lengths = {(family, i): int(trace.times_s.size) for family, traces in ctx.traces.items()
+               for i, trace in enumerate(traces)}
+    views: list[ViewRecord] = []
+    days: list[DayMetrics] = []
+    with _Runner(ctx, config.workers) as runner:
+        for day in range(config.days):
+            tasks, plans = [], []
+            for a, arm in enumerate(arms):
+                day_views, day_tasks, metrics = _plan_day(config, data, population, arm, a, day, lengths)
+                plans += day_views
+                tasks += day_tasks
+                days.append(metrics)
+            by_view = {(r.arm, r.view, r.day): r for r in plans}
+            for task, results in zip(tasks, runner.map(tasks)):
+                for result in results:
+                    _engage(by_view[(task.arm, result.view_idx, task.day)], result, config.engagement)
+            views += plans
+            for a, arm in enumerate(arms):
+                arm_views = [v for v in plans if v.arm == a]
+                days[-len(arms) + a].mean_watch_fraction = float(np.mean(
+                    [v.watch_fraction for v in arm_views])) if arm_views else 0.0
+                arm.feedback += [(v.user, v.title_idx, config.feedback_weight * v.watch_fraction)
+                                 for v in arm_views if v.watch_fraction > 0]
+                if (day + 1) % config.retrain_days == 0 and day + 1 < config.days:
+                    _retrain(config, population, arm, day, a)
+            if progress is not None:
+                progress(day + 1, config.days, f"day {day + 1}/{config.days}")
+    churn = np.array([[_user_churn(views, a, u, config) for u in range(population.n_users)]
+                      for a in range(len(arms))])
+    return SimulationResult(config, views, days, churn, time.perf_counter() - started)
+
+
+def _retrain(config: SessionsConfig, population: Population, arm: _Arm, day: int, a: int) -> None:
+    initial = population.initial
+    users = np.repeat(np.arange(initial.n_users), np.diff(initial.indptr))
+    fb = np.array(arm.feedback, dtype=np.float64).reshape(-1, 3)
+    arm.matrix = Interactions.from_triples(
+        np.concatenate([users, fb[:, 0].astype(np.int64)]),
+        np.concatenate([initial.indices, fb[:, 1].astype(np.int64)]),
+        np.concatenate([initial.weights, fb[:, 2]]), n_users=initial.n_users, n_items=initial.n_items)
+    arm.model.fit(arm.matrix, _rng(config.seed, POPULATION_KEY, 2, day, a), iterations=config.retrain_sweeps,
+                  warm_start=True)
+
+
+def _plan_day(config: SessionsConfig, data: RatingData, population: Population, arm: _Arm, a: int,
+              day: int, trace_lengths: dict[tuple[str, int], int]
+              ) -> tuple[list[ViewRecord], list[HouseholdDay], DayMetrics]:
+    catalog = data.catalog
+    assert arm.matrix is not None
+    users = np.arange(population.n_users)
+    lists = top_k(arm.model.scores(users), arm.matrix, users, config.list_size)
+    interest = population.interest
+    list_interest = np.take_along_axis(interest, lists, axis=1)
+    true_masked = np.array(interest, dtype=np.float64)
+    for u in users:
+        true_masked[u, arm.matrix.row(int(u))[0]] = -np.inf
+    k = lists.shape[1]
+    true_top = np.argpartition(-true_masked, k - 1, axis=1)[:, :k]
+    precision = float(np.mean([np.intersect1d(lists[u], true_top[u]).size / k for u in users]))
+    popularity_cdf = np.cumsum(catalog.popularity) / catalog.popularity.sum()
+    position_cost = config.position_cost * np.log2(np.arange(k) + 2.0)
+    records: list[ViewRecord] = []
+    by_household: dict[int, list[ViewPlan]] = {}
+    for u in users:
+        rng = _rng(config.seed, VIEWS_KEY, int(u), day)
+        n_views = int(rng.poisson(population.activity[u]))
+        starts = np.sort(np.where(rng.random(n_views) < EVENING_SHARE, rng.uniform(*EVENING_S, n_views),
+                                  rng.uniform(*DAYTIME_S, n_views)))
+        available = np.ones(k, dtype=bool)
+        free_at_s = 0.0
+        for j in range(n_views):
+            browse_u, pick_u, patience_u = rng.random(3)
+            gumbel = rng.gumbel(size=k)
+            if browse_u < config.browse_share or not available.any():
+                title, rank = int(min(np.searchsorted(popularity_cdf, pick_u, side="right"), len(catalog) - 1)), -1
+            else:
+                utility = config.choice_beta * list_interest[u] - position_cost + gumbel
+                utility[~available] = -np.inf
+                rank = int(np.argmax(utility))
+                available[rank] = False
+                title = int(lists[u, rank])
+            view_rng = _rng(config.seed, VIEWS_KEY, int(u), day, j)
+            intended = config.engagement.intended_fraction(float(interest[u, title]), view_rng)
+            duration_s = float(catalog.duration_s[title])
+            start_s = max(float(starts[j]), free_at_s)
+            window_s = max(min(intended * duration_s, config.horizon_s), 1.0)
+            free_at_s = start_s + intended * duration_s
+            view_idx = int(u) * 1000 + j
+            plan = ViewPlan(view_idx, title, start_s, window_s, config.engagement.patience_s(float(patience_u)))
+            by_household.setdefault(int(population.household[u]), []).append(plan)
+            records.append(ViewRecord(a, day, int(u), int(population.household[u]), view_idx, start_s, title, rank,
+                                      float(interest[u, title]), intended, plan.patience_s, window_s,
+                                      _EMPTY_RESULT, duration_s))
+    tasks = []
+    for h in sorted(by_household):
+        family = population.household_family[h]
+        n_intervals = trace_lengths[(family, int(population.household_trace[h]))] - 1
+        start_idx = int(_rng(config.seed, NETWORK_KEY, h, day).integers(1, n_intervals + 1))
+        plans = tuple(sorted(by_household[h], key=lambda p: (p.start_time_s, p.view_idx)))
+        tasks.append(HouseholdDay(a, config.seed, h, day, family, int(population.household_trace[h]), start_idx, plans))
+    share = float(np.mean([r.rank >= 0 for r in records])) if records else 0.0
+    metrics = DayMetrics(a, day, float(list_interest.mean()), precision, share, 0.0)
+    return records, tasks, metrics
+
+
+_EMPTY_RESULT = ViewResult(-1, False, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0, 1.0)
+
+
+def _engage(record: ViewRecord, result: ViewResult, model: EngagementModel) -> None:
+    record.result = result
+    if result.is_abandoned:
+        record.rebuffer_ratio, record.watch_fraction = 0.0, 0.0
+        return
+    record.rebuffer_ratio = rebuffer_ratio(result.rebuffer_s, result.played_s)
+    record.watch_fraction = model.watch_fraction(record.intended_fraction, record.rebuffer_ratio)
+
+
+def _user_churn(views: list[ViewRecord], arm: int, user: int, config: SessionsConfig) -> float:
+    mine = [v for v in views if v.arm == arm and v.user == user]
+    return churn_risk([v.day for v in mine], [v.rebuffer_ratio for v in mine], [v.result.is_abandoned for v in mine],
+                      [v.result.startup_delay_s for v in mine], [v.watch_fraction for v in mine],
+                      [v.intended_fraction for v in mine], today=config.days - 1, n_days=config.days,
+                      grace_s=config.engagement.startup_grace_s)
+
+
+# -- where household-days are played ----------------------------------------------------------------------
+
+_WORKER_CTX: PlaybackContext | None = None
+
+
+def _init_worker(ctx: PlaybackContext) -> None:
+    global _WORKER_CTX  # one context per worker process, set once by the pool initializer
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    _WORKER_CTX = ctx
+
+
+def _play_batch(tasks: list[HouseholdDay]) -> list[list[ViewResult]]:
+    assert _WORKER_CTX is not None, "worker not initialised"
+    return [play_household_day(_WORKER_CTX, t) for t in tasks]
+
+
+class _Runner:
+    """Plays household-days in this process or on a pool of spawned processes (same results either way)."""
+
+    def __init__(self, ctx: PlaybackContext, workers: int) -> None:
+        self.ctx = ctx
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _Runner:
+        if self.workers > 1:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_init_worker, initargs=(self.ctx,))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def map(self, tasks: list[HouseholdDay]) -> list[list[ViewResult]]:
+        if self.pool is None:
+            return [play_household_day(self.ctx, t) for t in tasks]
+        # Batches balance the load (household-days vary a lot); results come back in task order.
+        size = max(1, len(tasks) // (8 * self.workers))
+        batches = [tasks[i:i + size] for i in range(0, len(tasks), size)]
+        return [r for batch in self.pool.map(_play_batch, batches) for r in batch]

@@ -1,0 +1,91 @@
+"""``abr sessions simulate`` and ``abr sessions recommender`` end to end, and their errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from abr.cli import app
+from traces.readers import read_trace_dir
+
+runner = CliRunner()
+SMALL = ["--users", "40", "--days", "2", "--horizon-min", "2", "--catalog", "synthetic", "--network", "norway/test"]
+
+
+def test_simulate_writes_every_output(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["sessions", "simulate", "--out", str(out), "--agent", "bba", "--agent", "fixed-top",
+                                 "--seed", "3", *SMALL, "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    assert "elapsed" in result.output and "A/B fixed-top - bba" in result.output
+    names = {p.name for p in out.iterdir()}
+    assert names == {"sessions.csv", "users.csv", "policies.csv", "recommender.csv", "calibration.json", "ab.json",
+                     "config.json", "report.md", "watch_hours.png", "engagement.png", "churn_risk.png",
+                     "recommender.png"}
+    sessions = (out / "sessions.csv").read_text().splitlines()
+    assert sessions[0].startswith("agent,day,user,household,view")
+    users = (out / "users.csv").read_text().splitlines()
+    assert len(users) == 1 + 2 * 40  # one row per (policy, user)
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["users"] == 40 and config["config"]["agents"] == ["bba", "fixed-top"]
+    n_traces = len(read_trace_dir(data_dir / "traces" / "norway" / "test"))
+    assert "--seed 3" in config["command"] and config["networks"] == {"norway/test": n_traces}
+    recommender = (out / "recommender.csv").read_text().splitlines()
+    assert len(recommender) == 1 + 2 * 2  # (policy, day)
+    assert "Engagement calibration" in (out / "report.md").read_text()
+
+
+def test_simulate_without_a_data_dir_uses_synthetic_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ABR_DATA_DIR", raising=False)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["sessions", "simulate", "--out", str(out), "--users", "20", "--days", "1",
+                                 "--horizon-min", "1", "--no-plots"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["catalog"] == "synthetic" and list(config["networks"]) == ["synthetic"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--agent", "nope"], "unknown agent 'nope'"),
+    (["--agent", "optimal"], "needs the whole trace in advance"),
+    (["--agent", "bba", "--agent", "rb", "--agent", "bola"], "give one policy, or two"),
+    (["--agent", "bba", "--agent", "bba"], "each arm needs a different policy"),
+    (["--users", "0"], "users=0 must be an integer >= 1"),
+    (["--days", "-1"], "days=-1 must be an integer >= 1"),
+    (["--catalog", "imdb"], "catalog='imdb' is not one of"),
+    (["--network", "no/such/set"], "no/such/set"),
+])
+def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path: Path, data_dir: Path, args: list[str],
+                                                        message: str) -> None:
+    out = tmp_path / "run"
+    base = ["sessions", "simulate", "--out", str(out), "--users", "10", "--days", "1", "--catalog", "synthetic",
+            "--data-dir", str(data_dir)]
+    result = runner.invoke(app, base + args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_malformed_ratings_file_is_named(tmp_path: Path, data_dir: Path) -> None:
+    bad = tmp_path / "data"
+    (bad / "recsys" / "ml-latest-small").mkdir(parents=True)
+    shutil.copy(data_dir / "recsys" / "ml-latest-small" / "movies.csv", bad / "recsys" / "ml-latest-small")
+    (bad / "recsys" / "ml-latest-small" / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,3,four,964981247\n")
+    shutil.copytree(data_dir / "traces" / "norway" / "test", bad / "traces" / "norway" / "test")
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["sessions", "simulate", "--out", str(out), "--users", "10", "--days", "1",
+                                 "--catalog", "movielens", "--network", "norway/test", "--data-dir", str(bad)])
+    assert result.exit_code == 2, result.output
+    assert "ratings.csv:3: rating='four' is not a number" in result.output
+    assert not out.exists()
+
+
+def test_recommender_command_prints_both_models(data_dir: Path) -> None:
+    result = runner.invoke(app, ["sessions", "recommender", "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    assert "als" in result.output and "popularity" in result.output and "NDCG@10" in result.output
