@@ -151,6 +151,11 @@ def play_command(
                       f"{m.startup_delay_s:.2f}", str(m.switch_count), f"{m.n_chunks}/{c.n_segments}",
                       f"p50 {r.decision_ms_p50:.3f}, max {r.decision_ms_max:.3f}")
         Console().print(table)
+        if r.benchmark is not None:
+            b = r.benchmark
+            Console().print(f"decision time in chromium, {int(b['n'])} decisions back to back after playback: "
+                            f"mean {b['mean_ms']:.3f} ms, p50 {b['p50_ms']:.3f}, p99 {b['p99_ms']:.3f}, "
+                            f"max {b['max_ms']:.3f}")
         if not r.complete or r.undecided:
             raise ConfigError(f"the session is incomplete ({r.log.get('reason')}) or has segments not decided by "
                               f"the rule ({r.undecided}); see {out / 'player_log.json'}")

@@ -70,6 +70,12 @@ class PlayResult:
     def decision_ms_max(self) -> float:
         return max(self.decision_ms) if self.decision_ms else float("nan")
 
+    @property
+    def benchmark(self) -> dict[str, float] | None:
+        """The page's back-to-back timing of the policy over the session's contexts (None: not measured)."""
+        bench = self.log.get("benchmark")
+        return bench if isinstance(bench, dict) else None
+
 
 def play_session(agent: str, trace: Trace, content: Content, sim_config: SimConfig, qoe: QoEWeights, *,
                  speed: float = 4.0, show: bool = False, timeout_s: float | None = None,

@@ -81,8 +81,9 @@ async function main() {
     if (finished) return;
     finished = true;
     mark("finish", { reason });
+    player.reset(); // stop dash.js before the benchmark, so that it times the policy alone
     const body = { session_id: cfg.session_id, agent: cfg.agent.name, speed: cfg.speed, reason, error,
-                   events, ...session.log(), user_agent: navigator.userAgent };
+                   events, ...session.log(), benchmark: session.benchmark(), user_agent: navigator.userAgent };
     try {
       const r = await fetch("/session/log", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
       if (!r.ok) throw new Error(`POST /session/log: HTTP ${r.status} ${await r.text()}`);

@@ -33,6 +33,9 @@ export function makePolicy(agent, { weights = null, encoderSpec = null, ortSessi
     if (!weights || !encoderSpec) throw new Error(`agent ${agent.name}: an RL policy needs weights.json and encoder_spec.json`);
     const spec = checkSpec(encoderSpec);
     const net = loadPolicy(weights);
+    // Compile the network's hot loops before the session: the first calls of a cold JS function are slower.
+    const zeros = Array.from({ length: spec.shape[0] }, () => new Array(spec.shape[1]).fill(0));
+    for (let i = 0; i < 30; i++) net.act(zeros);
     if (agent.backend !== "onnx") {
       return {
         name: agent.name,
@@ -99,6 +102,7 @@ export function createSession({ dashjs, player, video, policy, speed = 1, buffer
   const segments = [];       // every video media segment download dash.js completed
   const anomalies = [];      // anything that breaks the one-decision-per-segment contract
   const decided = new Map(); // segment index -> quality
+  const contexts = [];       // the context of every decision (for the benchmark at the end)
   policy.reset();
 
   function bufferLevel() {
@@ -113,6 +117,7 @@ export function createSession({ dashjs, player, video, policy, speed = 1, buffer
     // The buffer level at this request is the previous chunk's "buffer after download and idle time".
     if (outcomes.length > 0 && outcomes[outcomes.length - 1].buffer_s === null) outcomes[outcomes.length - 1].buffer_s = buffer;
     const ctx = { video, outcomes: outcomes.map((o) => ({ ...o, buffer_s: o.buffer_s ?? buffer })), buffer_s: buffer };
+    contexts.push(ctx);
     const t0 = performance.now();
     let quality = policy.select(ctx);
     const decideMs = performance.now() - t0;
@@ -179,6 +184,26 @@ export function createSession({ dashjs, player, video, policy, speed = 1, buffer
     rule,
     /** The decision for the first segment (empty history, empty buffer), before playback starts. */
     decideFirst() { return decide(0); },
+    /**
+     * Time `rounds` passes of the policy over the session's decision contexts, back to back (after playback:
+     * the compute cost of a decision in this browser, without the player's own work in between).
+     */
+    benchmark(rounds = 5) {
+      if (policy.backend === "onnx" || contexts.length === 0) return null;
+      const times = [];
+      for (let r = 0; r < rounds; r++) {
+        if (typeof policy.reset === "function") policy.reset();
+        for (const ctx of contexts) {
+          const t0 = performance.now();
+          policy.select(ctx);
+          times.push(performance.now() - t0);
+        }
+      }
+      times.sort((a, b) => a - b);
+      const q = (f) => times[Math.min(times.length - 1, Math.floor(f * times.length))];
+      return { n: times.length, mean_ms: times.reduce((a, b) => a + b, 0) / times.length, p50_ms: q(0.5),
+               p99_ms: q(0.99), max_ms: times[times.length - 1] };
+    },
     prepareNext,
     log() { return { decisions, segments, anomalies, outcomes }; },
   };

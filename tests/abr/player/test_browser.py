@@ -51,6 +51,9 @@ def test_every_segment_is_decided_by_our_rule_and_the_log_is_complete(
     assert all(x.download_time_s > 0 and x.size_bits == player_content.sizes_bytes[x.chunk_idx][x.quality_idx] * 8
                for x in o)
     assert r.result.metrics.n_chunks == n and r.result.metrics.startup_delay_s > 0
+    # The page times the policy back to back over the session's contexts after playback (figures: abr play).
+    bench = r.benchmark
+    assert bench is not None and bench["n"] == 5 * n and 0 <= bench["p50_ms"] <= bench["max_ms"]
 
 
 @pytest.mark.parametrize("agent", AGENTS)
