@@ -40,8 +40,8 @@ class TraceClock:
     >>> import numpy as np
     >>> from traces.types import Trace
     >>> clock = TraceClock(Trace(np.array([0.0, 1.0, 2.0]), np.array([8e6, 8e6, 4e6])), payload_efficiency=1.0)
-    >>> clock.bits_until(1.5), clock.bits_until(2.0), clock.bits_until(3.0)  # loops after 2 s
-    (6000000.0, 8000000.0, 12000000.0)
+    >>> clock.bits_until(1.5), clock.bits_until(2.0), clock.bits_until(3.0)  # (0,1] at 8, (1,2] at 4; loops
+    (10000000.0, 12000000.0, 20000000.0)
     """
 
     def __init__(self, trace: Trace, *, payload_efficiency: float) -> None:
