@@ -11,7 +11,7 @@ if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1;
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ffmpeg and chromium with apt-get (first run: about 2 minutes)" >&2
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg chromium >/dev/null
   else
     echo "warning: ffmpeg and/or chromium are missing and apt-get cannot run here; the real-player commands" \
          "and their tests need them (apt-get install ffmpeg chromium)" >&2
