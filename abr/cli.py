@@ -217,13 +217,16 @@ def results_table(result: EvaluationResult) -> Table:
 
 @app.command("agents")
 def agents_command() -> None:
-    """List the agents with a one-line description."""
+    """List the agents with a one-line description, and whether the real player runs them (abr play)."""
+    from abr.player.agents import has_browser_rule
+
     table = Table(title="Agents")
     table.add_column("name")
     table.add_column("description")
+    table.add_column("player")
     for name in sorted(AGENTS):
         doc = inspect.getdoc(AGENTS[name]) or ""
-        table.add_row(name, doc.splitlines()[0] if doc else "")
+        table.add_row(name, doc.splitlines()[0] if doc else "", "yes" if has_browser_rule(name) else "")
     Console().print(table)
 
 

@@ -19,6 +19,14 @@ from agents.registry import MODEL_AGENTS, make_agent
 
 #: Heuristics with a JS rule, by agent name (default parameters only, as the Python agent's defaults).
 BROWSER_HEURISTICS: tuple[str, ...] = ("bba", "robustmpc", "fastmpc")
+#: Other names of those agents in the registry.
+_ALIASES = {"mpc": "robustmpc"}
+
+
+def has_browser_rule(name: str) -> bool:
+    """Whether agent ``name`` (a registry name or ``ppo:PATH``-style model agent) runs in the player."""
+    base = name.split(":", 1)[0].strip().lower()
+    return (_ALIASES.get(base, base) in BROWSER_HEURISTICS and ":" not in name) or base in MODEL_AGENTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +72,7 @@ def browser_agent(name: str, work_dir: str | Path, *, backend: str = "json") -> 
     if backend not in BACKENDS:
         raise ConfigError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
     base = name.split(":", 1)[0].strip().lower()
+    base = _ALIASES.get(base, base)
     if base in BROWSER_HEURISTICS and ":" not in name:
         if backend != "json":
             raise ConfigError(f"agent {name!r} is a JS heuristic; the {backend} backend is for RL policies only")

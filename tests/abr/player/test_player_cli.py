@@ -87,3 +87,16 @@ def test_fidelity_compares_real_and_simulated_sessions(tmp_path: Path, player_co
     assert abs(float(row["bitrate_rel_gap"])) < 0.25  # the same agent on the same trace plays similar qualities
     assert (out / "real" / "sessions.csv").is_file() and (out / "sim" / "sessions.csv").is_file()
     assert "bitrate_rel_gap" in (out / "fidelity_summary.csv").read_text()
+
+
+def test_which_agents_run_in_the_player(tmp_path: Path) -> None:
+    from abr.player.agents import browser_agent, has_browser_rule
+
+    assert [has_browser_rule(n) for n in ("bba", "mpc", "robustmpc", "fastmpc", "ppo", "ppo:m.zip", "a2c:m.zip")] \
+        == [True] * 7
+    assert not any(has_browser_rule(n) for n in ("bola", "optimal", "random", "rb"))
+    assert browser_agent("mpc", tmp_path).kind == "robustmpc"
+    listing = runner.invoke(app, ["agents"])
+    rows = {line.split("│")[1].strip(): line.split("│")[-2].strip() for line in listing.output.splitlines()
+            if line.startswith("│") and line.split("│")[1].strip()}
+    assert rows["bba"] == "yes" and rows["bola"] == ""
