@@ -58,12 +58,12 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], summary: Sequence
         optimum) and ``"report"``.
     """
     files = {
-        "qoe_cdf": _save(out / QOE_CDF_FILE, lambda fig: _draw_qoe_cdf(fig, rows)),
-        "tradeoff": _save(out / TRADEOFF_FILE, lambda fig: _draw_tradeoff(fig, summary)),
-        "components": _save(out / COMPONENTS_FILE, lambda fig: _draw_components(fig, summary)),
+        "qoe_cdf": save_figure(out / QOE_CDF_FILE, lambda fig: _draw_qoe_cdf(fig, rows)),
+        "tradeoff": save_figure(out / TRADEOFF_FILE, lambda fig: _draw_tradeoff(fig, summary)),
+        "components": save_figure(out / COMPONENTS_FILE, lambda fig: _draw_components(fig, summary)),
     }
     if optimum:
-        files["vs_optimum"] = _save(out / VS_OPTIMUM_FILE, lambda fig: _draw_vs_optimum(fig, rows))
+        files["vs_optimum"] = save_figure(out / VS_OPTIMUM_FILE, lambda fig: _draw_vs_optimum(fig, rows))
     text = render_markdown(summary, command=command, config=config, paired=paired, optimum=optimum)
     files["report"] = write_text_atomic(out / REPORT_FILE, text)
     return files
@@ -162,11 +162,12 @@ def _setup_lines(config: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _save(path: Path, draw: Any) -> Path:
+def save_figure(path: Path, draw: Any, *, figsize_in: tuple[float, float] = _FIGSIZE_IN, dpi: int = _DPI) -> Path:
+    """Draw a figure with ``draw(fig)`` and write it atomically as a PNG without timestamps (byte-reproducible)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=_FIGSIZE_IN, dpi=_DPI)
+    fig = Figure(figsize=figsize_in, dpi=dpi)
     FigureCanvasAgg(fig)
     draw(fig)
     fig.tight_layout()

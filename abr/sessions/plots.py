@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from abr._atomic import write_atomic
+from abr.report import save_figure
 from abr.sessions.simulate import SimulationResult
 
 _FIGSIZE_IN = (9.0, 4.0)
@@ -17,14 +17,7 @@ MIN_PLOTTED_BIN_VIEWS = 10
 
 
 def _save(path: Path, draw: Any) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=_FIGSIZE_IN, dpi=_DPI)
-    FigureCanvasAgg(fig)
-    draw(fig)
-    fig.tight_layout()
-    return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
+    return save_figure(path, draw, figsize_in=_FIGSIZE_IN, dpi=_DPI)
 
 
 def draw_all(out: Path, result: SimulationResult, calib: dict[str, Any]) -> None:
