@@ -28,6 +28,8 @@ player_app = typer.Typer(help="The real web player: DASH content and the trace-s
 DEFAULT_CONTENT_S = 192.0  # 48 segments of 4 s, as the Envivio video of the research simulator
 SpeedOption = Annotated[float, typer.Option(
     "--speed", min=0.25, max=8.0, help="Playback speed; the trace is played as fast and scaled to match.")]
+ContentOption = Annotated[Path | None, typer.Option("--content", help="Content folder (default: made once).")]
+QoEOption = Annotated[QoEKind, typer.Option("--qoe", help="QoE variant.")]
 PresetOption = Annotated[str, typer.Option(
     "--preset", help="Link and player parameters (RTT, payload share, buffer target); compare with the same "
     "preset in the simulator.")]
@@ -90,13 +92,13 @@ def _trace(spec: str, data_dir: Path | None):  # type: ignore[no-untyped-def]
 def serve_command(
     agent: Annotated[str, typer.Option("--agent", "-a", help="Agent with a browser rule: ppo, ppo:PATH, bba, ...")],
     trace: Annotated[str, typer.Option("--trace", help="The trace file that shapes the link.")],
-    content: Annotated[Path | None, typer.Option("--content", help="Content folder (default: made once).")] = None,
+    content: ContentOption = None,
     speed: SpeedOption = 1.0,
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any).")] = 8000,
     out: Annotated[Path, typer.Option("--out", "-o", help="Each finished session is written to OUT/001, 002, ...")
                    ] = Path("runs/serve"),
     preset_name: PresetOption = "realistic",
-    qoe: Annotated[QoEKind, typer.Option("--qoe", help="QoE variant.")] = QoEKind.linear,
+    qoe: QoEOption = QoEKind.linear,
     data_dir: DataDirOption = None,
 ) -> None:
     """Serve the player page and the content on 127.0.0.1, shaped to TRACE, until Ctrl-C; write each session."""
@@ -126,13 +128,13 @@ def play_command(
     agent: Annotated[str, typer.Option("--agent", "-a", help="Agent with a browser rule: ppo, ppo:PATH, bba, ...")],
     trace: Annotated[str, typer.Option("--trace", help="The trace file that shapes the link.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (sessions.csv, chunks.csv, logs).")],
-    content: Annotated[Path | None, typer.Option("--content", help="Content folder (default: made once).")] = None,
+    content: ContentOption = None,
     speed: SpeedOption = 4.0,
     show: Annotated[bool, typer.Option("--show", help="Open a visible browser window to watch.")] = False,
     backend: Annotated[str, typer.Option(
         "--backend", help="RL policies: json (plain JS from weights.json) or onnx (ONNX Runtime Web).")] = "json",
     preset_name: PresetOption = "realistic",
-    qoe: Annotated[QoEKind, typer.Option("--qoe", help="QoE variant.")] = QoEKind.linear,
+    qoe: QoEOption = QoEKind.linear,
     data_dir: DataDirOption = None,
 ) -> None:
     """Play one session in a real browser (headless chromium) and write it in the schema of abr evaluate."""
@@ -182,10 +184,10 @@ def fidelity_command(
     limit: Annotated[int, typer.Option(
         "--limit", min=1, help="Play N traces spread evenly over the set (in name order, first and last included).")
                      ] = 10,
-    content: Annotated[Path | None, typer.Option("--content", help="Content folder (default: made once).")] = None,
+    content: ContentOption = None,
     speed: SpeedOption = 4.0,
     preset_name: PresetOption = "realistic",
-    qoe: Annotated[QoEKind, typer.Option("--qoe", help="QoE variant.")] = QoEKind.linear,
+    qoe: QoEOption = QoEKind.linear,
     data_dir: DataDirOption = None,
 ) -> None:
     """Play the same (agent, trace) pairs in chromium and in the simulator; report each component's gap."""

@@ -282,13 +282,23 @@ def _run(job: EvaluationJob, journal: Journal, plan: _Plan, progress: ProgressCa
     return [done[key] for key in sorted(done)]
 
 
-def _write_tables(out: Path, sessions: Sequence[SessionResult], rows: Sequence[Mapping[str, object]],
-                  summary: Sequence[SummaryRow], config: Mapping[str, Any]) -> dict[str, Path]:
+def write_session_tables(out: Path, sessions: Sequence[SessionResult],
+                         rows: Sequence[Mapping[str, object]] | None = None) -> dict[str, Path]:
+    """Write ``sessions.csv`` and ``chunks.csv`` of ``sessions`` into ``out`` (atomically); ``rows`` are their
+    :func:`session_row` rows when already computed."""
+    rows = rows if rows is not None else [session_row(s) for s in sessions]
     chunk_rows = ((s.agent, s.trace_set, s.trace, s.video, *o) for s in sessions for o in s.outcomes)
     return {
         "sessions": write_csv_atomic(out / "sessions.csv", SESSION_COLUMNS,
                                      ([r[c] for c in SESSION_COLUMNS] for r in rows)),
         "chunks": write_csv_atomic(out / "chunks.csv", CHUNK_COLUMNS, chunk_rows),
+    }
+
+
+def _write_tables(out: Path, sessions: Sequence[SessionResult], rows: Sequence[Mapping[str, object]],
+                  summary: Sequence[SummaryRow], config: Mapping[str, Any]) -> dict[str, Path]:
+    return {
+        **write_session_tables(out, sessions, rows),
         "summary": write_csv_atomic(out / "summary.csv", SUMMARY_COLUMNS, (r.as_tuple() for r in summary)),
         "config": write_json_atomic(out / "config.json", config),
     }

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from abr._atomic import write_json_atomic
+from abr._policy_weights import policy_weights
 from abr.errors import ConfigError
-from abr.export import FILES, encoder_spec
+from abr.export import FILES, encoder_spec, export_onnx
 from agents.registry import MODEL_AGENTS, make_agent
+from agents.rl import RLPolicy
 
 #: Heuristics with a JS rule, by agent name (default parameters only, as the Python agent's defaults).
 BROWSER_HEURISTICS: tuple[str, ...] = ("bba", "robustmpc", "fastmpc")
@@ -78,20 +80,15 @@ def browser_agent(name: str, work_dir: str | Path, *, backend: str = "json") -> 
             raise ConfigError(f"agent {name!r} is a JS heuristic; the {backend} backend is for RL policies only")
         return BrowserAgent(name, base)
     if base in MODEL_AGENTS:
-        policy = make_agent(name)  # RLPolicy; raises PolicyLoadError with the file's name
+        policy = make_agent(name)  # raises PolicyLoadError with the file's name
+        assert isinstance(policy, RLPolicy), f"{name} is a model agent but did not load as an RLPolicy"
         folder = Path(work_dir) / ("policy-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", name))
         folder.mkdir(parents=True, exist_ok=True)
-        from abr._policy_weights import policy_weights
-
-        model = policy.model  # type: ignore[attr-defined]
-        layout = policy.layout  # type: ignore[attr-defined]
-        write_json_atomic(folder / FILES["weights"], policy_weights(model.policy, algorithm=base, layout=layout))
-        write_json_atomic(folder / FILES["encoder"], encoder_spec(policy.n_levels,  # type: ignore[attr-defined]
-                                                                  policy.history_len))  # type: ignore[attr-defined]
+        weights = policy_weights(policy.model.policy, algorithm=base, layout=policy.layout)
+        write_json_atomic(folder / FILES["weights"], weights)
+        write_json_atomic(folder / FILES["encoder"], encoder_spec(policy.n_levels, policy.history_len))
         if backend == "onnx":
-            from abr.export import export_onnx
-
-            export_onnx(policy, folder / FILES["onnx"])  # type: ignore[arg-type]
+            export_onnx(policy, folder / FILES["onnx"])
         return BrowserAgent(name, "rl", folder, backend=backend)
     have = ", ".join([*BROWSER_HEURISTICS, "ppo", "ppo:PATH", "a2c:PATH"])
     raise ConfigError(f"agent {name!r} has no browser rule; the player runs: {have}")

@@ -22,7 +22,7 @@ from typing import Any
 from abr._atomic import write_csv_atomic, write_json_atomic
 from abr.engines import SessionResult
 from abr.errors import ConfigError, MissingExtraError
-from abr.evaluate import CHUNK_COLUMNS, SESSION_COLUMNS, session_row
+from abr.evaluate import write_session_tables
 from abr.player.agents import browser_agent
 from abr.player.content import Content
 from abr.player.server import PlayerServer
@@ -164,13 +164,8 @@ def write_session(results: list[PlayResult], out_dir: str | Path) -> dict[str, P
     """Write real sessions in the schema of ``abr evaluate`` plus the raw logs (each file atomically)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sessions = [r.result for r in results]
     files = {
-        "sessions": write_csv_atomic(out / "sessions.csv", SESSION_COLUMNS,
-                                     ([session_row(s)[c] for c in SESSION_COLUMNS] for s in sessions)),
-        "chunks": write_csv_atomic(
-            out / "chunks.csv", CHUNK_COLUMNS,
-            ((s.agent, s.trace_set, s.trace, s.video, *o) for s in sessions for o in s.outcomes)),
+        **write_session_tables(out, [r.result for r in results]),
         "decisions": write_csv_atomic(
             out / "decisions.csv", ("agent", "trace", "chunk", "quality", "buffer_s", "decide_ms"),
             ((r.result.agent, r.result.trace, d["chunk"], d["quality"], d["buffer_s"], d["decide_ms"])

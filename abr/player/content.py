@@ -74,8 +74,10 @@ class Content:
         return self.folder / MANIFEST
 
     def video(self) -> Video:
-        """The chunk-size table as a :class:`~traces.types.Video` (for the simulator)."""
-        return content_video(self.folder)
+        """The chunk-size table as a :class:`~traces.types.Video` (for the simulator), from memory."""
+        return Video(kbps_to_bps(np.asarray(self.ladder_kbps)), self.segment_s,
+                     np.asarray(self.sizes_bytes, dtype=np.float64) * 8.0, name=self.folder.name,
+                     source=str(self.folder / SIZES_DIR))
 
 
 def frame_size(kbps: float) -> tuple[int, int]:

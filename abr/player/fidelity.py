@@ -20,7 +20,7 @@ from pathlib import Path
 
 from abr._atomic import write_csv_atomic, write_text_atomic
 from abr.engines import SessionResult
-from abr.evaluate import CHUNK_COLUMNS, SESSION_COLUMNS, session_row
+from abr.evaluate import session_row, write_session_tables
 from abr.player.browser import PLAYER_SET, PlayResult, play_session, write_session
 from abr.player.content import Content
 from abr.rollout import run_session
@@ -96,10 +96,7 @@ def fidelity(agents: Sequence[str], traces: Sequence[Trace], content: Content, s
         progress(total, total, "done")
     write_session(real, out / "real")
     (out / "sim").mkdir(parents=True, exist_ok=True)
-    write_csv_atomic(out / "sim" / "sessions.csv", SESSION_COLUMNS,
-                     ([session_row(s)[c] for c in SESSION_COLUMNS] for s in sim))
-    write_csv_atomic(out / "sim" / "chunks.csv", CHUNK_COLUMNS,
-                     ((s.agent, s.trace_set, s.trace, s.video, *o) for s in sim for o in s.outcomes))
+    write_session_tables(out / "sim", sim)
     write_csv_atomic(out / "fidelity.csv", FIDELITY_COLUMNS, (row.as_tuple() for row in rows))
     summary = summarize(rows)
     write_csv_atomic(out / "fidelity_summary.csv", ("agent", "metric", "n", "mean_gap", "mean_abs_gap"),

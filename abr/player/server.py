@@ -307,10 +307,7 @@ class PlayerServer:
 
         if request.content_length is not None and request.content_length > MAX_LOG_BYTES:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_LOG_BYTES, actual_size=request.content_length)
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise
+        body = await request.read()  # aiohttp answers 413 past client_max_size
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:

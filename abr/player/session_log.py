@@ -95,7 +95,7 @@ def is_complete(log: Mapping[str, Any], n_chunks: int) -> bool:
     return chunks == list(range(n_chunks)) and log.get("reason") == "ended"
 
 
-def _stalls(events: Sequence[Mapping[str, Any]], t0_ms: float) -> tuple[float | None, list[tuple[float, float]]]:
+def _stalls(events: Sequence[Mapping[str, Any]]) -> tuple[float | None, list[tuple[float, float]]]:
     """The first ``playing`` time and the stall intervals after it (epoch ms)."""
     play_start: float | None = None
     stalls: list[tuple[float, float]] = []
@@ -131,7 +131,7 @@ def chunk_outcomes(log: Mapping[str, Any], video: Video) -> list[ChunkOutcome]:
     def session_s(t_ms: float) -> float:
         return (t_ms - t0) / 1000.0 * speed
 
-    play_start, stalls = _stalls(log["events"], t0)
+    play_start, stalls = _stalls(log["events"])
     play_start_s = session_s(play_start) if play_start is not None else math.inf
     requests = [session_s(float(s["request_ms"])) for s in segs]
     finishes = [session_s(float(s["end_ms"])) for s in segs]
@@ -148,8 +148,6 @@ def chunk_outcomes(log: Mapping[str, Any], video: Video) -> list[ChunkOutcome]:
         size_bits = float(seg["bytes"]) * 8.0
         next_request = requests[i + 1] if i + 1 < len(segs) else finish
         startup = max(0.0, min(play_start_s, next_request) - request) if request < play_start_s else 0.0
-        if i + 1 == len(segs):
-            startup = max(0.0, min(play_start_s, finish) - request) if request < play_start_s else 0.0
         nxt = decisions.get(chunk + 1)
         if nxt is not None:
             buffer_s = float(nxt["buffer_s"])
