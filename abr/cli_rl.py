@@ -81,6 +81,9 @@ def train_command(
         "--env-core", help="Training engine: AbrEnv on SimPy (default) or the batched numpy core.")] = None,
     tensorboard: Annotated[bool | None, typer.Option(
         "--tensorboard/--no-tensorboard", help="TensorBoard logs under <out>/tb.")] = None,
+    init_from: Annotated[Path | None, typer.Option(
+        "--init-from", help="Start from this model zip's policy weights (fine-tuning; same network and layout)."
+    )] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Train a PPO/A2C bitrate policy; validate it periodically and keep the best model."""
@@ -97,6 +100,7 @@ def train_command(
             "learning_rate": learning_rate, "ent_coef_start": ent_start, "ent_coef_end": ent_end,
             "eval_freq_steps": eval_freq, "tensorboard": tensorboard,
             "env_core": env_core.value if env_core else None,
+            "init_from": str(init_from) if init_from else None,
         }
         if noise is not None:
             overrides.update(train_noise_low=noise[0], train_noise_high=noise[1])

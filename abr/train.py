@@ -42,7 +42,8 @@ from abr.rollout import run_session
 from abr.train_config import VALIDATION_SYNTHETIC_SEED, TrainConfig, load_train_config, save_train_config
 from abr.train_env import TrainEnvSpec, make_training_vec_env
 from agents.base import Policy
-from agents.rl import LAYOUT_ATTR, algorithm_class, observation_layout, single_thread_torch
+from agents.errors import PolicyLoadError
+from agents.rl import LAYOUT_ATTR, algorithm_class, load_model, observation_layout, single_thread_torch
 from simulator.config import SimConfig, preset
 from simulator.env import EnvConfig
 from simulator.metrics import SessionMetrics, session_metrics
@@ -241,6 +242,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress |
     out = Path(out_dir)
     _check_out_dir(out, config, resume)
     inputs = resolve_inputs(config, data_dir)
+    initial = load_model(config.init_from, config.algorithm)[0] if config.init_from and not resume else None
     out.mkdir(parents=True, exist_ok=True)
     save_train_config(config, out / "config.toml")
     write_json_atomic(out / "config.json", resolved_config(config, inputs, command))
@@ -251,6 +253,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress |
                                                       tensorboard_log=tb_log)
     else:
         model = build_model(config, vec_env, inputs.video.n_levels, tb_log)
+        if initial is not None:
+            copy_policy_weights(initial, model, str(config.init_from))
     from abr._train_callbacks import EntropySchedule, Validation
 
     validation = Validation(config, inputs, out, progress, history=_read_evaluations(out) if resume else [])
@@ -269,6 +273,29 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress |
                 steps_per_s, max(p.mean_qoe for p in validation.history))
     return TrainResult(out, out / MODEL_FILE, out / BEST_MODEL_FILE, tuple(validation.history),
                        int(model.num_timesteps), steps_per_s)
+
+
+def copy_policy_weights(source: Any, model: Any, path: str) -> None:
+    """Copy the policy weights (actor and critic) of ``source``, loaded from ``path``, into the new ``model``.
+
+    Raises:
+        PolicyLoadError: ``source`` was made for another observation layout, or its network differs from
+            ``model``'s (the message names the file and a differing parameter).
+    """
+    if getattr(source, LAYOUT_ATTR, None) != getattr(model, LAYOUT_ATTR):
+        raise PolicyLoadError(f"init_from={str(path)!r} was trained for the observation layout "
+                              f"{getattr(source, LAYOUT_ATTR, None)}, not this run's {getattr(model, LAYOUT_ATTR)}; "
+                              "give a model of the same video ladder and history_len")
+    target, weights = model.policy.state_dict(), source.policy.state_dict()
+    differing = sorted(k for k in set(target) | set(weights)
+                       if k not in target or k not in weights or target[k].shape != weights[k].shape)
+    if differing:
+        raise PolicyLoadError(
+            f"init_from={str(path)!r} has another network than this run ({len(differing)} parameters differ, "
+            f"e.g. {differing[0]}); set policy, hidden_sizes, n_filters, kernel_size and share_features as in "
+            "the run that wrote it (its config.toml)")
+    model.policy.load_state_dict(weights)
+    logger.info("starting from the policy weights of %s", path)
 
 
 def _check_out_dir(out: Path, config: TrainConfig, resume: bool) -> None:

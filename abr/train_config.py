@@ -75,6 +75,9 @@ class TrainConfig:
         env_core: training engine: ``"simpy"`` (``AbrEnv`` instances) or ``"fast"`` (the batched numpy core;
             no throughput scaling).
         tensorboard: write TensorBoard logs under ``<out>/tb`` (needs the ``tensorboard`` package).
+        init_from: a model zip (``abr train``'s ``best_model.zip``, say) whose policy weights, actor and critic,
+            the run starts from: a fine-tuning stage. The optimiser, the step count and the schedules start
+            fresh; the network fields and the observation layout must match the file's. ``None``: a new network.
 
     >>> TrainConfig(n_envs=8).n_envs
     8
@@ -122,6 +125,7 @@ class TrainConfig:
     eval_freq_steps: int = 10_000
     env_core: str = "simpy"
     tensorboard: bool = True
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         _choice("algorithm", self.algorithm, ALGORITHMS)

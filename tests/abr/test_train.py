@@ -141,6 +141,25 @@ def test_resume_continues_the_run(tmp_path: Path) -> None:
         train(TINY, tmp_path / "empty", resume=True)
 
 
+def test_init_from_starts_a_fine_tuning_run_from_the_models_weights(smoke_run: TrainResult, tmp_path: Path) -> None:
+    from agents.errors import PolicyLoadError
+
+    tune = dataclasses.replace(SMOKE, total_timesteps=1024, eval_freq_steps=512, learning_rate=1e-4,
+                               init_from=str(smoke_run.best_model_path))
+    tuned = train(tune, tmp_path / "tune")
+    # It starts exactly where the source model is: the same greedy validation as the source's best point.
+    best = max(smoke_run.evaluations, key=lambda p: p.mean_qoe)
+    assert tuned.evaluations[0].timesteps == 0 and tuned.evaluations[0].mean_qoe == best.mean_qoe
+    start, end = _params(smoke_run.best_model_path), _params(tuned.model_path)
+    assert start.keys() == end.keys() and any(not np.array_equal(start[k], end[k]) for k in start)
+    assert load_train_config(tmp_path / "tune" / "config.toml").init_from == str(smoke_run.best_model_path)
+    with pytest.raises(PolicyLoadError, match=r"has another network than this run .*hidden_sizes"):
+        train(dataclasses.replace(tune, hidden_sizes=(64,)), tmp_path / "wider")
+    with pytest.raises(PolicyLoadError, match="no/such.zip does not exist"):
+        train(dataclasses.replace(tune, init_from=str(tmp_path / "no/such.zip")), tmp_path / "missing")
+    assert not (tmp_path / "missing").exists()  # the bad file is reported before the run folder is made
+
+
 def test_train_command_and_the_model_as_an_evaluation_agent(tmp_path: Path) -> None:
     app = typer.Typer()
     app.command("train")(train_command)
