@@ -43,7 +43,8 @@ class Validation(BaseCallback):
     """Validate the greedy policy, record the learning curve, keep the best model and a checkpoint.
 
     Validates before the first step (unless resuming a run that already has validations), every
-    ``config.eval_freq_steps`` environment steps, and when training ends.
+    ``config.eval_freq_steps`` environment steps, and when training ends; stops the training once
+    ``config.patience`` validations in a row bring no improvement.
     """
 
     def __init__(self, config: TrainConfig, inputs: TrainInputs, out_dir: Path,
@@ -70,7 +71,20 @@ class Validation(BaseCallback):
         freq = self.config.eval_freq_steps
         if freq and self.model.num_timesteps - self._last_eval_steps >= freq:
             self._validate()
+            return not self.out_of_patience
         return True
+
+    @property
+    def out_of_patience(self) -> bool:
+        """Whether the last ``config.patience`` validations (> 0) all failed to improve on the best before them."""
+        patience = self.config.patience
+        if not patience or len(self.history) <= patience:
+            return False
+        before = max(p.mean_qoe for p in self.history[:-patience])
+        stop = all(p.mean_qoe <= before for p in self.history[-patience:])
+        if stop:
+            logger.info("stopping early: %d validations without improvement (best %.2f)", patience, before)
+        return stop
 
     def _on_rollout_end(self) -> None:
         self._report()

@@ -77,6 +77,9 @@ def train_command(
         "--throughput-scale", help="Per-episode throughput scale, log-uniform in [LOW, HIGH].")] = None,
     eval_freq: Annotated[int | None, typer.Option(
         "--eval-freq", min=0, help="Environment steps between validations (0: start and end only).")] = None,
+    patience: Annotated[int | None, typer.Option(
+        "--patience", min=0, help="Stop after this many validations in a row without improvement (0: never).")
+    ] = None,
     env_core: Annotated[Core | None, typer.Option(
         "--env-core", help="Training engine: AbrEnv on SimPy (default) or the batched numpy core.")] = None,
     tensorboard: Annotated[bool | None, typer.Option(
@@ -98,7 +101,7 @@ def train_command(
             "val_traces": tuple(val_traces) if val_traces else None, "val_synthetic_traces": val_synthetic,
             "video": video, "preset": preset_name, "qoe": qoe.value if qoe else None,
             "learning_rate": learning_rate, "ent_coef_start": ent_start, "ent_coef_end": ent_end,
-            "eval_freq_steps": eval_freq, "tensorboard": tensorboard,
+            "eval_freq_steps": eval_freq, "patience": patience, "tensorboard": tensorboard,
             "env_core": env_core.value if env_core else None,
             "init_from": str(init_from) if init_from else None,
         }
@@ -117,6 +120,9 @@ def train_command(
             table.add_row(str(p.timesteps), f"{p.mean_qoe:.2f}", f"{p.mean_qoe_excl_first:.2f}",
                           f"{p.mean_bitrate_kbps:.0f}", f"{p.mean_rebuffer_s:.2f}")
         Console().print(table)
+        if result.timesteps < run_config.total_timesteps:
+            Console().print(f"stopped early at {result.timesteps} steps: {run_config.patience} validations in a row "
+                            "without improvement (patience)")
         Console().print(f"best model (validation QoE {result.best_mean_qoe:.2f}): {result.best_model_path}")
 
 

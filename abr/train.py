@@ -61,7 +61,7 @@ EVALUATION_COLUMNS: tuple[str, ...] = ("timesteps", "mean_qoe", "mean_qoe_excl_f
 MODEL_FILE, BEST_MODEL_FILE, CHECKPOINT_FILE = "model.zip", "best_model.zip", "checkpoint.zip"
 TB_RUN_NAME = "run"
 #: Config fields a resumed run may change; every other field must match the run's config.toml.
-RESUMABLE_CHANGES = frozenset({"total_timesteps", "eval_freq_steps", "tensorboard"})
+RESUMABLE_CHANGES = frozenset({"total_timesteps", "eval_freq_steps", "patience", "tensorboard"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +224,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress |
         progress: called after every rollout with (timesteps done, total, last validation mean QoE).
         resume: continue the run in ``out_dir`` from its ``checkpoint.zip`` up to ``config.total_timesteps``;
             ``config`` may differ from the run's ``config.toml`` only in ``total_timesteps``,
-            ``eval_freq_steps`` and ``tensorboard``.
+            ``eval_freq_steps``, ``patience`` and ``tensorboard``.
         data_dir: the data directory for trace and video names (else ``$ABR_DATA_DIR``).
         command: the command line, recorded in ``config.json``.
 

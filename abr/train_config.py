@@ -72,6 +72,9 @@ class TrainConfig:
         throughput_scale_low: lowest per-episode throughput scale factor (log-uniform draw).
         throughput_scale_high: highest factor; 1/1 disables scaling.
         eval_freq_steps: environment steps between validations (0: only before and after training).
+        patience: stop training early once this many validations in a row have not improved on the best one
+            (0: never; the schedules still run over ``total_timesteps``, so the models up to the stop are those
+            of the full run).
         env_core: training engine: ``"simpy"`` (``AbrEnv`` instances) or ``"fast"`` (the batched numpy core;
             no throughput scaling).
         tensorboard: write TensorBoard logs under ``<out>/tb`` (needs the ``tensorboard`` package).
@@ -123,6 +126,7 @@ class TrainConfig:
     throughput_scale_low: float = 1.0
     throughput_scale_high: float = 1.0
     eval_freq_steps: int = 10_000
+    patience: int = 0
     env_core: str = "simpy"
     tensorboard: bool = True
     init_from: str | None = None
@@ -136,7 +140,7 @@ class TrainConfig:
         for name in ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "n_filters", "kernel_size",
                      "history_len"):
             _at_least(name, getattr(self, name), 1)
-        for name in ("seed", "eval_freq_steps"):
+        for name in ("seed", "eval_freq_steps", "patience"):
             _at_least(name, getattr(self, name), 0)
         for name in ("synthetic_traces", "val_synthetic_traces"):
             if getattr(self, name) is not None:

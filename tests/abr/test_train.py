@@ -153,11 +153,29 @@ def test_init_from_starts_a_fine_tuning_run_from_the_models_weights(smoke_run: T
     start, end = _params(smoke_run.best_model_path), _params(tuned.model_path)
     assert start.keys() == end.keys() and any(not np.array_equal(start[k], end[k]) for k in start)
     assert load_train_config(tmp_path / "tune" / "config.toml").init_from == str(smoke_run.best_model_path)
+    again = _params(train(tune, tmp_path / "again").model_path)  # a fine-tuning stage is seeded too
+    assert all(np.array_equal(again[k], end[k]) for k in end)
     with pytest.raises(PolicyLoadError, match=r"has another network than this run .*hidden_sizes"):
         train(dataclasses.replace(tune, hidden_sizes=(64,)), tmp_path / "wider")
     with pytest.raises(PolicyLoadError, match="no/such.zip does not exist"):
         train(dataclasses.replace(tune, init_from=str(tmp_path / "no/such.zip")), tmp_path / "missing")
     assert not (tmp_path / "missing").exists()  # the bad file is reported before the run folder is made
+
+
+def test_patience_stops_the_run_where_validation_stops_improving(tmp_path: Path) -> None:
+    config = dataclasses.replace(TINY, total_timesteps=4096, eval_freq_steps=256, tensorboard=False)
+    full = train(config, tmp_path / "full").evaluations
+    best_before = [max(p.mean_qoe for p in full[:k]) for k in range(1, len(full))]
+    stale = [k for k in range(2, len(full)) if full[k].mean_qoe <= best_before[k - 1]
+             and full[k - 1].mean_qoe <= best_before[k - 2]]
+    assert stale and full[stale[0]].timesteps < 4096  # two validations in a row without improvement
+    stopped = train(dataclasses.replace(config, patience=2), tmp_path / "stopped")
+    # It stops at that validation, and every validation up to it is the full run's (the schedules are unchanged).
+    assert _curve(stopped.evaluations) == _curve(full[:stale[0] + 1])
+    assert stopped.timesteps < 4096
+    assert train_config_from_dict({"patience": 3}).patience == 3
+    with pytest.raises(ConfigError, match="patience=-1 must be an integer >= 0"):
+        TrainConfig(patience=-1)
 
 
 def test_train_command_and_the_model_as_an_evaluation_agent(tmp_path: Path) -> None:
@@ -168,12 +186,13 @@ def test_train_command_and_the_model_as_an_evaluation_agent(tmp_path: Path) -> N
     save_train_config(dataclasses.replace(TINY, total_timesteps=512, tensorboard=False), config)
     out = tmp_path / "cli"
     result = CliRunner().invoke(app, ["train", "--out", str(out), "--config", str(config), "--policy", "mlp",
-                                      "--throughput-scale", "0.8", "1.25", "--timesteps", "600"])
+                                      "--throughput-scale", "0.8", "1.25", "--timesteps", "600",
+                                      "--patience", "4"])
     assert result.exit_code == 0, result.output
     assert "best model (validation QoE" in result.output
     stored = load_train_config(out / "config.toml")
-    assert (stored.policy, stored.total_timesteps, stored.throughput_scale_high, stored.n_filters) == (
-        "mlp", 600, 1.25, 4)
+    assert (stored.policy, stored.total_timesteps, stored.throughput_scale_high, stored.n_filters, stored.patience) == (
+        "mlp", 600, 1.25, 4, 4)
     result = CliRunner().invoke(app, ["train", "--out", str(out), "--resume", "--timesteps", "700"])
     assert result.exit_code == 0, result.output
     assert load_train_config(out / "config.toml").total_timesteps == 700
