@@ -190,3 +190,25 @@ def test_the_shipped_policy_plays_the_greedy_actions_of_its_sb3_model(data_dir: 
         context = PlayerContext(video.truncated(48), tuple(outcomes[:k]), outcomes[k - 1].buffer_s)
         action, _ = model.predict(encode_observation(context), deterministic=True)
         assert outcomes[k].quality_idx == int(action)
+
+
+def test_the_shipped_recipe_is_one_pipeline_whose_network_is_the_shipped_one() -> None:
+    """Stage 3 (fine-tuning) starts from stage 2's run folder, on the same inputs and network as stages 1-2;
+    the shipped file has that network."""
+    from stable_baselines3 import PPO
+
+    from abr.train_config import load_train_config
+    from agents.registry import SHIPPED_PPO_MODEL
+
+    models = SHIPPED_PPO_MODEL.parent
+    stages, tune = load_train_config(models / "ppo_pensieve.toml"), load_train_config(models / "ppo_pensieve.tune.toml")
+    same = ("algorithm", "policy", "seed", "preset", "qoe", "video", "traces", "val_traces", "share_features",
+            "hidden_sizes", "n_filters", "kernel_size", "history_len", "n_envs")
+    assert {f: getattr(tune, f) for f in same} == {f: getattr(stages, f) for f in same}
+    stage1_out = Path(str(tune.init_from)).parent
+    header = (models / "ppo_pensieve.tune.toml").read_text().splitlines()
+    assert f"#   abr train --config agents/models/ppo_pensieve.toml --out {stage1_out}" in " ".join(header)
+    assert tune.init_from == f"{stage1_out}/best_model.zip" and tune.learning_rate < stages.learning_rate
+    kwargs = PPO.load(SHIPPED_PPO_MODEL, device="cpu").policy_kwargs
+    assert kwargs["net_arch"]["pi"] == list(tune.hidden_sizes)
+    assert kwargs["features_extractor_kwargs"]["n_filters"] == tune.n_filters
