@@ -42,7 +42,7 @@ from abr.errors import ConfigError, MissingExtraError, PolicyExportError
 from abr.inputs import envivio_cbr_video
 from abr.provenance import package_versions, utc_timestamp
 from abr.rollout import run_session
-from agents.rl import ENCODER_ID, RLPolicy, load_model, policy_logits
+from agents.rl import CRITIC_PREFIXES, ENCODER_ID, RLPolicy, load_model, policy_logits
 from simulator import observation as obs_encoding
 from simulator.config import SimConfig, preset
 from simulator.context import PlayerContext
@@ -56,8 +56,6 @@ TOLERANCE = 1e-5
 FILES = {"onnx": "policy.onnx", "weights": "weights.json", "encoder": "encoder_spec.json",
          "vectors": "test_vectors.json", "encoder_vectors": "encoder_vectors.json", "manifest": "export.json",
          "inference_model": "model_inference.zip"}
-#: Parameters only the critic uses (with separate actor/critic extractors): zeroed in an inference model.
-_CRITIC_PREFIXES = ("vf_features_extractor.", "mlp_extractor.value_net.", "value_net.")
 ONNX_OPSET = 17
 _RANDOM_OBS_HIGH = 2.0  # random test observations are uniform in [0, 2): past typical normalised values
 
@@ -294,7 +292,7 @@ def write_inference_model(model_path: str | Path, path: str | Path, *, algorithm
     policy = model.policy
     with torch.no_grad():
         for name, tensor in policy.state_dict(keep_vars=True).items():
-            if not policy.share_features_extractor and name.startswith(_CRITIC_PREFIXES):
+            if not policy.share_features_extractor and name.startswith(CRITIC_PREFIXES):
                 tensor.zero_()
     policy.optimizer.state.clear()
     return write_atomic(Path(path), lambda tmp: _save_deflated(model, tmp))

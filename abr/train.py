@@ -43,7 +43,7 @@ from abr.train_config import VALIDATION_SYNTHETIC_SEED, TrainConfig, load_train_
 from abr.train_env import TrainEnvSpec, make_training_vec_env
 from agents.base import Policy
 from agents.errors import PolicyLoadError
-from agents.rl import LAYOUT_ATTR, algorithm_class, load_model, observation_layout, single_thread_torch
+from agents.rl import CRITIC_PREFIXES, LAYOUT_ATTR, algorithm_class, load_model, observation_layout, single_thread_torch
 from simulator.config import SimConfig, preset
 from simulator.env import EnvConfig
 from simulator.metrics import SessionMetrics, session_metrics
@@ -278,6 +278,9 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress |
 def copy_policy_weights(source: Any, model: Any, path: str) -> None:
     """Copy the policy weights (actor and critic) of ``source``, loaded from ``path``, into the new ``model``.
 
+    A zeroed critic (an inference copy written by ``abr export``, such as the shipped policy) would never learn
+    again (zero weights pass no gradient through ReLUs), so then only the actor is copied.
+
     Raises:
         PolicyLoadError: ``source`` was made for another observation layout, or its network differs from
             ``model``'s (the message names the file and a differing parameter).
@@ -294,6 +297,11 @@ def copy_policy_weights(source: Any, model: Any, path: str) -> None:
             f"init_from={str(path)!r} has another network than this run ({len(differing)} parameters differ, "
             f"e.g. {differing[0]}); set policy, hidden_sizes, n_filters, kernel_size and share_features as in "
             "the run that wrote it (its config.toml)")
+    critic = [k for k in weights if k.startswith(CRITIC_PREFIXES)]
+    if critic and all(not weights[k].any() for k in critic):  # an inference copy (abr export): a zeroed critic
+        logger.warning("init_from=%r has a zeroed critic (an inference copy, such as the shipped policy): the "
+                       "actor starts from it, the critic from a new initialisation", path)
+        weights = {k: target[k] if k in critic else v for k, v in weights.items()}
     model.policy.load_state_dict(weights)
     logger.info("starting from the policy weights of %s", path)
 

@@ -157,6 +157,8 @@ class TrainConfig:
         _in_range("ent_decay_fraction", self.ent_decay_fraction, 0.0, 1.0, low_open=True)
         _in_range("train_noise_high", self.train_noise_high, self.train_noise_low, math.inf)
         _in_range("throughput_scale_high", self.throughput_scale_high, self.throughput_scale_low, math.inf)
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from.strip()):
+            raise ConfigError(f"init_from={self.init_from!r} must be the path of a model zip (a string)")
         if not self.hidden_sizes or any(not isinstance(h, int) or h < 1 for h in self.hidden_sizes):
             raise ConfigError(f"hidden_sizes={self.hidden_sizes!r} must be a non-empty list of integers >= 1")
 

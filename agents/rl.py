@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 #: Model attribute (saved inside the zip by ``model.save``) holding the observation layout.
 LAYOUT_ATTR = "abr_observation_layout"
+#: SB3 policy parameters only the critic uses (with separate actor and critic extractors, as ``abr train`` builds).
+CRITIC_PREFIXES = ("vf_features_extractor.", "mlp_extractor.value_net.", "value_net.")
 #: Identifier of the observation encoder; bump it when ``simulator.observation`` changes its rows.
 ENCODER_ID = "pensieve-6row-v1"
 #: Algorithms a model file may hold, by registry key.
@@ -271,6 +273,7 @@ def policy_logits(policy: Any, observations: Any) -> Any:
 
 __all__ = [
     "ALGORITHMS",
+    "CRITIC_PREFIXES",
     "ENCODER_ID",
     "LAYOUT_ATTR",
     "RLPolicy",

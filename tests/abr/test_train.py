@@ -65,6 +65,8 @@ def test_config_toml_round_trip_and_errors(tmp_path: Path) -> None:
     assert train_config_from_dict({"learning_rate": 1}).learning_rate == 1.0
     with pytest.raises(ConfigError, match="throughput_scale_high=0.5 must be a number >= 1"):
         TrainConfig(throughput_scale_low=1.0, throughput_scale_high=0.5)
+    with pytest.raises(ConfigError, match=r"init_from=3 must be the path of a model zip"):
+        train_config_from_dict({"init_from": 3})
     with pytest.raises(ConfigError, match="algorithm='dqn' is not one of ppo, a2c"):
         TrainConfig(algorithm="dqn")
 
@@ -155,6 +157,14 @@ def test_init_from_starts_a_fine_tuning_run_from_the_models_weights(smoke_run: T
     assert load_train_config(tmp_path / "tune" / "config.toml").init_from == str(smoke_run.best_model_path)
     again = _params(train(tune, tmp_path / "again").model_path)  # a fine-tuning stage is seeded too
     assert all(np.array_equal(again[k], end[k]) for k in end)
+    # From an inference copy (a zeroed critic, as shipped) the actor is copied and the critic starts afresh.
+    from abr.export import write_inference_model
+
+    copy = write_inference_model(smoke_run.best_model_path, tmp_path / "inference.zip")
+    from_copy = train(dataclasses.replace(tune, init_from=str(copy), total_timesteps=512), tmp_path / "from_copy")
+    assert from_copy.evaluations[0].mean_qoe == best.mean_qoe
+    critic = _params(from_copy.model_path)
+    assert all(np.abs(critic[k]).sum() > 0 for k in critic if k.startswith(("vf_features_extractor.", "value_net.")))
     with pytest.raises(PolicyLoadError, match=r"has another network than this run .*hidden_sizes"):
         train(dataclasses.replace(tune, hidden_sizes=(64,)), tmp_path / "wider")
     with pytest.raises(PolicyLoadError, match="no/such.zip does not exist"):
