@@ -71,7 +71,10 @@ class Validation(BaseCallback):
         freq = self.config.eval_freq_steps
         if freq and self.model.num_timesteps - self._last_eval_steps >= freq:
             self._validate()
-            return not self.out_of_patience
+            if self.out_of_patience:
+                logger.info("stopping early: %d validations without improvement (best %.2f)",
+                            self.config.patience, self.best_mean_qoe)
+                return False
         return True
 
     @property
@@ -81,10 +84,7 @@ class Validation(BaseCallback):
         if not patience or len(self.history) <= patience:
             return False
         before = max(p.mean_qoe for p in self.history[:-patience])
-        stop = all(p.mean_qoe <= before for p in self.history[-patience:])
-        if stop:
-            logger.info("stopping early: %d validations without improvement (best %.2f)", patience, before)
-        return stop
+        return all(p.mean_qoe <= before for p in self.history[-patience:])
 
     def _on_rollout_end(self) -> None:
         self._report()
