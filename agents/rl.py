@@ -36,30 +36,46 @@ logger = logging.getLogger(__name__)
 LAYOUT_ATTR = "abr_observation_layout"
 #: SB3 policy parameters only the critic uses (with separate actor and critic extractors, as ``abr train`` builds).
 CRITIC_PREFIXES = ("vf_features_extractor.", "mlp_extractor.value_net.", "value_net.")
-#: Identifier of the observation encoder; bump it when ``simulator.observation`` changes its rows.
-ENCODER_ID = "pensieve-6row-v1"
+#: Identifier of the default observation encoder (``simulator.observation.ENCODERS`` lists every one a model
+#: may record; a new encoder gets a new id, so old models keep loading with theirs).
+ENCODER_ID = obs_encoding.DEFAULT_ENCODER
 #: Algorithms a model file may hold, by registry key.
 ALGORITHMS: tuple[str, ...] = ("ppo", "a2c")
 
 
-def observation_layout(n_levels: int, history_len: int = obs_encoding.DEFAULT_HISTORY_LEN) -> dict[str, Any]:
+def observation_layout(n_levels: int, history_len: int = obs_encoding.DEFAULT_HISTORY_LEN,
+                       encoder: str = ENCODER_ID) -> dict[str, Any]:
     """The observation layout a model is trained on (stored in the model, checked when it is loaded).
 
     >>> layout = observation_layout(6)
     >>> layout["shape"], layout["history_len"], layout["normalisation"]["throughput_norm_bps"]
     ([6, 8], 8, 8000000.0)
+    >>> observation_layout(6, encoder="abr-6row-v2")["normalisation"]["log2_throughput_high"]
+    4.0
     """
-    return {
-        "encoder": ENCODER_ID,
-        "shape": list(obs_encoding.observation_shape(n_levels, history_len)),
-        "history_len": int(history_len),
-        "n_levels": int(n_levels),
-        "normalisation": {
+    obs_encoding.check_encoder(encoder)
+    if encoder == obs_encoding.ENCODER_V1:
+        normalisation: dict[str, Any] = {
             "buffer_norm_s": obs_encoding.BUFFER_NORM_S,
             "throughput_norm_bps": obs_encoding.THROUGHPUT_NORM_BPS,
             "download_time_norm_s": obs_encoding.DOWNLOAD_TIME_NORM_S,
             "chunk_size_norm_bits": obs_encoding.CHUNK_SIZE_NORM_BITS,
-        },
+        }
+    else:
+        normalisation = {
+            "buffer_norm_s": obs_encoding.BUFFER_NORM_S,
+            "log2_throughput_low": obs_encoding.LOG2_THROUGHPUT_LOW,
+            "log2_throughput_high": obs_encoding.LOG2_THROUGHPUT_HIGH,
+            "download_time_norm_s": obs_encoding.DOWNLOAD_TIME_NORM_S,
+            "download_time_clip": obs_encoding.DOWNLOAD_TIME_CLIP,
+            "chunk_size_norm": "top_bitrate_x_chunk_duration",
+        }
+    return {
+        "encoder": encoder,
+        "shape": list(obs_encoding.observation_shape(n_levels, history_len)),
+        "history_len": int(history_len),
+        "n_levels": int(n_levels),
+        "normalisation": normalisation,
     }
 
 
@@ -170,7 +186,13 @@ def check_layout(model: Any, file: str | Path) -> dict[str, Any]:
         return expected
     if not isinstance(stored, Mapping):
         raise PolicyLoadError(f"policy file {file}: {LAYOUT_ATTR} is {stored!r}, not a layout mapping")
-    expected = observation_layout(n_levels, int(stored.get("history_len", -1)))
+    encoder = stored.get("encoder")
+    if encoder not in obs_encoding.ENCODERS:
+        raise PolicyLoadError(
+            f"policy file {file} was trained with observation encoder {encoder!r}, which this version does not "
+            f"know (known: {', '.join(obs_encoding.ENCODERS)}); use the version of abr it was trained with"
+        )
+    expected = observation_layout(n_levels, int(stored.get("history_len", -1)), encoder)
     problems = [f"{key}={stored.get(key)!r} (this encoder: {value!r})"
                 for key, value in expected.items() if stored.get(key) != value]
     if list(shape) != expected["shape"]:
@@ -211,6 +233,7 @@ class RLPolicy:
         self.algorithm = algorithm
         self.history_len = int(self.layout["history_len"])
         self.n_levels = int(self.layout["n_levels"])
+        self.encoder = str(self.layout.get("encoder", ENCODER_ID))
         self._shape = tuple(self.layout["shape"])
         self._rng = np.random.default_rng(0)
 
@@ -237,7 +260,8 @@ class RLPolicy:
                 f"policy {self.name!r} was trained for a {self.n_levels}-level ladder but the video "
                 f"{context.video.name!r} has {context.video.n_levels} levels; train a model for this ladder"
             )
-        probs = self.action_probabilities(obs_encoding.encode_observation(context, self.history_len))[0]
+        probs = self.action_probabilities(obs_encoding.encode_observation(context, self.history_len,
+                                                                                 self.encoder))[0]
         if self.sample:
             return int(self._rng.choice(self.n_levels, p=probs / probs.sum()))
         return int(np.argmax(probs))

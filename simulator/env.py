@@ -15,7 +15,8 @@ from simulator.config import SimConfig, preset
 from simulator.des import Session
 from simulator.errors import ConfigError
 from simulator.fast_session import FastSession, TraceLists
-from simulator.observation import DEFAULT_HISTORY_LEN, ObservationHistory, observation_shape
+from simulator.observation import (DEFAULT_ENCODER, DEFAULT_HISTORY_LEN, ObservationHistory, check_encoder,
+                                   observation_shape)
 from simulator.qoe import QoEWeights, chunk_qoe
 from simulator.records import ChunkOutcome
 from traces.types import Trace, Video
@@ -42,12 +43,15 @@ class EnvConfig:
         train_noise_low: lower bound of the training-mode noise U(low, high) on download times.
         train_noise_high: upper bound of that noise (the research simulator uses U(0.9, 1.1)).
         history_len: number of past chunks in the observation.
+        observation: the observation encoder (``simulator.observation.ENCODERS``): ``"pensieve-6row-v1"``
+            (Pensieve's scales, the default) or ``"abr-6row-v2"`` (ladder-relative, bounded rows).
     """
 
     training: bool = True
     train_noise_low: float = 0.9  # Pensieve NOISE_LOW
     train_noise_high: float = 1.1  # Pensieve NOISE_HIGH
     history_len: int = DEFAULT_HISTORY_LEN
+    observation: str = DEFAULT_ENCODER
 
     def __post_init__(self) -> None:
         if not 0 < self.train_noise_low <= self.train_noise_high:
@@ -57,6 +61,7 @@ class EnvConfig:
             )
         if self.history_len < 1:
             raise ConfigError(f"history_len={self.history_len} must be >= 1")
+        check_encoder(self.observation)
 
 
 class AbrEnv(gym.Env[ObsType, np.int64]):
@@ -150,7 +155,7 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         self._next_trace_idx = 0
         self._session: Session | FastSession | None = None
         self.trace: Trace | None = None
-        self._history = ObservationHistory(video, self.config.history_len)
+        self._history = ObservationHistory(video, self.config.history_len, self.config.observation)
         self._trace_lists: dict[int, TraceLists] = {}
 
     def _make_episode_sim_config(self) -> SimConfig:

@@ -133,7 +133,8 @@ class AbrVectorEnv(gym.vector.VectorEnv[ObsArray, IntArray, Any]):
             0.0, OBS_HIGH, shape=observation_shape(n_levels, self.config.history_len), dtype=np.float32)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.render_mode = None
-        self._obs = BatchedObservations(self.video, self.num_envs, self.config.history_len)
+        self._obs = BatchedObservations(self.video, self.num_envs, self.config.history_len,
+                                        self.config.observation)
         self._trace_lengths = np.array([t.times_s.size for t in self.traces], dtype=np.int64)
         self.np_randoms: list[np.random.Generator] = []
         self._next_trace_idx = np.zeros(self.num_envs, dtype=np.int64)
