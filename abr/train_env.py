@@ -4,8 +4,9 @@ Domain randomisation:
 
 * trace choice and start offset: ``AbrEnv`` in training mode draws both per episode;
 * download-time noise U(``train_noise_low``, ``train_noise_high``): ``EnvConfig``;
-* throughput scaling: :class:`RandomThroughputScale` multiplies the episode's whole trace by a factor drawn
-  log-uniformly from [``throughput_scale_low``, ``throughput_scale_high``].
+* throughput scaling: the episode's whole trace is multiplied by a factor drawn log-uniformly from
+  [``throughput_scale_low``, ``throughput_scale_high``] (``EnvConfig``'s fields of the same names; both engines
+  draw it the same way, so the SimPy and the batched core train on the same episodes).
 
 :func:`make_training_vec_env` is the one place that builds the vector environment, so the engine behind it
 (today SB3's ``DummyVecEnv`` over the SimPy ``AbrEnv``) can be swapped for a batched core in one change.
@@ -13,13 +14,13 @@ Domain randomisation:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
 from simulator.config import SimConfig
 from simulator.env import AbrEnv, EnvConfig
@@ -29,8 +30,6 @@ from traces.types import Trace, Video
 
 #: Engines behind the training vector environment.
 ENV_CORES: tuple[str, ...] = ("simpy", "fast")
-#: Stream of the throughput-scale generator, apart from the environment's own (``SeedSequence`` spawn key).
-_SCALE_SPAWN_KEY = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +46,7 @@ class TrainEnvSpec:
         throughput_scale_high: highest throughput scale factor (>= low); 1/1 disables scaling.
         reward_scale: factor on the reward the learner sees (the ``Monitor`` logs the unscaled QoE).
         env_core: ``"simpy"`` (SB3 ``DummyVecEnv`` of ``AbrEnv``) or ``"fast"`` (the batched numpy core,
-            ``simulator.sb3_vec_env``; no throughput scaling).
+            ``simulator.sb3_vec_env``).
     """
 
     traces: tuple[Trace, ...]
@@ -72,60 +71,20 @@ class TrainEnvSpec:
             raise ConfigError(f"reward_scale={self.reward_scale} must be > 0")
         if self.env_core not in ENV_CORES:
             raise ConfigError(f"env_core={self.env_core!r} is not one of {', '.join(ENV_CORES)}")
-        if self.env_core == "fast" and self.is_scaled:
-            raise ConfigError("env_core='fast' does not scale throughput: use env_core='simpy' or scale 1/1")
 
     @property
     def is_scaled(self) -> bool:
         return self.throughput_scale_low != 1.0 or self.throughput_scale_high != 1.0
 
-
-class RandomThroughputScale(gym.Wrapper[Any, Any, Any, Any]):
-    """Draw the episode's trace and a throughput scale factor, and play the scaled trace.
-
-    The factor is log-uniform in ``[low, high]``; both draws come from a generator seeded by ``reset(seed=...)``
-    (``SeedSequence(seed, spawn_key=(7,))``, apart from the environment's generator). The reset ``info`` gains
-    ``throughput_scale``. The wrapped ``AbrEnv`` must be in training mode (it draws the start offset).
-
-    Args:
-        env: an ``AbrEnv`` in training mode.
-        low: lowest scale factor (> 0).
-        high: highest scale factor (>= low).
-
-    >>> from traces.synthetic import generate_trace_set
-    >>> env = RandomThroughputScale(AbrEnv(generate_trace_set(0, 2)), 0.5, 2.0)
-    >>> _, info = env.reset(seed=1)
-    >>> 0.5 <= info["throughput_scale"] <= 2.0
-    True
-    """
-
-    def __init__(self, env: AbrEnv, low: float, high: float) -> None:
-        super().__init__(env)
-        if not 0 < low <= high:
-            raise ConfigError(f"throughput scale low={low}, high={high}: need 0 < low <= high")
-        self._base_traces = list(env.traces)
-        self._log_low, self._log_high = math.log(low), math.log(high)
-        self._scale_rng = np.random.default_rng(np.random.SeedSequence(0, spawn_key=(_SCALE_SPAWN_KEY,)))
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        if seed is not None:
-            self._scale_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SCALE_SPAWN_KEY,)))
-        options = dict(options or {})
-        trace_idx = options.pop("trace_idx", None)
-        if trace_idx is None:
-            trace_idx = int(self._scale_rng.integers(len(self._base_traces)))
-        scale = math.exp(float(self._scale_rng.uniform(self._log_low, self._log_high)))
-        inner = self.env.unwrapped
-        assert isinstance(inner, AbrEnv)
-        inner.traces = [self._base_traces[int(trace_idx)].scaled(scale)]  # the episode's only trace
-        obs, info = self.env.reset(seed=seed, options={**options, "trace_idx": 0})
-        info["trace_idx"] = int(trace_idx)
-        info["throughput_scale"] = scale
-        return obs, info
+    @property
+    def episode_config(self) -> EnvConfig:
+        """The environments' config: ``env_config`` with this spec's throughput scaling."""
+        return dataclasses.replace(self.env_config, throughput_scale_low=self.throughput_scale_low,
+                                   throughput_scale_high=self.throughput_scale_high)
 
 
 def make_training_env(spec: TrainEnvSpec) -> gym.Env[Any, Any]:
-    """One training environment: ``AbrEnv`` (training mode), throughput scaling if enabled.
+    """One training environment: ``AbrEnv`` in training mode, with the spec's throughput scaling.
 
     >>> from traces.synthetic import generate_trace_set
     >>> spec = TrainEnvSpec(tuple(generate_trace_set(0, 2)), AbrEnv().video, SimConfig(), QoEWeights(),
@@ -133,10 +92,7 @@ def make_training_env(spec: TrainEnvSpec) -> gym.Env[Any, Any]:
     >>> make_training_env(spec).observation_space.shape
     (6, 8)
     """
-    env: gym.Env[Any, Any] = AbrEnv(spec.traces, spec.video, spec.sim_config, spec.qoe, spec.env_config)
-    if spec.is_scaled:
-        env = RandomThroughputScale(env, spec.throughput_scale_low, spec.throughput_scale_high)  # type: ignore[arg-type]
-    return env
+    return AbrEnv(spec.traces, spec.video, spec.sim_config, spec.qoe, spec.episode_config)
 
 
 def make_training_vec_env(spec: TrainEnvSpec, n_envs: int, seed: int) -> Any:
@@ -202,7 +158,7 @@ def _fast_vec_env(spec: TrainEnvSpec, n_envs: int, seed: int) -> Any:
             return obs, rewards * spec.reward_scale, dones, infos
 
     core = AbrSb3VecEnv(n_envs, traces=list(spec.traces), video=spec.video, sim_config=spec.sim_config,
-                        qoe=spec.qoe, config=spec.env_config)
+                        qoe=spec.qoe, config=spec.episode_config)
     vec_env: Any = VecMonitor(core)
     if spec.reward_scale != 1.0:
         vec_env = _ScaleReward(vec_env)

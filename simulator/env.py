@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,8 +16,13 @@ from simulator.config import SimConfig, preset
 from simulator.des import Session
 from simulator.errors import ConfigError
 from simulator.fast_session import FastSession, TraceLists
-from simulator.observation import (DEFAULT_ENCODER, DEFAULT_HISTORY_LEN, ObservationHistory, check_encoder,
-                                   observation_shape)
+from simulator.observation import (
+    DEFAULT_ENCODER,
+    DEFAULT_HISTORY_LEN,
+    ObservationHistory,
+    check_encoder,
+    observation_shape,
+)
 from simulator.qoe import QoEWeights, chunk_qoe
 from simulator.records import ChunkOutcome
 from traces.types import Trace, Video
@@ -27,6 +33,8 @@ DEFAULT_SYNTHETIC_TRACES = 16
 DEFAULT_SYNTHETIC_SEED = 0
 # Upper bound of every observation entry: reached only by throughputs near 80 Gbit/s or 100,000 s buffers.
 OBS_HIGH = 1e4
+#: Stream of the throughput-scale generator, apart from the environment's own (``SeedSequence`` spawn key).
+SCALE_SPAWN_KEY = 7
 #: The session engines an environment can run on: the SimPy reference engine, or the fast core's
 #: arithmetic for one session (``simulator.fast_session``; equal to SimPy within ``simulator.fast``'s
 #: stated tolerance, and bit for bit equal to a session of the batched core and of ``AbrVectorEnv``).
@@ -45,6 +53,11 @@ class EnvConfig:
         history_len: number of past chunks in the observation.
         observation: the observation encoder (``simulator.observation.ENCODERS``): ``"pensieve-6row-v1"``
             (Pensieve's scales, the default) or ``"abr-6row-v2"`` (ladder-relative, bounded rows).
+        throughput_scale_low: training mode only: lowest factor on the episode's trace throughput. Each
+            training episode draws its trace and a factor log-uniform in ``[low, high]`` from a generator
+            of its own (``SeedSequence(seed, spawn_key=(7,))``, seeded by ``reset(seed=...)``), then plays
+            ``Trace.scaled(factor)``; ``info["throughput_scale"]`` reports it. 1/1 (default) disables it.
+        throughput_scale_high: the highest factor.
     """
 
     training: bool = True
@@ -52,6 +65,8 @@ class EnvConfig:
     train_noise_high: float = 1.1  # Pensieve NOISE_HIGH
     history_len: int = DEFAULT_HISTORY_LEN
     observation: str = DEFAULT_ENCODER
+    throughput_scale_low: float = 1.0
+    throughput_scale_high: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 < self.train_noise_low <= self.train_noise_high:
@@ -62,6 +77,30 @@ class EnvConfig:
         if self.history_len < 1:
             raise ConfigError(f"history_len={self.history_len} must be >= 1")
         check_encoder(self.observation)
+        low, high = self.throughput_scale_low, self.throughput_scale_high
+        if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+            raise ConfigError(f"throughput_scale_low={low}, throughput_scale_high={high}: need 0 < low <= high")
+
+    @property
+    def is_scaled(self) -> bool:
+        """Whether training episodes scale their trace's throughput."""
+        return self.training and (self.throughput_scale_low != 1.0 or self.throughput_scale_high != 1.0)
+
+    def scale_rng(self, seed: int | None) -> np.random.Generator:
+        """The generator of the trace choice and throughput scale of scaled training episodes.
+
+        >>> EnvConfig().scale_rng(3).integers(100) == EnvConfig().scale_rng(3).integers(100)
+        True
+        """
+        return np.random.default_rng(np.random.SeedSequence(0 if seed is None else int(seed),
+                                                            spawn_key=(SCALE_SPAWN_KEY,)))
+
+    def draw_scale(self, rng: np.random.Generator, n_traces: int) -> tuple[int, float]:
+        """Draw (trace index, throughput scale factor) for one scaled training episode from ``rng``."""
+        trace_idx = int(rng.integers(n_traces))
+        scale = math.exp(float(rng.uniform(math.log(self.throughput_scale_low),
+                                           math.log(self.throughput_scale_high))))
+        return trace_idx, scale
 
 
 class AbrEnv(gym.Env[ObsType, np.int64]):
@@ -157,6 +196,8 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         self.trace: Trace | None = None
         self._history = ObservationHistory(video, self.config.history_len, self.config.observation)
         self._trace_lists: dict[int, TraceLists] = {}
+        self._scale_rng = self.config.scale_rng(None)
+        self.throughput_scale = 1.0
 
     def _make_episode_sim_config(self) -> SimConfig:
         return episode_config(self.sim_config, self.config)
@@ -174,8 +215,13 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         super().reset(seed=seed)
         if seed is not None:
             self._next_trace_idx = 0
+            self._scale_rng = self.config.scale_rng(seed)
         options = options or {}
         trace_idx = options.get("trace_idx")
+        self.throughput_scale = 1.0
+        if self.config.is_scaled:
+            drawn_idx, self.throughput_scale = self.config.draw_scale(self._scale_rng, len(self.traces))
+            trace_idx = drawn_idx if trace_idx is None else trace_idx
         if trace_idx is None:
             if self.config.training:
                 trace_idx = int(self.np_random.integers(len(self.traces)))
@@ -185,6 +231,8 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         if not 0 <= int(trace_idx) < len(self.traces):
             raise ConfigError(f"options['trace_idx']={trace_idx} must be in [0, {len(self.traces) - 1}]")
         self.trace = self.traces[int(trace_idx)]
+        if self.throughput_scale != 1.0 and self.engine == "simpy":
+            self.trace = self.trace.scaled(self.throughput_scale)
         start_idx = options.get("start_idx")
         if start_idx is None:
             n_samples = self.trace.times_s.size
@@ -193,6 +241,8 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         self._history.reset()
         info: dict[str, Any] = {"trace_name": self.trace.name, "trace_idx": int(trace_idx),
                                 "start_idx": int(start_idx)}
+        if self.config.is_scaled:
+            info["throughput_scale"] = self.throughput_scale
         forced = self._session.forced_quality_idx
         if forced is not None:
             first = self._session.step(forced)
@@ -231,8 +281,9 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         if lists is None:
             lists = TraceLists(self.trace, payload_efficiency=self._episode_sim_config.payload_efficiency)
             self._trace_lists[trace_idx] = lists
+        # The fast engine scales as the batched core does (the chunk crosses the link as if smaller).
         return FastSession(self.trace, self.video, self._episode_sim_config, start_idx=start_idx,
-                           rng=self.np_random, lists=lists)
+                           rng=self.np_random, lists=lists, throughput_scale=self.throughput_scale)
 
     def _observation(self) -> ObsType:
         # Incremental: equal to encode_observation(self._session.context(), history_len), bit for bit.

@@ -64,6 +64,8 @@ class SessionArrays:
         chunk_idx: chunks downloaded so far (= index of the next chunk).
         last_quality_idx: quality of the last chunk (-1 before the first).
         noise: ``(num_envs, n_chunks)`` download-time noise of each chunk (ones without noise).
+        throughput_scale: factor on each session's trace throughput (1 = the trace as recorded); a session
+            at scale ``s`` plays ``Trace.scaled(s)``: its chunks cross the link as if ``s`` times smaller.
     """
 
     trace_idx: IntArray
@@ -75,6 +77,7 @@ class SessionArrays:
     chunk_idx: IntArray
     last_quality_idx: IntArray
     noise: FloatArray
+    throughput_scale: FloatArray
 
     @classmethod
     def empty(cls, num_envs: int, n_chunks: int) -> SessionArrays:
@@ -82,7 +85,7 @@ class SessionArrays:
         floats = [np.zeros(num_envs) for _ in range(3)]
         return cls(ints[0], ints[1], floats[0], floats[1], floats[2], np.zeros(num_envs, dtype=bool),
                    np.full(num_envs, n_chunks, dtype=np.int64), np.full(num_envs, -1, dtype=np.int64),
-                   np.ones((num_envs, n_chunks)))
+                   np.ones((num_envs, n_chunks)), np.ones(num_envs))
 
 
 class ChunkBatch(NamedTuple):
@@ -179,7 +182,8 @@ class BatchedSessions:
         return self.state.chunk_idx >= self.video.n_chunks
 
     def reset(self, trace_idx: npt.ArrayLike, start_idx: npt.ArrayLike | None = None, *,
-              sessions: npt.ArrayLike | None = None, rngs: Sequence[np.random.Generator] | None = None) -> None:
+              sessions: npt.ArrayLike | None = None, rngs: Sequence[np.random.Generator] | None = None,
+              throughput_scale: npt.ArrayLike | None = None) -> None:
         """Start new sessions: empty buffer, the trace clock at interval ``start_idx`` of trace ``trace_idx``.
 
         Args:
@@ -188,6 +192,8 @@ class BatchedSessions:
             sessions: which sessions to reset (default all).
             rngs: one generator per reset session, for the download-time noise; required when the config
                 is noisy, ignored otherwise.
+            throughput_scale: factor on the trace throughput of each reset session (> 0; default 1): the
+                session plays ``Trace.scaled(factor)`` of its trace, as the SimPy engine would.
         """
         idx = self._session_idx(sessions)
         n = idx.size
@@ -197,6 +203,10 @@ class BatchedSessions:
             raise ConfigError(f"trace_idx={int(m[np.argmax(bad)])} must be in [0, {self.packed.n_traces - 1}]")
         j = np.broadcast_to(np.asarray(1 if start_idx is None else start_idx, dtype=np.int64), (n,))
         link = self.packed.start(m, j)
+        scale = np.broadcast_to(np.asarray(1.0 if throughput_scale is None else throughput_scale, dtype=np.float64),
+                                (n,))
+        if not np.all(np.isfinite(scale) & (scale > 0)):
+            raise ConfigError(f"throughput_scale must be finite and > 0, got {scale.tolist()}")
         if self.config.is_noisy and (rngs is None or len(rngs) != n):
             raise ConfigError(f"this config adds download-time noise: pass rngs, one Generator for each of the "
                               f"{n} sessions reset (got {'none' if rngs is None else len(rngs)})")
@@ -213,6 +223,7 @@ class BatchedSessions:
         s.is_playing[idx] = self.config.startup_delay_as_rebuffer
         s.chunk_idx[idx] = 0
         s.last_quality_idx[idx] = -1
+        s.throughput_scale[idx] = scale
 
     def _draw_noise(self, idx: IntArray, rngs: Sequence[np.random.Generator]) -> None:
         low, high, n_chunks = self.config.noise_low, self.config.noise_high, self.video.n_chunks
@@ -291,7 +302,7 @@ class BatchedSessions:
             raise SimulationInvariantError(f"sessions {which} have downloaded the whole video; reset them first")
         m = get(s.trace_idx)
         size = self._sizes_flat[ci * self.video.n_levels + q]
-        self.packed.check_chunk_sizes(m, size)
+        self.packed.check_chunk_sizes(m, size / get(s.throughput_scale))
         rows = np.arange(n) if idx is None else idx
         noise = s.noise[rows, ci] if self.config.is_noisy else None
         out = self._advance(m, q, ci, size, noise, idx)
@@ -311,7 +322,8 @@ class BatchedSessions:
         if cfg.rtt_advances_trace:
             link = fast_link.idle(packed, m, link, np.broadcast_to(rtt, now.shape), self._n_steps)
         now = now + rtt
-        moved = fast_link.transfer(packed, m, link, size, self._n_steps)
+        # A trace scaled by s delivers s times the payload per interval: the same as a chunk s times smaller.
+        moved = fast_link.transfer(packed, m, link, size / get(s.throughput_scale), self._n_steps)
         elapsed = moved.elapsed_s
         now = now + (elapsed if noise is None else elapsed * noise)
         finish = now

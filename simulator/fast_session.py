@@ -131,6 +131,9 @@ class FastSession(SessionState):
         start_idx: first trace interval (1 = the trace's start).
         rng: generator for the download-time noise; required when the config is noisy.
         lists: the trace as :class:`TraceLists` (built from ``trace`` if not given; pass it to reuse it).
+        throughput_scale: factor on the trace's throughput (> 0): the session plays ``trace.scaled(factor)``
+            with the batched core's arithmetic (chunks cross the link as if ``factor`` times smaller), bit for
+            bit as a batched session reset with the same factor.
 
     >>> from simulator.config import preset
     >>> trace = Trace(np.array([0.0, 100.0]), np.array([1e6, 1e6]))
@@ -140,12 +143,16 @@ class FastSession(SessionState):
     """
 
     def __init__(self, trace: Trace, video: Video, config: SimConfig, *, start_idx: int = 1,
-                 rng: np.random.Generator | None = None, lists: TraceLists | None = None) -> None:
+                 rng: np.random.Generator | None = None, lists: TraceLists | None = None,
+                 throughput_scale: float = 1.0) -> None:
         video = fit_video(video, config)
         if config.is_noisy and rng is None:
             raise ConfigError("this config adds download-time noise: pass rng=np.random.default_rng(seed)")
         if not 1 <= start_idx < trace.times_s.size:
             raise ValueError(f"start_idx={start_idx} must be in [1, {trace.times_s.size - 1}]")
+        if not (math.isfinite(throughput_scale) and throughput_scale > 0):
+            raise ConfigError(f"throughput_scale={throughput_scale} must be finite and > 0")
+        self.throughput_scale = float(throughput_scale)
         self.trace = trace
         self.video = video
         self.config = config
@@ -167,8 +174,9 @@ class FastSession(SessionState):
         q = int(quality_idx)
         chunk_idx = len(self.outcomes)
         size = self._sizes[chunk_idx][q]
-        if size > lists.max_chunk_bits:
-            lists.packed.check_chunk_sizes(np.zeros(1, dtype=np.int64), np.array([size]))
+        link_bits = size / self.throughput_scale  # the batched core's arithmetic for a scaled trace
+        if link_bits > lists.max_chunk_bits:
+            lists.packed.check_chunk_sizes(np.zeros(1, dtype=np.int64), np.array([link_bits]))
         noise = None
         if cfg.is_noisy:
             assert self.rng is not None  # checked in __init__
@@ -178,7 +186,8 @@ class FastSession(SessionState):
         if cfg.rtt_advances_trace:
             self.ptr, self.clock_s = idle(lists, self.ptr, self.clock_s, rtt)
         now = request + rtt
-        self.ptr, self.clock_s, elapsed = transfer(lists, cfg.payload_efficiency, self.ptr, self.clock_s, size)
+        self.ptr, self.clock_s, elapsed = transfer(lists, cfg.payload_efficiency, self.ptr, self.clock_s,
+                                                   link_bits)
         now = now + (elapsed if noise is None else elapsed * noise)
         finish = now
         download = elapsed + cfg.link_rtt_s if noise is None else (elapsed + cfg.link_rtt_s) * noise

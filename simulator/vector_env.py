@@ -137,6 +137,7 @@ class AbrVectorEnv(gym.vector.VectorEnv[ObsArray, IntArray, Any]):
                                         self.config.observation)
         self._trace_lengths = np.array([t.times_s.size for t in self.traces], dtype=np.int64)
         self.np_randoms: list[np.random.Generator] = []
+        self._scale_rngs: list[np.random.Generator] = []
         self._next_trace_idx = np.zeros(self.num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
         self._is_started = False
@@ -163,6 +164,7 @@ class AbrVectorEnv(gym.vector.VectorEnv[ObsArray, IntArray, Any]):
                     raise ConfigError(f"got {len(seeds)} seeds for {self.num_envs} sub-environments")
             self.core.sync_rngs()  # the old generators are dropped; leave them consistent anyway
             self.np_randoms = [seeding.np_random(s)[0] for s in seeds]
+            self._scale_rngs = [self.config.scale_rng(s) for s in seeds]
             if seed is not None:
                 self._next_trace_idx[:] = 0
         options = options or {}
@@ -178,6 +180,12 @@ class AbrVectorEnv(gym.vector.VectorEnv[ObsArray, IntArray, Any]):
         n, training = idx.size, self.config.training
         self.core.sync_rngs(idx)
         gens = [self.np_randoms[i] for i in idx.tolist()]
+        scale = None
+        if self.config.is_scaled:  # as AbrEnv: trace and factor from each sub-environment's scale generator
+            drawn = [self.config.draw_scale(self._scale_rngs[i], len(self.traces)) for i in idx.tolist()]
+            scale = np.array([f for _, f in drawn])
+            if trace_opt is None:
+                trace_opt = np.array([m for m, _ in drawn], dtype=np.int64)
         if trace_opt is not None:
             trace_idx = np.broadcast_to(np.asarray(trace_opt, dtype=np.int64), (n,)).copy()
             bad = (trace_idx < 0) | (trace_idx >= len(self.traces))
@@ -199,12 +207,14 @@ class AbrVectorEnv(gym.vector.VectorEnv[ObsArray, IntArray, Any]):
             start_idx = np.ones(n, dtype=np.int64)
         everyone = n == self.num_envs
         self.core.reset(trace_idx, start_idx, sessions=None if everyone else idx,
-                        rngs=gens if self.core.config.is_noisy else None)
+                        rngs=gens if self.core.config.is_noisy else None, throughput_scale=scale)
         self._obs.reset(None if everyone else idx)
         self._needs_reset[idx] = False
         info: dict[str, Any] = {}
         names = np.array([self.traces[m].name for m in trace_idx.tolist()], dtype=object)
         _put(info, idx, self.num_envs, {"trace_idx": trace_idx, "start_idx": start_idx, "trace_name": names})
+        if scale is not None:
+            _put(info, idx, self.num_envs, {"throughput_scale": scale})
         forced = self.core.forced_quality_idx
         if forced is not None:
             first = self.core.step(np.full(n, forced, dtype=np.int64), sessions=None if everyone else idx)

@@ -20,7 +20,7 @@ from simulator.env import AbrEnv, EnvConfig
 from simulator.errors import SimulationInvariantError
 from simulator.fast import EQUIVALENCE_ATOL, EQUIVALENCE_RTOL, BatchedSessions
 from simulator.fast_session import FastSession
-from simulator.observation import encode_observation
+from simulator.observation import ENCODERS, encode_observation
 from simulator.qoe import chunk_qoe
 from simulator.records import ChunkOutcome
 from simulator.vector_env import AbrVectorEnv, child_seeds
@@ -120,7 +120,10 @@ def test_vector_env_equals_single_envs(traces: list[Trace], video: Video, preset
     seed = data.draw(st.integers(0, 2**32), label="seed")
     actions = data.draw(st.lists(st.integers(0, 5), min_size=1, max_size=20), label="actions")
     n_steps = data.draw(st.integers(1, 2 * video.n_chunks + 2), label="steps")
-    config = EnvConfig(training=training, history_len=history_len)
+    encoder = data.draw(st.sampled_from(ENCODERS), label="observation")
+    scale = data.draw(st.sampled_from([(1.0, 1.0), (0.5, 2.0), (0.1, 30.0)]), label="throughput scale")
+    config = EnvConfig(training=training, history_len=history_len, observation=encoder,
+                       throughput_scale_low=scale[0], throughput_scale_high=scale[1])
     kwargs = {"traces": traces, "video": video, "sim_config": preset_name, "config": config}
     venv = AbrVectorEnv(n, **kwargs)
     singles = {engine: [AbrEnv(**kwargs, engine=engine) for _ in range(n)] for engine in ("fast", "simpy")}
@@ -148,7 +151,8 @@ def test_vector_env_equals_single_envs(traces: list[Trace], video: Video, preset
                 assert rewards[i] == reward if exact else _close(float(rewards[i]), reward)
                 _assert_infos_match(info, single_info, i, exact)
                 if exact:  # the incremental observation is encode_observation's
-                    assert np.array_equal(single_obs, encode_observation(env._session.context(), history_len))
+                    assert np.array_equal(single_obs, encode_observation(env._session.context(), history_len,
+                                                                         encoder))
         ended = terminated
 
 
@@ -202,3 +206,34 @@ def test_near_tie_before_a_gap_is_decided_as_the_walk_decides() -> None:
     for outcomes in _both_fast_engines(trace, video, config):
         for mine, ref_outcome in zip(outcomes, want):
             _assert_outcomes_close(mine, ref_outcome, "tie")
+
+
+@EQUIVALENCE
+@given(trace_lists(), videos(), sim_configs(), st.data())
+def test_a_scaled_batched_session_plays_the_scaled_trace(traces: list[Trace], video: Video, config: SimConfig,
+                                                         data: st.DataObject) -> None:
+    # The batched core scales throughput by shrinking the chunk on the link; SimPy plays Trace.scaled.
+    n = data.draw(st.integers(1, 3), label="sessions")
+    trace_idx = [data.draw(st.integers(0, len(traces) - 1)) for _ in range(n)]
+    start_idx = [data.draw(st.integers(1, traces[m].times_s.size - 1)) for m in trace_idx]
+    scales = [data.draw(st.sampled_from([0.5, 2.0, 0.1]) | st.floats(0.05, 50.0)) for _ in range(n)]
+    seeds = np.random.SeedSequence(data.draw(st.integers(0, 2**32), label="seed")).spawn(n)
+    core = BatchedSessions(traces, video, config, n)
+    core.reset(trace_idx, start_idx, rngs=[np.random.default_rng(s) for s in seeds], throughput_scale=scales)
+    ref = [Session(traces[m].scaled(f), video, config, start_idx=j, rng=np.random.default_rng(s))
+           for m, j, f, s in zip(trace_idx, start_idx, scales, seeds)]
+    fast = [FastSession(traces[m], video, config, start_idx=j, rng=np.random.default_rng(s), throughput_scale=f)
+            for m, j, f, s in zip(trace_idx, start_idx, scales, seeds)]
+    for c in range(core.n_chunks):
+        q = np.full(n, (c * 5 + 1) % video.n_levels) if config.first_chunk_quality_idx is None or c else \
+            np.full(n, config.first_chunk_quality_idx)
+        try:
+            outcomes = [session.step(int(q[i])) for i, session in enumerate(ref)]
+        except SimulationInvariantError:  # a scaled trace too slow for the video: the core refuses too
+            with pytest.raises(SimulationInvariantError):
+                core.step(q)
+            return
+        batch = core.step(q)
+        for i in range(n):
+            _assert_outcomes_close(batch.outcome(i), outcomes[i], f"session {i} chunk {c} scale {scales[i]}")
+            assert fast[i].step(int(q[i])) == batch.outcome(i)  # the scalar twin: bit for bit
