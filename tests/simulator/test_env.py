@@ -11,9 +11,12 @@ from gymnasium.utils.env_checker import check_env
 
 import simulator  # noqa: F401  (registers the ids)
 from simulator import QoEWeights, preset, session_metrics
+from simulator.context import PlayerContext
 from simulator.des import Session
 from simulator.env import AbrEnv, EnvConfig
+from simulator.errors import ConfigError
 from simulator.observation import encode_observation
+from simulator.records import ChunkOutcome
 from traces.synthetic import generate_trace_set
 from traces.types import Trace, Video
 
@@ -137,3 +140,25 @@ def test_bad_actions_and_options_are_rejected(traces: list[Trace]) -> None:
         env.reset(options={"trace_idx": 10})
     with pytest.raises(ValueError, match="traces is empty"):
         AbrEnv(traces=[])
+
+
+def test_v2_rows_are_ladder_relative_and_bounded(step_trace: Trace) -> None:
+    video = Video.cbr([1e6, 2e6, 4e6], chunk_duration_s=4.0, n_chunks=5)
+    env = AbrEnv(traces=[step_trace], video=video, config=EnvConfig(training=False, observation="abr-6row-v2"))
+    env.reset()
+    obs, _, _, _, info = env.step(2)
+    first = env._session.outcomes[0]
+    assert obs[0, -2:].tolist() == pytest.approx([2e6 / 4e6, 1.0])
+    assert obs[1, -1] == pytest.approx(info["buffer_s"] / 10.0)
+    assert obs[2, -2] == pytest.approx((np.log2(first.throughput_bps / 4e6) + 6.0) / 10.0)
+    assert obs[3, -1] == pytest.approx(info["download_time_s"] / 10.0)
+    assert obs[4, :3].tolist() == pytest.approx([0.25, 0.5, 1.0])  # sizes / one top-bitrate chunk (16 Mbit)
+    # The bounds: a link 1000x faster than the top bitrate reads like one 16x faster; 1/80 of it like 1/64; a 100 s download as 40 s.
+    fast_and_slow = [ChunkOutcome(0, 2, 4e6, 16e6, 0.0, 0.004, 0.004, 4e9, 0.0, 0.0, 4.0, 0.0),
+                     ChunkOutcome(1, 2, 4e6, 16e6, 0.0, 100.0, 100.0, 5e4, 96.0, 0.0, 4.0, 0.0)]
+    v2 = encode_observation(PlayerContext(video, tuple(fast_and_slow), 4.0), encoder="abr-6row-v2")
+    assert v2[2, -2:].tolist() == [1.0, 0.0] and v2[3, -2:].tolist() == pytest.approx([0.0004, 4.0])
+    v1 = encode_observation(PlayerContext(video, tuple(fast_and_slow), 4.0))
+    assert v1[2, -2] == pytest.approx(500.0)  # Pensieve's scale: far outside any trained range
+    with pytest.raises(ConfigError, match="observation encoder 'v9' is not one of"):
+        EnvConfig(observation="v9")
