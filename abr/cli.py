@@ -27,6 +27,7 @@ from rich.table import Table
 from abr import inputs
 from abr._cli_common import Core, DataDirOption, QoEKind, configure_logging, reported_errors
 from abr.cli_data import download_command, traces_app
+from abr.cli_generalization import generalization_command
 from abr.cli_player import fidelity_command, play_command, player_app
 from abr.cli_rl import export_command, train_command
 from abr.cli_sessions import sessions_app
@@ -56,6 +57,7 @@ app.command("export")(export_command)
 app.add_typer(player_app, name="player")
 app.command("play")(play_command)
 app.command("fidelity")(fidelity_command)
+app.command("generalization")(generalization_command)
 
 
 class Engine(str, Enum):

@@ -43,6 +43,7 @@ from abr.train_config import VALIDATION_SYNTHETIC_SEED, TrainConfig, load_train_
 from abr.train_env import TrainEnvSpec, make_training_vec_env
 from agents.base import Policy
 from agents.errors import PolicyLoadError
+from agents.provenance import PROVENANCE_ATTR, SYNTHETIC_FAMILY, build_provenance, model_provenance, with_parent
 from agents.rl import CRITIC_PREFIXES, LAYOUT_ATTR, algorithm_class, load_model, observation_layout, single_thread_torch
 from simulator.config import SimConfig, preset
 from simulator.env import EnvConfig
@@ -66,13 +67,20 @@ RESUMABLE_CHANGES = frozenset({"total_timesteps", "eval_freq_steps", "patience",
 
 @dataclass(frozen=True, slots=True)
 class TrainInputs:
-    """The resolved inputs of a run: traces, video, simulator config, QoE."""
+    """The resolved inputs of a run: traces, video, simulator config, QoE.
+
+    ``train_sets``/``val_sets`` are the sets by spec, each trace once (synthetic traces as ``"synthetic"``);
+    ``provenance`` is the model's :data:`~agents.provenance.PROVENANCE_ATTR` record (see :mod:`agents.provenance`).
+    """
 
     train_traces: tuple[Trace, ...]
     val_traces: tuple[Trace, ...]
     video: Video
     sim_config: SimConfig
     qoe: QoEWeights
+    train_sets: tuple[tuple[str, tuple[Trace, ...]], ...] = ()
+    val_sets: tuple[tuple[str, tuple[Trace, ...]], ...] = ()
+    provenance: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,16 +124,39 @@ def resolve_inputs(config: TrainConfig, data_dir: str | Path | None = None) -> T
     >>> len(inputs.train_traces), len(inputs.val_traces), inputs.video.n_levels
     (3, 2, 6)
     """
-    train = [t for spec in config.traces for t in load_trace_set(spec, data_dir).traces]
+    loaded = {spec: load_trace_set(spec, data_dir).traces for spec in dict.fromkeys((*config.traces,
+                                                                                    *config.val_traces))}
+    train = [t for spec in config.traces for t in loaded[spec]]
     train += generate_trace_set(config.seed, config.n_synthetic_train) if config.n_synthetic_train else []
-    val = [t for spec in config.val_traces for t in load_trace_set(spec, data_dir).traces]
+    val = [t for spec in config.val_traces for t in loaded[spec]]
     val += generate_trace_set(VALIDATION_SYNTHETIC_SEED, config.n_synthetic_val) if config.n_synthetic_val else []
     if not train:
         raise ConfigError("no training traces: give traces or synthetic_traces > 0")
     if not val:
         raise ConfigError("no validation traces: give val_traces or val_synthetic_traces > 0")
+    train_sets = _sets_by_spec(config.traces, loaded, train, config.n_synthetic_train)
+    val_sets = _sets_by_spec(config.val_traces, loaded, val, config.n_synthetic_val)
+    provenance = build_provenance(train_sets, val_sets, _synthetic_record(config), data_dir=data_dir)
     return TrainInputs(tuple(train), tuple(val), load_video(config.video, data_dir), preset(config.preset),
-                       QoEWeights(kind=config.qoe))  # type: ignore[arg-type]
+                       QoEWeights(kind=config.qoe), train_sets, val_sets, provenance)  # type: ignore[arg-type]
+
+
+def _sets_by_spec(specs: Sequence[str], loaded: dict[str, tuple[Trace, ...]], traces: Sequence[Trace],
+                  n_synthetic: int) -> tuple[tuple[str, tuple[Trace, ...]], ...]:
+    """The sets of a run by spec, each trace once; the synthetic traces (the last ``n_synthetic``) as one set."""
+    sets = [(spec, loaded[spec]) for spec in dict.fromkeys(specs)]
+    if n_synthetic:
+        sets.append((SYNTHETIC_FAMILY, tuple(traces[len(traces) - n_synthetic:])))
+    return tuple(sets)
+
+
+def _synthetic_record(config: TrainConfig) -> dict[str, Any] | None:
+    """The provenance's description of a run's seeded synthetic traces (``None`` without any)."""
+    kind = getattr(config, "synthetic_kind", "markov")
+    record = {part: {"count": n, "seed": seed, "kind": kind} for part, n, seed in (
+        ("train", config.n_synthetic_train, config.seed), ("validation", config.n_synthetic_val,
+                                                            VALIDATION_SYNTHETIC_SEED)) if n}
+    return record or None
 
 
 def env_spec(config: TrainConfig, inputs: TrainInputs) -> TrainEnvSpec:
@@ -164,8 +195,9 @@ def validate_policy(policy: Policy, traces: Sequence[Trace], video: Video, sim_c
     return metrics
 
 
-def build_model(config: TrainConfig, vec_env: Any, n_levels: int, tensorboard_log: str | None) -> Any:
-    """A new SB3 model for ``config`` on ``vec_env`` (seeded; the observation layout attached)."""
+def build_model(config: TrainConfig, vec_env: Any, n_levels: int, tensorboard_log: str | None, *,
+                provenance: dict[str, Any] | None = None) -> Any:
+    """A new SB3 model for ``config`` on ``vec_env`` (seeded; the observation layout and ``provenance`` attached)."""
     import torch
 
     cls = algorithm_class(config.algorithm)
@@ -190,6 +222,8 @@ def build_model(config: TrainConfig, vec_env: Any, n_levels: int, tensorboard_lo
         common.update(batch_size=config.batch_size, n_epochs=config.n_epochs, clip_range=config.clip_range)
     model = cls("MlpPolicy", vec_env, **common)
     setattr(model, LAYOUT_ATTR, observation_layout(n_levels, config.history_len))
+    if provenance is not None:
+        setattr(model, PROVENANCE_ATTR, provenance)
     return model
 
 
@@ -243,6 +277,9 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress |
     _check_out_dir(out, config, resume)
     inputs = resolve_inputs(config, data_dir)
     initial = load_model(config.init_from, config.algorithm)[0] if config.init_from and not resume else None
+    if initial is not None and inputs.provenance is not None:  # a fine-tuned model has seen its parent's traces
+        inputs = dataclasses.replace(inputs, provenance=with_parent(inputs.provenance, model_provenance(initial),
+                                                                    str(config.init_from)))
     out.mkdir(parents=True, exist_ok=True)
     save_train_config(config, out / "config.toml")
     write_json_atomic(out / "config.json", resolved_config(config, inputs, command))
@@ -252,7 +289,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress |
         model = algorithm_class(config.algorithm).load(str(out / CHECKPOINT_FILE), env=vec_env, device="cpu",
                                                       tensorboard_log=tb_log)
     else:
-        model = build_model(config, vec_env, inputs.video.n_levels, tb_log)
+        model = build_model(config, vec_env, inputs.video.n_levels, tb_log, provenance=inputs.provenance)
         if initial is not None:
             copy_policy_weights(initial, model, str(config.init_from))
     from abr._train_callbacks import EntropySchedule, Validation
@@ -370,6 +407,7 @@ def resolved_config(config: TrainConfig, inputs: TrainInputs, command: str | Non
         "qoe": {**dataclasses.asdict(inputs.qoe), "rebuffer_penalty_per_s": inputs.qoe.rebuffer_penalty,
                 "hd_utilities": list(inputs.qoe.hd_utilities)},
         "observation_layout": observation_layout(video.n_levels, config.history_len),
+        "provenance": inputs.provenance,
         "seeding": "SB3 seed (random, numpy, torch); environment i reset with seed + i; 1 torch thread",
         "versions": versions,
         "git": git_state(),

@@ -1,0 +1,142 @@
+"""``abr generalization``: the generalisation protocol of a trained model (:mod:`abr.generalization`).
+
+Registered in :mod:`abr.cli` with ``app.command("generalization")(generalization_command)``. The exit code is
+0 whether or not the acceptance checks pass (they are reported); 2 for bad input, 1 for a failure while running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+from collections.abc import Iterator, Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from abr._cli_common import DataDirOption, reported_errors
+from abr.engines import default_workers
+from abr.evaluate import ProgressCallback
+
+
+class ProtocolEngine(str, Enum):
+    """Where the protocol's sessions run (see ``abr.engines``)."""
+
+    local = "local"
+    serial = "serial"
+    ray = "ray"
+
+
+class ModelAlgorithm(str, Enum):
+    """The algorithm of the model file."""
+
+    ppo = "ppo"
+    a2c = "a2c"
+
+
+def split_families(values: Sequence[str] | None) -> list[str]:
+    """``--held-out`` values, each a comma-separated list, as one list of family names.
+
+    >>> split_families(["oboe,belgium4g", " ucc5g "])
+    ['oboe', 'belgium4g', 'ucc5g']
+    """
+    return [name.strip() for value in values or [] for name in value.split(",") if name.strip()]
+
+
+def generalization_command(
+    model: Annotated[Path, typer.Argument(help="The trained model zip (e.g. <run>/best_model.zip).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the report and the evaluations.")],
+    traces: Annotated[list[str] | None, typer.Option(
+        "--traces", "-t", help="Trace set (path or name under <data dir>/traces); repeatable. Default: the test "
+        "split of every shared family, plus every file of each family the model never saw.")] = None,
+    held_out: Annotated[list[str] | None, typer.Option(
+        "--held-out", help="Families evaluated whole (train+test) as held out, comma-separated; repeatable.")
+    ] = None,
+    agent: Annotated[list[str] | None, typer.Option(
+        "--agent", "-a", help="Heuristic to compare with; repeatable (default: robustmpc, bola-e, dynamic, bba, "
+        "rb; robustmpc, bola-e and optimal always play).")] = None,
+    video: Annotated[str | None, typer.Option(
+        "--video", help="Video: a path or a name under <data dir>/videos (default envivio_dash3).")] = None,
+    preset_name: Annotated[str, typer.Option("--preset", help="Simulator preset (noise-free).")] = "pensieve",
+    scale_mean_mbps: Annotated[float, typer.Option(
+        "--scale-mean-mbps", help="Time-weighted mean (Mbit/s) every set is scaled to for the scaled runs.")
+    ] = 1.25,
+    algo: Annotated[ModelAlgorithm, typer.Option("--algo", help="Algorithm of the model.")] = ModelAlgorithm.ppo,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the evaluations and bootstraps.")] = 0,
+    engine: Annotated[ProtocolEngine, typer.Option(
+        "--engine", help="Where sessions run: local processes, this process (serial) or Ray.")
+    ] = ProtocolEngine.local,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-j", min=1, help="Worker processes (default: the CPUs available).")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Evaluate a trained model against the heuristics on in-distribution and held-out trace sets.
+
+    Writes generalization.csv/.json/.md/.png (and the evaluations under unscaled/ and scaled/) to --out; an
+    interrupted run resumes when the same command is run again.
+    """
+    with reported_errors():
+        from abr.generalization import DEFAULT_HEURISTICS, run_generalization
+
+        families = split_families(held_out)
+        heuristics = list(agent) if agent else list(DEFAULT_HEURISTICS)
+        command = _command_line(model, out, traces, families, agent, video, preset_name, scale_mean_mbps, algo.value,
+                                seed, data_dir)
+        with _progress_bar() as progress:
+            result = run_generalization(
+                model, out, sets=traces, held_out=families, heuristics=heuristics, video=video,
+                preset_name=preset_name, scale_mean_mbps=scale_mean_mbps, algorithm=algo.value, data_dir=data_dir,
+                seed=seed, engine=engine.value, workers=workers or default_workers(), progress=progress,
+                command=command)
+        console = Console() if Console().is_terminal else Console(width=160)
+        table = Table(title="The model, QoE excl. first chunk (mean; − max(robustmpc, bola-e) with 95% CI)")
+        for header in ("set", "label", "scaling", "n", "mean", "p10", "of optimum", "− best heuristic"):
+            table.add_column(header, justify="left" if header in ("set", "label", "scaling") else "right")
+        for r in result.rows:
+            if r.role != "model":
+                continue
+            best = r.vs.get("best")
+            share = f"{r.pct_of_optimum:.1f}%" if r.pct_of_optimum is not None else ""
+            diff = "" if best is None else f"{best.mean_diff:+.2f} [{best.ci_low:+.2f}, {best.ci_high:+.2f}]"
+            table.add_row(r.trace_set, r.label, r.scaling, str(r.n), f"{r.mean:.2f}", f"{r.p10:.2f}", share, diff)
+        console.print(table)
+        for check in result.checks:
+            verdict = {True: "pass", False: "FAIL", None: "n/a"}[check["passed"]]
+            console.print(f"{verdict:>4}  {check['name']}: {check['criterion']}")
+        console.print(f"report written to {result.files['markdown']}")
+
+
+def _command_line(model: Path, out: Path, traces: list[str] | None, held_out: list[str], agents: list[str] | None,
+                  video: str | None, preset_name: str, scale_mean_mbps: float, algo: str, seed: int,
+                  data_dir: Path | None) -> str:
+    """The canonical command that reproduces the run (every option spelled out)."""
+    args = ["abr", "generalization", str(model), "--out", str(out)]
+    for spec in traces or []:
+        args += ["--traces", spec]
+    if held_out:
+        args += ["--held-out", ",".join(held_out)]
+    for name in agents or []:
+        args += ["--agent", name]
+    if video:
+        args += ["--video", video]
+    args += ["--preset", preset_name, "--scale-mean-mbps", str(scale_mean_mbps), "--algo", algo,
+             "--seed", str(seed)]
+    if data_dir is not None:
+        args += ["--data-dir", str(data_dir)]
+    return shlex.join(args)
+
+
+@contextlib.contextmanager
+def _progress_bar() -> Iterator[ProgressCallback]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("evaluating", total=None)
+
+        def update(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=what)
+
+        yield update

@@ -1,0 +1,303 @@
+"""Statistics and acceptance checks of the generalisation protocol (:mod:`abr.generalization`).
+
+Every figure is of ``qoe_excl_first`` (the QoE of chunks 2..N) per session, from the session rows the
+evaluation harness wrote (``sessions.csv``), grouped by (trace set, scaling, agent):
+
+* ``mean`` with its 95% percentile-bootstrap CI (:mod:`abr.stats`, seeded), ``median``, ``p10`` (10th
+  percentile of the sessions), ``worst5_mean`` (mean of the worst 5% of sessions, at least one), the mean
+  ``rebuffer_ratio``;
+* the share of the optimum, ``100 * mean / optimum mean`` (:func:`abr.compare.percent_of_optimum`), only
+  where the optimum's mean is positive (blank otherwise), and always ``diff_vs_optimum`` (mean − optimum mean);
+* paired differences (:func:`abr.compare.paired_comparisons`, same traces, bootstrap CI, win rate) against
+  ``robustmpc``, ``bola-e`` and, per set, the better of the two by mean (``best``).
+
+A pooled group (``fcc/test+norway/test``) pools the sessions of several sets, pairing by (set, trace).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from abr.compare import PairedRow, paired_comparisons, percent_of_optimum
+from abr.stats import bootstrap_generator, bootstrap_indices, percentile_ci
+
+METRIC = "qoe_excl_first"
+OPTIMUM = "optimal"
+#: The paired baselines: column prefix -> agent (``best``: the better of the two per set).
+BASELINES: dict[str, str] = {"robustmpc": "robustmpc", "bola_e": "bola-e"}
+BEST = "best"
+WORST_SHARE = 0.05
+LOW_PERCENTILE = 10.0
+POOL_SEPARATOR = "+"
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PairedDiff:
+    """An agent minus ``baseline`` on the same traces: mean difference, 95% bootstrap CI, win rate."""
+
+    baseline: str
+    n: int
+    mean_diff: float
+    ci_low: float
+    ci_high: float
+    win_rate: float
+
+    @property
+    def is_significant(self) -> bool:
+        return self.ci_low > 0.0 or self.ci_high < 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class GeneralizationRow:
+    """The figures of one agent on one trace set (or pooled group) at one scaling; QoE excl. the first chunk."""
+
+    trace_set: str
+    kind: str
+    family: str
+    label: str
+    scaling: str
+    scale_factor: float
+    agent: str
+    role: str
+    n: int
+    mean: float
+    ci_low: float
+    ci_high: float
+    median: float
+    p10: float
+    worst5_mean: float
+    rebuffer_ratio: float
+    optimum_mean: float | None
+    pct_of_optimum: float | None
+    diff_vs_optimum: float | None
+    vs: dict[str, PairedDiff] = field(default_factory=dict)
+
+    def as_record(self) -> dict[str, Any]:
+        """A flat dict (``vs_<baseline>_<figure>`` columns; ``None`` for blanks), as in the CSV."""
+        record = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "vs"}
+        for prefix in (*BASELINES, BEST):
+            diff = self.vs.get(prefix)
+            record[f"vs_{prefix}_baseline"] = diff.baseline if diff else None
+            for name in ("mean_diff", "ci_low", "ci_high", "win_rate"):
+                record[f"vs_{prefix}_{name}"] = getattr(diff, name) if diff else None
+        return record
+
+
+#: ``generalization.csv`` columns.
+ROW_COLUMNS: tuple[str, ...] = (*(f.name for f in fields(GeneralizationRow) if f.name != "vs"),
+                                *(f"vs_{p}_{name}" for p in (*BASELINES, BEST)
+                                  for name in ("baseline", "mean_diff", "ci_low", "ci_high", "win_rate")))
+
+
+def pooled_name(set_names: Sequence[str]) -> str:
+    """The name of a pooled group.
+
+    >>> pooled_name(["fcc/test", "norway/test"])
+    'fcc/test+norway/test'
+    """
+    return POOL_SEPARATOR.join(set_names)
+
+
+def pool(rows: Sequence[Row], set_names: Sequence[str], name: str) -> list[dict[str, Any]]:
+    """The session rows of ``set_names`` as one group ``name`` (traces named ``<set>:<trace>``, so they pair)."""
+    wanted = set(set_names)
+    return [{**r, "trace_set": name, "trace": f"{r['trace_set']}:{r['trace']}"} for r in rows
+            if r["trace_set"] in wanted]
+
+
+def worst_mean(values: Sequence[float], share: float = WORST_SHARE) -> float:
+    """Mean of the lowest ``share`` of ``values`` (at least one value).
+
+    >>> worst_mean([5.0, 1.0, 3.0, 2.0] * 10)
+    1.0
+    """
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    return float(ordered[:max(1, math.ceil(share * ordered.size))].mean())
+
+
+def _paired(rows: Sequence[Row], baseline: str, group: str, seed: int) -> dict[str, PairedDiff]:
+    found: list[PairedRow] = paired_comparisons(rows, baseline, seed=seed, metrics=(METRIC,))
+    return {r.agent: PairedDiff(baseline, r.n, r.mean_diff, r.ci_low, r.ci_high, r.win_rate)
+            for r in found if r.trace_set == group}
+
+
+def _role(agent: str, model_agent: str) -> str:
+    return "model" if agent == model_agent else "optimum" if agent == OPTIMUM else "heuristic"
+
+
+def group_rows(rows: Sequence[Row], *, group: str, kind: str, family: str, label: str, scaling: str,
+               scale_factor: float, model_agent: str, seed: int) -> list[GeneralizationRow]:
+    """The :class:`GeneralizationRow` of every agent of one group of session rows (all with ``trace_set == group``).
+
+    Args:
+        rows: ``sessions.csv`` rows of the group.
+        group: the group's name; kind, family, label, scaling, scale_factor: copied into every row.
+        model_agent: the agent name of the model under test (its ``role`` is ``"model"``).
+        seed: the bootstrap seed (that of the evaluation).
+    """
+    agents = list(dict.fromkeys(str(r["agent"]) for r in rows))
+    values = {a: np.array([float(r[METRIC]) for r in rows if r["agent"] == a]) for a in agents}
+    means = {a: float(v.mean()) for a, v in values.items()}
+    paired = {prefix: _paired(rows, agent, group, seed) for prefix, agent in BASELINES.items() if agent in agents}
+    present = [b for b in BASELINES if BASELINES[b] in agents]
+    if present:
+        best = max(present, key=lambda b: means[BASELINES[b]])
+        paired[BEST] = paired[best]
+    optimum = means.get(OPTIMUM)
+    shares = {r.agent: r.pct_of_optimum for r in percent_of_optimum(rows, seed=seed, metric=METRIC)
+              if r.trace_set == group}
+    out = []
+    for agent in agents:
+        data = values[agent]
+        low, high = percentile_ci(data, bootstrap_indices(data.size, bootstrap_generator(seed)))
+        ratios = [float(r["rebuffer_ratio"]) for r in rows if r["agent"] == agent]
+        pct = shares.get(agent) if optimum is not None and optimum > 0 else None
+        out.append(GeneralizationRow(
+            group, kind, family, label, scaling, scale_factor, agent, _role(agent, model_agent), int(data.size),
+            means[agent], low, high, float(np.median(data)), float(np.percentile(data, LOW_PERCENTILE)),
+            worst_mean(data.tolist()), float(np.mean(ratios)), optimum, pct,
+            None if optimum is None else means[agent] - optimum,
+            {prefix: diffs[agent] for prefix, diffs in paired.items() if agent in diffs}))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptanceCriteria:
+    """The protocol's acceptance checks (the defaults are those of the generalisation issue).
+
+    Attributes:
+        in_distribution_sets: pooled for the in-distribution check (unscaled).
+        min_gain: the model's mean over robustmpc's, as a fraction of robustmpc's, with a CI excluding zero.
+        min_share_pct: the model's share of the optimum there, in percent.
+        near_optimal_families: families whose unscaled set needs ``near_optimal_pct`` of the optimum.
+        near_optimal_pct: percent of the optimum.
+        beat_heuristics_families: families whose unscaled set needs a mean >= max(robustmpc, bola-e).
+    """
+
+    in_distribution_sets: tuple[str, ...] = ("fcc/test", "norway/test")
+    min_gain: float = 0.05
+    min_share_pct: float = 85.0
+    near_optimal_families: tuple[str, ...] = ("belgium4g", "lumos5g")
+    near_optimal_pct: float = 99.0
+    beat_heuristics_families: tuple[str, ...] = ("ucc5g", "nyu_lte")
+
+
+def _find(rows: Sequence[GeneralizationRow], trace_set: str, scaling: str, agent: str) -> GeneralizationRow | None:
+    return next((r for r in rows if (r.trace_set, r.scaling, r.agent) == (trace_set, scaling, agent)), None)
+
+
+def _check(name: str, criterion: str, trace_set: str | None, passed: bool | None, figures: Mapping[str, Any],
+           note: str = "") -> dict[str, Any]:
+    return {"name": name, "criterion": criterion, "trace_set": trace_set, "passed": passed,
+            "figures": {k: _clean(v) for k, v in figures.items()}, "note": note}
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else value
+    if isinstance(value, Mapping):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def _not_evaluated(name: str, criterion: str, what: str) -> dict[str, Any]:
+    return _check(name, criterion, None, None, {}, f"not evaluated: {what}")
+
+
+def in_distribution_check(rows: Sequence[GeneralizationRow], model: str,
+                          criteria: AcceptanceCriteria) -> dict[str, Any]:
+    """Model vs robustmpc on the pooled in-distribution sets (unscaled): gain, its CI, share of the optimum."""
+    group = pooled_name(criteria.in_distribution_sets)
+    criterion = (f"{group} (unscaled): model - robustmpc >= {criteria.min_gain:.0%} of robustmpc's mean with a 95% "
+                 f"CI excluding zero, and >= {criteria.min_share_pct:g}% of the optimum")
+    mine, theirs = _find(rows, group, "unscaled", model), _find(rows, group, "unscaled", "robustmpc")
+    if mine is None or theirs is None or "robustmpc" not in mine.vs:
+        return _not_evaluated("in_distribution", criterion, f"{group} was not part of the run")
+    diff = mine.vs["robustmpc"]
+    gain = diff.mean_diff / abs(theirs.mean) if theirs.mean != 0 else math.nan
+    passed = (math.isfinite(gain) and gain >= criteria.min_gain and diff.ci_low > 0
+              and mine.pct_of_optimum is not None and mine.pct_of_optimum >= criteria.min_share_pct)
+    return _check("in_distribution", criterion, group, bool(passed), {
+        "model_mean": mine.mean, "robustmpc_mean": theirs.mean, "diff": diff.mean_diff, "ci_low": diff.ci_low,
+        "ci_high": diff.ci_high, "gain_pct": 100.0 * gain, "pct_of_optimum": mine.pct_of_optimum,
+        "optimum_mean": mine.optimum_mean})
+
+
+def held_out_check(rows: Sequence[GeneralizationRow], model: str, family: str, trace_set: str) -> dict[str, Any]:
+    """A held-out family: mean >= max(robustmpc, bola-e) and p10 >= robustmpc's, scaled and unscaled."""
+    criterion = (f"{trace_set}: model mean >= max(robustmpc, bola-e) and model p10 >= robustmpc p10, "
+                 "scaled and unscaled")
+    figures: dict[str, Any] = {}
+    passed = True
+    for scaling in ("unscaled", "scaled"):
+        mine, mpc, bola = (_find(rows, trace_set, scaling, a) for a in (model, "robustmpc", "bola-e"))
+        if mine is None or mpc is None or bola is None:
+            return _not_evaluated(f"held_out:{family}", criterion, f"{trace_set} ({scaling}) was not part of the run")
+        best = max(mpc.mean, bola.mean)
+        figures[scaling] = {"model_mean": mine.mean, "robustmpc_mean": mpc.mean, "bola_e_mean": bola.mean,
+                            "model_p10": mine.p10, "robustmpc_p10": mpc.p10}
+        passed = passed and mine.mean >= best and mine.p10 >= mpc.p10
+    return _check(f"held_out:{family}", criterion, trace_set, passed, figures)
+
+
+def near_optimal_check(rows: Sequence[GeneralizationRow], model: str, family: str, trace_set: str | None,
+                       pct: float) -> dict[str, Any]:
+    """A family's unscaled set: the model's share of the optimum >= ``pct`` (n/a when the optimum's mean <= 0)."""
+    criterion = f"{family} (unscaled): model >= {pct:g}% of the optimum"
+    mine = _find(rows, trace_set, "unscaled", model) if trace_set else None
+    if mine is None:
+        return _not_evaluated(f"near_optimal:{family}", criterion, f"no set of family {family!r} in the run")
+    figures = {"model_mean": mine.mean, "optimum_mean": mine.optimum_mean, "pct_of_optimum": mine.pct_of_optimum}
+    if mine.pct_of_optimum is None:
+        return _check(f"near_optimal:{family}", criterion, trace_set, None, figures,
+                      "no share: the optimum's mean QoE is not positive")
+    return _check(f"near_optimal:{family}", criterion, trace_set, mine.pct_of_optimum >= pct, figures)
+
+
+def beats_heuristics_check(rows: Sequence[GeneralizationRow], model: str, family: str,
+                           trace_set: str | None) -> dict[str, Any]:
+    """A family's unscaled set: the model's mean >= max(robustmpc, bola-e)."""
+    criterion = f"{family} (unscaled): model mean >= max(robustmpc, bola-e)"
+    found = [_find(rows, trace_set, "unscaled", a) if trace_set else None for a in (model, "robustmpc", "bola-e")]
+    mine, mpc, bola = found
+    if mine is None or mpc is None or bola is None:
+        return _not_evaluated(f"beats_heuristics:{family}", criterion, f"no set of family {family!r} in the run")
+    return _check(f"beats_heuristics:{family}", criterion, trace_set, mine.mean >= max(mpc.mean, bola.mean),
+                  {"model_mean": mine.mean, "robustmpc_mean": mpc.mean, "bola_e_mean": bola.mean})
+
+
+def acceptance_checks(rows: Sequence[GeneralizationRow], model: str, family_sets: Mapping[str, Sequence[str]],
+                      held_out: Mapping[str, str], criteria: AcceptanceCriteria | None = None) -> list[dict[str, Any]]:
+    """Every acceptance check, each with its figures and ``passed`` (``None``: not evaluated or not applicable).
+
+    Args:
+        rows: the protocol's rows.
+        model: the model's agent name.
+        family_sets: family -> the names of its evaluated sets, held-out ``<family>/all`` sets first.
+        held_out: held-out family -> its ``<family>/all`` set.
+        criteria: the thresholds (default :class:`AcceptanceCriteria`).
+    """
+    criteria = criteria or AcceptanceCriteria()
+    checks = [in_distribution_check(rows, model, criteria)]
+    checks += [held_out_check(rows, model, family, name) for family, name in held_out.items()]
+    first = {family: names[0] for family, names in family_sets.items() if names}
+    checks += [near_optimal_check(rows, model, f, first.get(f), criteria.near_optimal_pct)
+               for f in criteria.near_optimal_families]
+    checks += [beats_heuristics_check(rows, model, f, first.get(f)) for f in criteria.beat_heuristics_families]
+    return checks
+
+
+def clean_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` with non-finite floats as ``None`` (JSON has no NaN)."""
+    return {k: _clean(v) for k, v in record.items()}
+
+
+__all__ = ["ROW_COLUMNS", "AcceptanceCriteria", "GeneralizationRow", "PairedDiff", "acceptance_checks",
+           "clean_record", "group_rows", "pool", "pooled_name", "worst_mean"]
