@@ -40,6 +40,11 @@ DataDirOption = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Data directory (traces/, videos/); overrides $ABR_DATA_DIR."),
 ]
+LadderOption = Annotated[
+    str | None,
+    typer.Option("--ladder-kbps", help="The video's bitrate ladder in kbit/s, one per level, ascending, comma-"
+                 "separated (e.g. 300,750,1200,1850,2850,4300); overrides the folder's ladder.json and Manifest.mpd."),
+]
 
 
 def configure_logging(verbose: int, quiet: bool) -> Callable[[], None]:

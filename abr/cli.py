@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from abr import inputs
-from abr._cli_common import Core, DataDirOption, QoEKind, configure_logging, reported_errors
+from abr._cli_common import Core, DataDirOption, LadderOption, QoEKind, configure_logging, reported_errors
 from abr.cli_data import download_command, traces_app
 from abr.cli_generalization import generalization_command
 from abr.cli_player import fidelity_command, play_command, player_app
@@ -39,6 +39,7 @@ from agents.registry import AGENTS, agent_names, make_agent
 from simulator.config import PRESETS, preset
 from simulator.qoe import QoEWeights
 from traces.errors import DataDirError
+from traces.units import bps_to_kbps
 
 app = typer.Typer(
     name="abr",
@@ -95,6 +96,7 @@ def evaluate_command(
     video: Annotated[list[str] | None, typer.Option(
         "--video", help="Video: a path or a name under <data dir>/videos (default: envivio_dash3, or a "
         "synthetic CBR Envivio ladder (48 x 4 s) without a data dir); repeatable.")] = None,
+    ladder_kbps: LadderOption = None,
     preset_name: Annotated[str, typer.Option(
         "--preset", help="Simulator preset (see `abr presets`).")] = "pensieve",
     qoe: Annotated[QoEKind, typer.Option("--qoe", help="QoE variant.")] = QoEKind.linear,
@@ -127,9 +129,13 @@ def evaluate_command(
         sets = _load_sets(traces or [], synthetic, seed, data_dir)
         if scale_mean_mbps is not None:
             sets = [inputs.rescaled_trace_set(s, scale_mean_mbps) for s in sets]
-        videos = [inputs.load_video(v, data_dir) for v in video] if video else [inputs.load_video(None, data_dir)]
+        ladder = inputs.parse_ladder_kbps(ladder_kbps)
+        specs: list[str | None] = list(video) if video else [None]
+        videos = [inputs.load_video(v, data_dir, ladder_kbps=ladder) for v in specs]
         command = _command_line(agent, traces or [], synthetic, video, preset_name, qoe.value, out, seed,
                                 data_dir)
+        if ladder is not None:
+            command += f" --ladder-kbps {','.join(f'{k:g}' for k in ladder)}"
         if scale_mean_mbps is not None:
             command += f" --scale-mean-mbps {scale_mean_mbps}"
         metadata = {
@@ -137,6 +143,8 @@ def evaluate_command(
             "trace_specs": {s.name: (str(s.path) if s.path else None) for s in sets},
             "trace_scale_factors": {s.name: s.scale_factor for s in sets},
             "video_specs": video,
+            "ladder_kbps": list(ladder) if ladder is not None else None,
+            "video_ladders_kbps": {v.name: bps_to_kbps(v.bitrates_bps).tolist() for v in videos},
             "data_dir": str(data_dir) if data_dir else None,
         }
         with _progress_bar("evaluating") as progress, _resumable(out):
@@ -250,6 +258,7 @@ def bench_command(
         "--traces", "-t", help="Trace set (default: genet_benchmark from the data dir, else 50 synthetic).")] = None,
     video: Annotated[str | None, typer.Option(
         "--video", help="Video (default: envivio_dash3, or the synthetic Envivio ladder).")] = None,
+    ladder_kbps: LadderOption = None,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Runs per figure; the median is printed.")] = 3,
     limit: Annotated[int | None, typer.Option(
         "--limit", min=1, help="Use only the first N traces (by name).")] = None,
@@ -269,7 +278,8 @@ def bench_command(
         names = agent_names() if agent == ["all"] else list(agent or [])
         for name in names:
             make_agent(name)  # fail fast on an unknown agent
-        figures = run_benchmarks(the_traces, inputs.load_video(video, data_dir), repeats=repeats, agents=names)
+        the_video = inputs.load_video(video, data_dir, ladder_kbps=ladder_kbps)
+        figures = run_benchmarks(the_traces, the_video, repeats=repeats, agents=names)
         figures["trace_sets"] = [s.name for s in sets]
         if as_json:
             typer.echo(json.dumps(figures))

@@ -35,18 +35,11 @@ PresetOption = Annotated[str, typer.Option(
     "preset in the simulator.")]
 
 
-def _ladder(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise typer.BadParameter(
-            f"--ladder {text!r}: expected kbit/s values separated by commas, e.g. 300,750,1200") from None
-
-
 @player_app.command("content")
 def content_command(
     out: Annotated[Path, typer.Argument(help="The content folder to create (must be new or empty).")],
-    ladder: Annotated[str, typer.Option("--ladder", help="Bitrates in kbit/s, ascending, comma-separated.")
+    ladder: Annotated[str, typer.Option(
+        "--ladder-kbps", "--ladder", help="Bitrates in kbit/s, ascending, comma-separated.")
                       ] = "300,750,1200,1850,2850,4300",
     duration: Annotated[float, typer.Option("--duration", min=0.0, help="Seconds of content (0: a whole --source).")
                         ] = DEFAULT_CONTENT_S,
@@ -62,7 +55,8 @@ def content_command(
         from abr.player.content import make_content
 
         start = time.monotonic()
-        c = make_content(out, ladder_kbps=_ladder(ladder), duration_s=duration, segment_s=segment, fps=fps,
+        ladder_kbps = list(inputs.parse_ladder_kbps(ladder) or ())
+        c = make_content(out, ladder_kbps=ladder_kbps, duration_s=duration, segment_s=segment, fps=fps,
                          source=source, audio_kbps=audio_kbps)
         Console().print(f"{c.folder}: {c.n_segments} segments x {len(c.ladder_kbps)} renditions in "
                         f"{time.monotonic() - start:.0f} s; simulator video: --video {c.folder / 'sizes'}")

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from abr import inputs
-from abr._cli_common import Core, DataDirOption, QoEKind, reported_errors
+from abr._cli_common import Core, DataDirOption, LadderOption, QoEKind, reported_errors
 from abr.train_config import TrainConfig, load_train_config
 
 
@@ -66,6 +66,7 @@ def train_command(
         "--val-synthetic", min=0, help="Synthetic validation traces (default 16 without --val-traces).")] = None,
     video: Annotated[str | None, typer.Option("--video", help="Video (path or name under <data dir>/videos).")
                      ] = None,
+    ladder_kbps: LadderOption = None,
     preset_name: Annotated[str | None, typer.Option("--preset", help="Simulator preset.")] = None,
     qoe: Annotated[QoEKind | None, typer.Option("--qoe", help="QoE variant (reward).")] = None,
     learning_rate: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
@@ -99,7 +100,8 @@ def train_command(
             "total_timesteps": timesteps, "n_envs": n_envs, "seed": seed,
             "traces": tuple(traces) if traces else None, "synthetic_traces": synthetic,
             "val_traces": tuple(val_traces) if val_traces else None, "val_synthetic_traces": val_synthetic,
-            "video": video, "preset": preset_name, "qoe": qoe.value if qoe else None,
+            "video": video, "ladder_kbps": inputs.parse_ladder_kbps(ladder_kbps),
+            "preset": preset_name, "qoe": qoe.value if qoe else None,
             "learning_rate": learning_rate, "ent_coef_start": ent_start, "ent_coef_end": ent_end,
             "eval_freq_steps": eval_freq, "patience": patience, "tensorboard": tensorboard,
             "env_core": env_core.value if env_core else None,
@@ -159,6 +161,7 @@ def export_command(
         "--traces", "-t", help="Trace set whose sessions give test observations (default: 4 synthetic).")] = None,
     video: Annotated[str | None, typer.Option(
         "--video", help="Video of those sessions (default: the CBR Envivio ladder).")] = None,
+    ladder_kbps: LadderOption = None,
     n_session: Annotated[int, typer.Option("--n-session", min=0, help="Test vectors from sessions.")] = 64,
     n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random test vectors.")] = 32,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the random test vectors.")] = 0,
@@ -169,7 +172,9 @@ def export_command(
         from abr.export import export_policy
 
         trace_list = list(inputs.load_trace_set(traces, data_dir).traces) if traces else None
-        the_video = inputs.load_video(video, data_dir) if video else None
+        if ladder_kbps is not None and video is None:
+            raise typer.BadParameter("--ladder-kbps sets the ladder of --video; give the video too")
+        the_video = inputs.load_video(video, data_dir, ladder_kbps=ladder_kbps) if video else None
         result = export_policy(model, out, algorithm=algo.value, traces=trace_list, video=the_video,
                                n_session=n_session, n_random=n_random, seed=seed)
         check = result.check

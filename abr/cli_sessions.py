@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from abr._cli_common import DataDirOption, reported_errors
+from abr._cli_common import DataDirOption, LadderOption, reported_errors
 from abr.errors import ConfigError
 
 sessions_app = typer.Typer(help="Viewing sessions: recommender, population on shared links, engagement.",
@@ -54,6 +54,7 @@ def simulate_command(
         "belgium4g/test, or synthetic traces without a data dir).")] = None,
     video: Annotated[str | None, typer.Option("--video", help="Base chunk-size table (default: envivio_dash3).")
                      ] = None,
+    ladder_kbps: LadderOption = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Processes playing household-days.")] = 1,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the PNG plots.")] = True,
     data_dir: DataDirOption = None,
@@ -76,10 +77,13 @@ def simulate_command(
             args += ["--network", spec]
         if video:
             args += ["--video", video]
+        if ladder_kbps:
+            args += ["--ladder-kbps", ladder_kbps]
         started = time.perf_counter()
         with _day_progress() as progress:
             run = run_population(config, out, catalog=catalog, networks=tuple(network) if network else None,
-                                 video=video, data_dir=data_dir, command=shlex.join(args), plots=plots,
+                                 video=video, ladder_kbps=ladder_kbps, data_dir=data_dir,
+                                 command=shlex.join(args), plots=plots,
                                  progress=progress)
         elapsed_s = time.perf_counter() - started
         console = Console() if Console().is_terminal else Console(width=160)

@@ -4,11 +4,18 @@ A spec is an existing path or a name under the data directory (``--data-dir``, e
 ``traces/<spec>`` for trace sets (e.g. ``"fcc/test"``), ``videos/<spec>`` for videos (e.g.
 ``"envivio_dash3"``). Without a data directory the default video is a synthetic CBR video with the
 Envivio ladder (300, 750, 1200, 1850, 2850, 4300 kbit/s), 48 chunks of 4 s: :func:`envivio_cbr_video`.
+
+A video's bitrate ladder comes from ``ladder_kbps`` (the CLI's ``--ladder-kbps``), else the folder's
+``ladder.json``, else its ``Manifest.mpd`` (see :func:`traces.videos.read_pensieve_video`); the MERINA
+folders of the data set have neither, so they need ``--ladder-kbps`` (their PROVENANCE.md names the Envivio
+ladder).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +28,7 @@ from traces.readers import read_trace, read_trace_dir
 from traces.synthetic import generate_trace_set
 from traces.types import Trace, Video
 from traces.units import kbps_to_bps
-from traces.videos import read_video
+from traces.videos import check_ladder, read_video
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +37,8 @@ SYNTHETIC_SET = "synthetic"
 ENVIVIO_BITRATES_KBPS: tuple[float, ...] = (300.0, 750.0, 1200.0, 1850.0, 2850.0, 4300.0)  # Pensieve's ladder
 ENVIVIO_CHUNK_DURATION_S = 4.0
 ENVIVIO_N_CHUNKS = 48  # chunks played by the research simulator
+#: The CLI option (and, as ``ladder_kbps``, the training-config field) that gives a video's ladder.
+LADDER_OPTION = "--ladder-kbps"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,28 +117,82 @@ def has_data_dir(data_dir: str | Path | None = None) -> bool:
     return True
 
 
-def load_video(spec: str | None, data_dir: str | Path | None = None) -> Video:
+def parse_ladder_kbps(text: str | Sequence[float] | None, *, option: str = LADDER_OPTION
+                      ) -> tuple[float, ...] | None:
+    """A ladder in kbit/s from ``"300,750,1200"`` (the CLI form) or a sequence of numbers; ``None`` stays ``None``.
+
+    Only the form is checked here (numbers, finite, > 0, strictly increasing); the level count is checked
+    against the video when it is read (:func:`load_video`).
+
+    Raises:
+        ConfigError: not a comma-separated list of numbers, or a value that is not finite and > 0, or not
+            increasing (the message names ``option``).
+
+    >>> parse_ladder_kbps("300, 750,1200")
+    (300.0, 750.0, 1200.0)
+    >>> parse_ladder_kbps("300,abc")
+    Traceback (most recent call last):
+    ...
+    traces.errors.ConfigError: --ladder-kbps='300,abc': expected kbit/s values separated by commas, e.g. 300,750,1200
+    """
+    if text is None:
+        return None
+    try:
+        if isinstance(text, str):
+            values = tuple(float(x) for x in text.split(",") if x.strip())
+        else:
+            values = tuple(float(x) for x in text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{option}={text!r}: expected kbit/s values separated by commas, e.g. 300,750,1200",
+                          field=option, value=text) from None
+    if not values:
+        raise ConfigError(f"{option}={text!r} is empty: give one kbit/s value per level, e.g. 300,750,1200",
+                          field=option, value=text)
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise ConfigError(f"{option}={text!r}: every bitrate must be a finite number of kbit/s > 0",
+                          field=option, value=text)
+    if any(b <= a for a, b in zip(values, values[1:])):
+        raise ConfigError(f"{option}={text!r}: the bitrates must be strictly increasing (level 0 = lowest)",
+                          field=option, value=text)
+    return values
+
+
+def load_video(spec: str | None, data_dir: str | Path | None = None, *,
+               ladder_kbps: str | Sequence[float] | None = None, ladder_option: str = LADDER_OPTION) -> Video:
     """Load the video named by ``spec``; with no spec, the default (see the module docstring).
 
     Args:
         spec: a folder of ``video_size_N`` files, a Sabre ``.json`` manifest, or a name under
             ``<data_dir>/videos``; ``None`` for the default.
         data_dir: the data directory override (else ``$ABR_DATA_DIR``).
+        ladder_kbps: the bitrate ladder in kbit/s (``"300,750,..."`` or numbers), one per level, ascending;
+            it overrides the folder's ``ladder.json`` and ``Manifest.mpd`` (or a manifest's ladder). With
+            the synthetic default video it sets that CBR video's ladder.
+        ladder_option: the name of ``ladder_kbps`` in error messages (``"--ladder-kbps"``; training configs
+            pass ``"ladder_kbps"``).
 
     Returns:
         The video.
 
     Raises:
         DataDirError: the spec matches nothing.
-        VideoFormatError: the video files are malformed.
+        ConfigError: ``ladder_kbps`` is not a list of increasing numbers > 0.
+        VideoFormatError: the video files are malformed, the folder has no ladder (pass ``--ladder-kbps``), its
+            ``ladder.json`` and ``Manifest.mpd`` disagree, or the ladder's length is not the level count.
     """
+    ladder = parse_ladder_kbps(ladder_kbps, option=ladder_option)
+    ladder_bps = None if ladder is None else [kbps_to_bps(k) for k in ladder]
     if spec is None:
         if not has_data_dir(data_dir):
             logger.info("no data directory: using a synthetic CBR video with the Envivio ladder")
-            return envivio_cbr_video()
+            if ladder_bps is None:
+                return envivio_cbr_video()
+            return Video.cbr(check_ladder(ladder_bps, origin=ladder_option),
+                             chunk_duration_s=ENVIVIO_CHUNK_DURATION_S, n_chunks=ENVIVIO_N_CHUNKS,
+                             name="cbr_synthetic")
         spec = DEFAULT_VIDEO
     _require_lookup(spec, data_dir, "video")
-    return read_video(resolve_video(spec, data_dir))
+    return read_video(resolve_video(spec, data_dir), bitrates_bps=ladder_bps, ladder_option=ladder_option)
 
 
 def _require_lookup(spec: str, data_dir: str | Path | None, what: str) -> None:

@@ -137,7 +137,9 @@ def resolve_inputs(config: TrainConfig, data_dir: str | Path | None = None) -> T
     train_sets = _sets_by_spec(config.traces, loaded, train, config.n_synthetic_train)
     val_sets = _sets_by_spec(config.val_traces, loaded, val, config.n_synthetic_val)
     provenance = build_provenance(train_sets, val_sets, _synthetic_record(config), data_dir=data_dir)
-    return TrainInputs(tuple(train), tuple(val), load_video(config.video, data_dir), preset(config.preset),
+    video = load_video(config.video, data_dir, ladder_kbps=config.ladder_kbps,
+                       ladder_option="ladder_kbps (--ladder-kbps)")
+    return TrainInputs(tuple(train), tuple(val), video, preset(config.preset),
                        QoEWeights(kind=config.qoe), train_sets, val_sets, provenance)  # type: ignore[arg-type]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from abr._atomic import write_atomic
+from abr.inputs import parse_ladder_kbps
 from agents.rl import ALGORITHMS
 from simulator.config import PRESETS
 from simulator.errors import ConfigError
@@ -44,6 +45,9 @@ class TrainConfig:
         preset: simulator preset (``abr presets``); validation runs it without training noise.
         qoe: reward and validation QoE: ``"linear"``, ``"log"`` or ``"hd"``.
         video: video spec (path or name under the data dir); ``None``: the default video.
+        ladder_kbps: the video's bitrate ladder in kbit/s, one per level, ascending; it overrides the folder's
+            ``ladder.json`` and ``Manifest.mpd`` (``None``: the folder's ladder). Folders with neither, such as
+            the MERINA videos, need it.
         traces: training trace set specs (paths or names under ``<data dir>/traces``).
         synthetic_traces: seeded synthetic training traces to add; ``None``: 64 if ``traces`` is empty, else 0.
         val_traces: validation trace set specs.
@@ -98,6 +102,7 @@ class TrainConfig:
     preset: str = "pensieve"
     qoe: str = "linear"
     video: str | None = None
+    ladder_kbps: tuple[float, ...] | None = None
     traces: tuple[str, ...] = ()
     synthetic_traces: int | None = None
     val_traces: tuple[str, ...] = ()
@@ -157,6 +162,11 @@ class TrainConfig:
         _in_range("ent_decay_fraction", self.ent_decay_fraction, 0.0, 1.0, low_open=True)
         _in_range("train_noise_high", self.train_noise_high, self.train_noise_low, math.inf)
         _in_range("throughput_scale_high", self.throughput_scale_high, self.throughput_scale_low, math.inf)
+        if self.ladder_kbps is not None:
+            if isinstance(self.ladder_kbps, str):
+                raise ConfigError(f"ladder_kbps={self.ladder_kbps!r} must be a list of kbit/s numbers, e.g. "
+                                  "[300, 750, 1200, 1850, 2850, 4300]")
+            object.__setattr__(self, "ladder_kbps", parse_ladder_kbps(self.ladder_kbps, option="ladder_kbps"))
         if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from.strip()):
             raise ConfigError(f"init_from={self.init_from!r} must be the path of a model zip (a string)")
         if not self.hidden_sizes or any(not isinstance(h, int) or h < 1 for h in self.hidden_sizes):

@@ -30,6 +30,8 @@ LADDER_FILE = "ladder.json"
 _LEVEL_RE = re.compile(rf"^{VIDEO_SIZE_PREFIX}(\d+)$")
 _INT_RE = re.compile(r"^-?[0-9]+$")
 _SIZE_EXPECTED = "one integer chunk size in bytes per line"
+#: The name error messages give the caller's ladder argument (the CLI passes ``"--ladder-kbps"``).
+DEFAULT_LADDER_OPTION = "bitrates_bps"
 
 
 def read_pensieve_video(
@@ -38,25 +40,32 @@ def read_pensieve_video(
     bitrates_bps: Sequence[float] | None = None,
     chunk_duration_s: float = 4.0,
     name: str | None = None,
+    ladder_option: str = DEFAULT_LADDER_OPTION,
 ) -> Video:
     """Read a Pensieve video folder: ``video_size_0 .. video_size_{L-1}``, bytes per chunk, one per line.
 
     Level 0 is the lowest quality. The bitrate ladder comes from, in order: ``bitrates_bps``; a
-    ``Manifest.mpd`` in the folder (the ``bandwidth`` of its video ``Representation`` elements, sorted
-    ascending); a ``ladder.json`` ``{"bitrates_kbps": [...]}``.
+    ``ladder.json`` ``{"bitrates_kbps": [...]}`` in the folder; a ``Manifest.mpd`` in the folder (the
+    ``bandwidth`` of its video ``Representation`` elements, sorted ascending). A folder holding both files is
+    read only when they give the same ladder (``bitrates_bps`` overrides both). Whatever its origin, the ladder
+    must hold one bitrate per level, every one > 0, strictly increasing.
 
     Args:
         directory: the folder.
         bitrates_bps: the ladder in bits per second, one per level, ascending.
         chunk_duration_s: playback duration of one chunk in seconds (Pensieve uses 4.0).
         name: the video name (default: the folder name).
+        ladder_option: how the caller's users give ``bitrates_bps`` (``"--ladder-kbps"`` in the CLI), named in
+            the error messages as the fix.
 
     Returns:
         The video, chunk sizes in bits.
 
     Raises:
         DataDirError: the folder does not exist.
-        VideoFormatError: no or gapped level files, mismatched chunk counts, a bad size, or no ladder.
+        VideoFormatError: no or gapped level files, mismatched chunk counts, a bad size, no ladder, a ladder
+            of the wrong length, not positive or not increasing, or a ``ladder.json`` and a ``Manifest.mpd``
+            that disagree.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
@@ -78,14 +87,15 @@ def read_pensieve_video(
                 "level file must list the same chunks",
                 path=folder,
             )
-    ladder = _ladder(folder, len(level_files), bitrates_bps)
+    ladder = _ladder(folder, len(level_files), bitrates_bps, ladder_option)
     sizes_bits = bytes_to_bits(np.column_stack(columns).astype(np.float64))
     video = Video(ladder, chunk_duration_s, sizes_bits, name=name or folder.name, source=str(folder))
     logger.debug("read video %s: %d chunks x %d levels", video.name, video.n_chunks, video.n_levels)
     return video
 
 
-def read_sabre_manifest(path: str | Path, *, name: str | None = None) -> Video:
+def read_sabre_manifest(path: str | Path, *, name: str | None = None, bitrates_bps: Sequence[float] | None = None,
+                        ladder_option: str = DEFAULT_LADDER_OPTION) -> Video:
     """Read a Sabre manifest ``{"segment_duration_ms", "bitrates_kbps", "segment_sizes_bits"}``.
 
     ``segment_sizes_bits`` holds one row per segment, one size (in bits) per bitrate.
@@ -93,12 +103,16 @@ def read_sabre_manifest(path: str | Path, *, name: str | None = None) -> Video:
     Args:
         path: the JSON file.
         name: the video name (default: the file stem).
+        bitrates_bps: a ladder in bits per second that replaces the manifest's ``bitrates_kbps`` (one per
+            level, ascending).
+        ladder_option: the name of ``bitrates_bps`` in error messages (the CLI's ``"--ladder-kbps"``).
 
     Returns:
         The video.
 
     Raises:
-        VideoFormatError: invalid JSON, a missing key or a row of the wrong length.
+        VideoFormatError: invalid JSON, a missing key, a row of the wrong length, or a ``bitrates_bps`` of
+            the wrong length, not positive or not increasing.
 
     >>> import tempfile
     >>> doc = '{"segment_duration_ms": 3000, "bitrates_kbps": [100, 200], "segment_sizes_bits": [[3e5, 6e5]]}'
@@ -139,8 +153,9 @@ def read_sabre_manifest(path: str | Path, *, name: str | None = None) -> Video:
         seg, level = (int(i) for i in np.argwhere(sizes <= 0)[0])
         raise VideoFormatError(f"segment {seg + 1} (1-based), level {level}: size {rows[seg][level]!r} bits; "
                                "expected a number > 0", path=path)
-    return Video(kbps_to_bps(ladder), ms_to_s(duration_ms), sizes, name=name or Path(path).stem,
-                 source=str(path))
+    ladder_bps = kbps_to_bps(ladder) if bitrates_bps is None else check_ladder(
+        bitrates_bps, n_levels=ladder.size, origin=ladder_option, path=path)
+    return Video(ladder_bps, ms_to_s(duration_ms), sizes, name=name or Path(path).stem, source=str(path))
 
 
 def read_video(path: str | Path, **kwargs: Any) -> Video:
@@ -148,7 +163,8 @@ def read_video(path: str | Path, **kwargs: Any) -> Video:
 
     Args:
         path: the folder or manifest.
-        **kwargs: passed to :func:`read_pensieve_video` or :func:`read_sabre_manifest`.
+        **kwargs: passed to :func:`read_pensieve_video` or :func:`read_sabre_manifest` (both take
+            ``bitrates_bps``, which overrides the ladder of the files, and ``ladder_option``).
 
     Returns:
         The video.
@@ -179,6 +195,56 @@ def read_video(path: str | Path, **kwargs: Any) -> Video:
         return read_sabre_manifest(p, **kwargs)
     raise VideoFormatError("unknown video file: expected a folder of video_size_N files or a Sabre .json "
                            "manifest", path=p)
+
+
+def check_ladder(bitrates_bps: Sequence[float] | npt.ArrayLike, *, n_levels: int | None = None,
+                 origin: str = DEFAULT_LADDER_OPTION, fix: str | None = None,
+                 path: str | Path | None = None) -> FloatArray:
+    """A bitrate ladder, checked: one value per level, every one finite and > 0, strictly increasing.
+
+    Args:
+        bitrates_bps: the ladder in bits per second.
+        n_levels: the levels of the chunk-size table it belongs to (``None``: any number).
+        origin: where the ladder came from, for the message (``"--ladder-kbps"``, ``"ladder.json"``).
+        fix: what to do about a bad ladder (default: ``"fix <origin>"``).
+        path: the video file or folder, named in the message.
+
+    Returns:
+        The ladder as a float array (bits per second).
+
+    Raises:
+        VideoFormatError: the ladder is empty, of the wrong length, not positive or not increasing (the
+            message shows it in kbit/s).
+
+    >>> check_ladder([3e5, 7.5e5], n_levels=2).tolist()
+    [300000.0, 750000.0]
+    >>> check_ladder([3e5, 2e5], origin="--ladder-kbps")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    traces.errors.VideoFormatError: --ladder-kbps gives 300, 200 kbit/s: the bitrates must be strictly increasing ...
+    """
+    fix = fix or f"fix {origin}"
+    try:
+        ladder = np.asarray(bitrates_bps, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise VideoFormatError(f"{origin} gives {bitrates_bps!r}: expected numbers; {fix}", path=path) from None
+    shown = ", ".join(f"{k:g}" for k in bps_to_kbps(ladder.ravel()))
+    if ladder.ndim != 1 or ladder.size == 0:
+        raise VideoFormatError(f"{origin} gives no ladder ({shown or 'nothing'}); expected one bitrate per level; "
+                               f"{fix}", path=path)
+    if n_levels is not None and ladder.size != n_levels:
+        raise VideoFormatError(
+            f"{origin} gives {ladder.size} bitrates ({shown} kbit/s) but the chunk-size table has {n_levels} "
+            f"levels; give one bitrate per level, ascending; {fix}",
+            path=path,
+        )
+    if not np.all(np.isfinite(ladder) & (ladder > 0)):
+        raise VideoFormatError(f"{origin} gives {shown} kbit/s: every bitrate must be a finite number > 0; {fix}",
+                               path=path)
+    if np.any(np.diff(ladder) <= 0):
+        raise VideoFormatError(f"{origin} gives {shown} kbit/s: the bitrates must be strictly increasing (level 0 "
+                               f"= lowest); {fix}", path=path)
+    return ladder
 
 
 def write_pensieve_video(video: Video, directory: str | Path) -> Path:
@@ -255,27 +321,35 @@ def _read_sizes(path: Path) -> npt.NDArray[np.int64]:
     return np.asarray(sizes, dtype=np.int64)
 
 
-def _ladder(folder: Path, n_levels: int, bitrates_bps: Sequence[float] | None) -> FloatArray:
+def _ladder(folder: Path, n_levels: int, bitrates_bps: Sequence[float] | None, option: str) -> FloatArray:
+    """The folder's ladder: ``bitrates_bps``, else ``ladder.json``, else ``Manifest.mpd`` (both: they must agree)."""
     if bitrates_bps is not None:
-        ladder, origin = np.asarray(bitrates_bps, dtype=np.float64), "bitrates_bps"
-    elif (folder / MPD_FILE).is_file():
-        ladder, origin = _mpd_ladder(folder / MPD_FILE), MPD_FILE
-    elif (folder / LADDER_FILE).is_file():
-        ladder, origin = _json_ladder(folder / LADDER_FILE), LADDER_FILE
-    else:
+        return check_ladder(bitrates_bps, n_levels=n_levels, origin=option, path=folder)
+    has_json, has_mpd = (folder / LADDER_FILE).is_file(), (folder / MPD_FILE).is_file()
+    if not has_json and not has_mpd:
+        provenance = " (its PROVENANCE.md may name the ladder)" if (folder / "PROVENANCE.md").is_file() else ""
         raise VideoFormatError(
-            f"no bitrate ladder for the {n_levels} levels: pass bitrates_bps=[...] (bits/s, ascending), "
-            f"or put a {MPD_FILE} (DASH Representation bandwidths) or a {LADDER_FILE} "
+            f"no bitrate ladder for the {n_levels} levels: the folder has neither a {LADDER_FILE} nor a {MPD_FILE}"
+            f"{provenance}; pass {option} with {n_levels} bitrates (ascending), or put a {LADDER_FILE} "
             '(\'{"bitrates_kbps": [...]}\') in the folder',
             path=folder,
         )
-    if ladder.ndim != 1 or ladder.size != n_levels:
+    fix = f"fix the file or pass {option} (which overrides it)"
+    ladders: dict[str, FloatArray] = {}
+    if has_json:
+        ladders[LADDER_FILE] = check_ladder(_json_ladder(folder / LADDER_FILE), n_levels=n_levels,
+                                            origin=LADDER_FILE, fix=fix, path=folder)
+    if has_mpd:
+        ladders[MPD_FILE] = check_ladder(_mpd_ladder(folder / MPD_FILE), n_levels=n_levels, origin=MPD_FILE,
+                                         fix=fix, path=folder)
+    if has_json and has_mpd and not np.allclose(ladders[LADDER_FILE], ladders[MPD_FILE], rtol=1e-9, atol=0.0):
+        shown = {k: ", ".join(f"{b:g}" for b in bps_to_kbps(v)) for k, v in ladders.items()}
         raise VideoFormatError(
-            f"ladder count mismatch: {origin} gives {ladder.size} bitrates but the folder has {n_levels} "
-            f"{VIDEO_SIZE_PREFIX}N files; give one bitrate per level",
+            f"{LADDER_FILE} ({shown[LADDER_FILE]} kbit/s) and {MPD_FILE} ({shown[MPD_FILE]} kbit/s) give different "
+            f"ladders; pass {option} to override both, or fix one file so that they agree",
             path=folder,
         )
-    return ladder
+    return ladders[LADDER_FILE] if has_json else ladders[MPD_FILE]
 
 
 def _mpd_ladder(path: Path) -> FloatArray:

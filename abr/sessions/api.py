@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ def _check_agents(agents: tuple[str, ...]) -> None:
 
 def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "auto",
                    networks: tuple[str, ...] | None = None, video: str | None = None,
+                   ladder_kbps: str | Sequence[float] | None = None,
                    data_dir: str | Path | None = None, progress: ProgressCallback | None = None,
                    command: str = "", plots: bool = True) -> PopulationRun:
     """Load the inputs, simulate the population and (with ``out``) write every output file.
@@ -86,6 +88,7 @@ def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "
         networks: trace sets of the network profiles (default: :data:`DEFAULT_NETWORKS` with a data directory,
             else a seeded synthetic set).
         video: the base chunk-size table (default: envivio_dash3, or its CBR stand-in without data).
+        ladder_kbps: the video's bitrate ladder in kbit/s (overrides its folder's; see :func:`abr.inputs.load_video`).
         data_dir: the data directory override.
         progress: called after each day with ``(done, total, description)``.
         command: the command line, recorded in ``config.json``.
@@ -103,7 +106,7 @@ def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "
     if not sets:
         sets = [inputs.synthetic_trace_set(SYNTHETIC_NETWORK_TRACES, config.seed)]
     families = {s.name: s.traces for s in sets}
-    base = inputs.load_video(video, data_dir)
+    base = inputs.load_video(video, data_dir, ladder_kbps=ladder_kbps)
     rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(POPULATION_KEY, 3)))
     population = build_population(data, config.users, {k: len(v) for k, v in families.items()}, rng,
                                   sessions_per_day=config.sessions_per_day, als=config.als)
@@ -118,6 +121,7 @@ def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "
             "titles": len(data.catalog),
             "networks": {s.name: len(s.traces) for s in sets},
             "video": base.name,
+            "video_ladder_bps": base.bitrates_bps.tolist(),
             "sim_preset": "realistic",
             "households": population.n_households,
         }

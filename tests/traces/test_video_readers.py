@@ -37,9 +37,11 @@ def test_sabre_bbb_manifest(shared_data_dir: Path) -> None:
 
 def test_merina_folder_needs_a_ladder(shared_data_dir: Path) -> None:
     folder = shared_data_dir / "videos" / "merina_ssb_sita_sings_the_blues"
-    with pytest.raises(VideoFormatError, match=r"no bitrate ladder for the 6 levels: pass bitrates_bps=.*"
-                       r"Manifest.mpd.*ladder.json"):
+    with pytest.raises(VideoFormatError, match=r"no bitrate ladder for the 6 levels: the folder has neither a "
+                       r"ladder.json nor a Manifest.mpd \(its PROVENANCE.md may name the ladder\); pass bitrates_bps"):
         read_video(folder)
+    with pytest.raises(VideoFormatError, match=r"pass --ladder-kbps with 6 bitrates"):
+        read_video(folder, ladder_option="--ladder-kbps")
     video = read_video(folder, bitrates_bps=[k * 1e3 for k in ENVIVIO_KBPS], name="ssb")
     assert (video.n_chunks, video.n_levels, video.name) == (200, 6, "ssb")
 
@@ -55,6 +57,65 @@ def test_ladder_json_is_used_when_there_is_no_mpd(video_dir: Path) -> None:
 def test_argument_ladder_wins_over_files(video_dir: Path) -> None:
     (video_dir / "ladder.json").write_text('{"bitrates_kbps": [300, 750]}')
     assert read_pensieve_video(video_dir, bitrates_bps=[1e6, 2e6]).bitrates_bps.tolist() == [1e6, 2e6]
+
+
+MPD_300_750 = ('<MPD xmlns="urn:mpeg:dash:schema:mpd:2011"><Period><AdaptationSet mimeType="video/mp4">'
+               '<Representation id="lo" bandwidth="300000"/><Representation id="hi" bandwidth="750000"/>'
+               '</AdaptationSet></Period></MPD>')
+
+
+def test_ladder_json_and_mpd_are_read_when_they_agree(video_dir: Path) -> None:
+    (video_dir / "Manifest.mpd").write_text(MPD_300_750)
+    assert read_pensieve_video(video_dir).bitrates_bps.tolist() == [3e5, 7.5e5]  # the MPD alone
+    (video_dir / "ladder.json").write_text('{"bitrates_kbps": [300, 750]}')
+    assert read_pensieve_video(video_dir).bitrates_bps.tolist() == [3e5, 7.5e5]  # both, agreeing
+
+
+def test_ladder_json_and_mpd_that_disagree_are_refused_naming_both(video_dir: Path) -> None:
+    (video_dir / "Manifest.mpd").write_text(MPD_300_750)
+    (video_dir / "ladder.json").write_text('{"bitrates_kbps": [400, 800]}')
+    with pytest.raises(VideoFormatError) as caught:
+        read_video(video_dir, ladder_option="--ladder-kbps")
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(str(video_dir))
+    assert "ladder.json (400, 800 kbit/s) and Manifest.mpd (300, 750 kbit/s) give different ladders" in message
+    assert "pass --ladder-kbps to override both, or fix one file so that they agree" in message
+    # the option overrides both files, agreeing or not
+    video = read_video(video_dir, bitrates_bps=[1e6, 2e6], ladder_option="--ladder-kbps")
+    assert video.bitrates_bps.tolist() == [1e6, 2e6]
+
+
+@pytest.mark.parametrize(("ladder", "fragment"), [
+    ([3e5], "--ladder-kbps gives 1 bitrates (300 kbit/s) but the chunk-size table has 2 levels"),
+    ([3e5, 7.5e5, 1.2e6], "--ladder-kbps gives 3 bitrates (300, 750, 1200 kbit/s) but the chunk-size table has 2"),
+    ([7.5e5, 3e5], "--ladder-kbps gives 750, 300 kbit/s: the bitrates must be strictly increasing"),
+    ([3e5, 3e5], "--ladder-kbps gives 300, 300 kbit/s: the bitrates must be strictly increasing"),
+    ([0.0, 3e5], "--ladder-kbps gives 0, 300 kbit/s: every bitrate must be a finite number > 0"),
+    ([-3e5, 3e5], "--ladder-kbps gives -300, 300 kbit/s: every bitrate must be a finite number > 0"),
+])
+def test_a_bad_ladder_argument_is_refused_naming_the_option(video_dir: Path, ladder: list[float],
+                                                            fragment: str) -> None:
+    with pytest.raises(VideoFormatError) as caught:
+        read_video(video_dir, bitrates_bps=ladder, ladder_option="--ladder-kbps")
+    assert fragment in str(caught.value) and str(caught.value).endswith("fix --ladder-kbps")
+
+
+def test_a_bad_ladder_file_is_refused_naming_the_file_and_the_option(video_dir: Path) -> None:
+    (video_dir / "ladder.json").write_text('{"bitrates_kbps": [750, 300]}')
+    with pytest.raises(VideoFormatError, match=r"ladder.json gives 750, 300 kbit/s: the bitrates must be strictly "
+                       r"increasing .*; fix the file or pass --ladder-kbps \(which overrides it\)"):
+        read_video(video_dir, ladder_option="--ladder-kbps")
+    (video_dir / "ladder.json").write_text('{"bitrates_kbps": [300, 750, 1200]}')
+    with pytest.raises(VideoFormatError, match=r"ladder.json gives 3 bitrates .* has 2 levels"):
+        read_video(video_dir)
+
+
+def test_a_ladder_argument_replaces_a_sabre_manifests_ladder(shared_data_dir: Path) -> None:
+    path = shared_data_dir / "videos" / "sabre_bbb" / "bbb.json"
+    ladder = [float(k) * 1e5 for k in range(1, 11)]
+    assert read_video(path, bitrates_bps=ladder).bitrates_bps.tolist() == ladder
+    with pytest.raises(VideoFormatError, match=r"bbb.json: --ladder-kbps gives 2 bitrates .* has 10 levels"):
+        read_video(path, bitrates_bps=[1e5, 2e5], ladder_option="--ladder-kbps")
 
 
 def test_mpd_ladder_is_sorted_and_ignores_audio(video_dir: Path) -> None:
