@@ -35,7 +35,7 @@ from abr.engines import default_workers
 from abr.errors import ConfigError
 from abr.evaluate import ALL_SETS, EvaluationResult, ProgressCallback, evaluate
 from abr.journal import JOURNAL_FILE
-from agents.registry import AGENTS, agent_names, make_agent
+from agents.registry import AGENTS, agent_names, make_agent, shipped_model_agents
 from simulator.config import PRESETS, preset
 from simulator.qoe import QoEWeights
 from traces.errors import DataDirError
@@ -237,6 +237,9 @@ def agents_command() -> None:
     for name in sorted(AGENTS):
         doc = inspect.getdoc(AGENTS[name]) or ""
         table.add_row(name, doc.splitlines()[0] if doc else "", "yes" if has_browser_rule(name) else "")
+    for name, path in shipped_model_agents().items():
+        table.add_row(name, f"Shipped trained policy: agents/models/{path.name} (greedy).",
+                      "yes" if has_browser_rule(name) else "")
     Console().print(table)
 
 

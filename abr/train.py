@@ -216,7 +216,7 @@ def build_model(config: TrainConfig, vec_env: Any, n_levels: int, tensorboard_lo
             "history_len": config.history_len, "n_levels": n_levels, "n_filters": config.n_filters,
             "kernel_size": config.kernel_size}
     common: dict[str, Any] = {
-        "learning_rate": _learning_rate(config), "n_steps": config.n_steps, "gamma": config.gamma,
+        "learning_rate": learning_rate_schedule(config), "n_steps": config.n_steps, "gamma": config.gamma,
         "gae_lambda": config.gae_lambda, "ent_coef": config.ent_coef_start, "vf_coef": config.vf_coef,
         "max_grad_norm": config.max_grad_norm, "policy_kwargs": policy_kwargs, "seed": config.seed,
         "device": "cpu", "verbose": 0, "tensorboard_log": tensorboard_log}
@@ -231,7 +231,12 @@ def build_model(config: TrainConfig, vec_env: Any, n_levels: int, tensorboard_lo
 
 @dataclass(frozen=True, slots=True)
 class LinearSchedule:
-    """SB3 schedule: ``start`` at the beginning of training, ``end`` at its end (linear in between).
+    """The learning-rate schedule of older runs: ``start`` at the beginning of training, ``end`` at its end.
+
+    Kept, unchanged, because model files saved before runs switched to stable-baselines3's own
+    ``LinearSchedule`` pickled this class (``abr.train.LinearSchedule``): resuming such a checkpoint needs it.
+    New runs do not use it (:func:`learning_rate_schedule`), so their files pickle only SB3 objects and load
+    without ``abr``; :func:`agents.rl.load_model` never unpickles it for inference.
 
     >>> LinearSchedule(1e-3, 1e-4)(0.0)  # SB3 passes the remaining share of training, 1 -> 0
     0.0001
@@ -244,10 +249,26 @@ class LinearSchedule:
         return self.end + (self.start - self.end) * progress_remaining
 
 
-def _learning_rate(config: TrainConfig) -> float | LinearSchedule:
+def learning_rate_schedule(config: TrainConfig) -> Any:
+    """The run's learning rate for SB3: a float, or SB3's ``LinearSchedule`` to ``learning_rate_end``.
+
+    SB3 calls a schedule with the remaining share of training (1 at the start, 0 at the end). Only SB3 classes
+    are returned, so a saved model holds no pickled ``abr`` object (before SB3 2.6, which has no schedule
+    classes, the legacy :class:`LinearSchedule`).
+
+    >>> schedule = learning_rate_schedule(TrainConfig(learning_rate=1e-3, learning_rate_end=1e-4))
+    >>> [round(schedule(p), 12) for p in (1.0, 0.5, 0.0)]  # SB3 passes the remaining share, 1 -> 0
+    [0.001, 0.00055, 0.0001]
+    >>> learning_rate_schedule(TrainConfig(learning_rate=1e-3))
+    0.001
+    """
     if config.learning_rate_end is None:
         return config.learning_rate
-    return LinearSchedule(config.learning_rate, config.learning_rate_end)
+    try:
+        from stable_baselines3.common.utils import LinearSchedule as SB3LinearSchedule
+    except ImportError:  # stable-baselines3 < 2.6
+        return LinearSchedule(config.learning_rate, config.learning_rate_end)
+    return SB3LinearSchedule(config.learning_rate, config.learning_rate_end, end_fraction=1.0)
 
 
 def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress | None = None,

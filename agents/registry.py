@@ -14,6 +14,16 @@ form             meaning                                          example
 ``a2c:PATH``     a trained A2C model zip (greedy)                 ``a2c:runs/b/model.zip``
 ===============  ===============================================  =====================
 
+Shipped policies (``agents/models``; :data:`SHIPPED_MODELS`, listed by ``abr agents``):
+
+===============  =============================================================  ===============================
+name             policy                                                         file
+===============  =============================================================  ===============================
+``ppo``          the shipped PPO policy, :data:`SHIPPED_PPO_MODEL`              ``ppo_pensieve.zip``
+``ppo-v1``       the first shipped PPO policy (stage 3 of                       ``ppo_pensieve_v1.zip``
+                 ``ppo_pensieve_v1.toml``/``.tune.toml``), kept for comparison
+===============  =============================================================  ===============================
+
 ``ppo`` alone loads the shipped policy :data:`SHIPPED_PPO_MODEL` (if one is shipped). Model agents split on
 the first colon only and keep the path's case (``ppo:C:/x.zip`` is the path ``C:/x.zip``); torch is imported
 only when such an agent is made.
@@ -77,6 +87,21 @@ _PARAMETERISED: dict[str, tuple[Callable[[float, str], Policy], Callable[[str], 
 MODEL_AGENTS: tuple[str, ...] = ("ppo", "a2c")
 #: The shipped PPO policy loaded by ``make_agent("ppo")``.
 SHIPPED_PPO_MODEL = Path(__file__).resolve().parent / "models" / "ppo_pensieve.zip"
+#: The first shipped PPO policy, ``make_agent("ppo-v1")``: the stage-3 policy of ``ppo_pensieve_v1.tune.toml``,
+#: re-saved as an inference model that pickles no ``abr`` object (it plays as first shipped).
+SHIPPED_PPO_V1_MODEL = Path(__file__).resolve().parent / "models" / "ppo_pensieve_v1.zip"
+#: Shipped policies other than ``ppo``, by agent name: (algorithm, model file).
+SHIPPED_MODELS: dict[str, tuple[str, Path]] = {"ppo-v1": ("ppo", SHIPPED_PPO_V1_MODEL)}
+
+
+def shipped_model_agents() -> dict[str, Path]:
+    """The shipped policies present, by agent name (``ppo``, ``ppo-v1``), with their model files.
+
+    >>> sorted(shipped_model_agents())
+    ['ppo', 'ppo-v1']
+    """
+    shipped = {"ppo": SHIPPED_PPO_MODEL, **{name: path for name, (_, path) in SHIPPED_MODELS.items()}}
+    return {name: path for name, path in shipped.items() if path.is_file()}
 
 
 def _model_agent(algorithm: str, path: str | None) -> Policy:
@@ -101,6 +126,11 @@ def make_agent(name: str) -> Policy:
     >>> make_agent("bba").name, make_agent("Fixed:3").level_idx
     ('bba', 3)
     """
+    if name.strip().lower() in SHIPPED_MODELS:
+        from agents.rl import RLPolicy  # imports torch and stable-baselines3 lazily
+
+        algorithm, file = SHIPPED_MODELS[name.strip().lower()]
+        return RLPolicy.from_file(file, algorithm=algorithm, name=name.strip().lower())
     model_base, has_path, path = name.strip().partition(":")
     if model_base.strip().lower() in MODEL_AGENTS:
         return _model_agent(model_base.strip().lower(), path.strip() if has_path else None)

@@ -12,11 +12,20 @@ draws the action with the generator given to ``reset``.
 
 torch and stable-baselines3 are imported only when a model is loaded (the ``rl`` extra). Loading sets
 ``torch.set_num_threads(1)``: one thread per process, as evaluation workers need on a small machine.
+
+Loading for play (:func:`load_model`'s default) replaces the training schedules stored in a model file
+(learning rate, clip range, entropy weight: :data:`INFERENCE_OBJECTS`) by constants without unpickling them,
+so a file pickled with the training code's own schedule class (``abr.train.LinearSchedule``, in files saved
+before runs used stable-baselines3's) plays without importing ``abr``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
+import pickletools
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,6 +50,16 @@ CRITIC_PREFIXES = ("vf_features_extractor.", "mlp_extractor.value_net.", "value_
 ENCODER_ID = obs_encoding.DEFAULT_ENCODER
 #: Algorithms a model file may hold, by registry key.
 ALGORITHMS: tuple[str, ...] = ("ppo", "a2c")
+#: Saved model attributes that only training reads, and the constants :func:`load_model` puts in their place
+#: (as SB3's ``custom_objects``: never unpickled) when loading for play. SB3 turns the floats into its own
+#: constant schedules; keys a file lacks (A2C has no clip range) are ignored.
+INFERENCE_OBJECTS: dict[str, Any] = {
+    "learning_rate": 0.0,  # no learning
+    "lr_schedule": 0.0,  # rebuilt by SB3 from learning_rate
+    "clip_range": 0.2,  # SB3's PPO default; PPO only
+    "clip_range_vf": None,  # as abr train leaves it (no value clipping)
+    "ent_coef": 0.0,
+}
 
 
 def observation_layout(n_levels: int, history_len: int = obs_encoding.DEFAULT_HISTORY_LEN,
@@ -109,12 +128,15 @@ def single_thread_torch() -> None:
     torch.set_num_threads(1)
 
 
-def load_model(path: str | Path, algorithm: str = "ppo") -> tuple[Any, dict[str, Any]]:
+def load_model(path: str | Path, algorithm: str = "ppo", *, inference: bool = True) -> tuple[Any, dict[str, Any]]:
     """Load a model file and check its observation layout.
 
     Args:
         path: the model zip written by ``model.save`` (``.zip`` may be omitted, as SB3 allows).
         algorithm: ``"ppo"`` or ``"a2c"``.
+        inference: load for play: the training schedules become the constants of :data:`INFERENCE_OBJECTS`
+            (not unpickled, so the file's pickled training objects are never imported). ``False`` restores
+            them, for code that continues training the model (it may then need the package that pickled them).
 
     Returns:
         The model (on the CPU) and its observation layout.
@@ -133,7 +155,7 @@ def load_model(path: str | Path, algorithm: str = "ppo") -> tuple[Any, dict[str,
     cls = algorithm_class(algorithm)
     single_thread_torch()
     try:
-        model = cls.load(str(file), device="cpu")
+        model = cls.load(str(file), device="cpu", custom_objects=dict(INFERENCE_OBJECTS) if inference else None)
     except Exception as exc:  # SB3 raises many types (KeyError, RuntimeError, pickle errors) for bad files
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise PolicyLoadError(
@@ -203,6 +225,71 @@ def check_layout(model: Any, file: str | Path) -> dict[str, Any]:
             "retrain it with this version (`abr train`) or use the version of abr it was trained with"
         )
     return dict(expected)
+
+
+def pickled_modules(path: str | Path) -> dict[str, set[str]]:
+    """The modules each pickled attribute of a model file refers to (what unpickling it would import).
+
+    Reads the ``data`` member of the zip without unpickling anything: the pickle opcodes of every
+    ``:serialized:`` attribute are scanned for the modules of the classes and functions they name.
+
+    Args:
+        path: the model zip.
+
+    Returns:
+        ``{attribute: {module, ...}}`` for every pickled attribute.
+
+    Raises:
+        PolicyLoadError: the file is missing, not a zip, or has no readable ``data`` member.
+
+    >>> pickled_modules("/no/such/model.zip")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    agents.errors.PolicyLoadError: policy file /no/such/model.zip does not exist; ...
+    """
+    file = _model_file(Path(path))
+    try:
+        with zipfile.ZipFile(file) as archive:
+            data = json.loads(archive.read("data"))
+    except (KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise PolicyLoadError(f"policy file {file} has no readable 'data' member ({exc}); give a model zip "
+                              "written by stable-baselines3") from exc
+    modules: dict[str, set[str]] = {}
+    for key, item in data.items():
+        if isinstance(item, dict) and ":serialized:" in item:
+            try:
+                modules[key] = _pickle_modules(base64.b64decode(item[":serialized:"]))
+            except (binascii.Error, ValueError) as exc:
+                raise PolicyLoadError(f"policy file {file}: attribute {key!r} is not a readable pickle ({exc})"
+                                      ) from exc
+    return modules
+
+
+def _pickle_modules(blob: bytes) -> set[str]:
+    """Modules named by the GLOBAL/STACK_GLOBAL opcodes of a pickle (strings followed through the memo)."""
+    memo: dict[int, object] = {}
+    pushed: list[object] = [None, None]  # the values pushed, strings kept and anything else as None
+    modules: set[str] = set()
+    for opcode, arg, _ in pickletools.genops(blob):
+        name = opcode.name
+        if name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"):
+            pushed.append(arg)
+        elif name in ("BINGET", "LONG_BINGET", "GET"):
+            pushed.append(memo.get(int(str(arg))))
+        elif name == "MEMOIZE":
+            memo[len(memo)] = pushed[-1]
+        elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
+            memo[int(str(arg))] = pushed[-1]
+        elif name == "STACK_GLOBAL":
+            if isinstance(pushed[-2], str):
+                modules.add(pushed[-2])
+            pushed.append(None)
+        elif name == "GLOBAL":
+            modules.add(str(arg).split(" ", 1)[0])
+            pushed.append(None)
+        else:
+            pushed.append(None)
+    return modules
 
 
 class RLPolicy:
@@ -299,12 +386,14 @@ __all__ = [
     "ALGORITHMS",
     "CRITIC_PREFIXES",
     "ENCODER_ID",
+    "INFERENCE_OBJECTS",
     "LAYOUT_ATTR",
     "RLPolicy",
     "algorithm_class",
     "check_layout",
     "load_model",
     "observation_layout",
+    "pickled_modules",
     "policy_logits",
     "policy_probabilities",
     "single_thread_torch",

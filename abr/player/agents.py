@@ -16,7 +16,7 @@ from abr._atomic import write_json_atomic
 from abr._policy_weights import policy_weights
 from abr.errors import ConfigError
 from abr.export import FILES, encoder_spec, export_onnx
-from agents.registry import MODEL_AGENTS, make_agent
+from agents.registry import MODEL_AGENTS, SHIPPED_MODELS, make_agent
 from agents.rl import RLPolicy
 
 #: Heuristics with a JS rule, by agent name (default parameters only, as the Python agent's defaults).
@@ -28,7 +28,8 @@ _ALIASES = {"mpc": "robustmpc"}
 def has_browser_rule(name: str) -> bool:
     """Whether agent ``name`` (a registry name or ``ppo:PATH``-style model agent) runs in the player."""
     base = name.split(":", 1)[0].strip().lower()
-    return (_ALIASES.get(base, base) in BROWSER_HEURISTICS and ":" not in name) or base in MODEL_AGENTS
+    return ((_ALIASES.get(base, base) in BROWSER_HEURISTICS or base in SHIPPED_MODELS) and ":" not in name
+            or base in MODEL_AGENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +80,16 @@ def browser_agent(name: str, work_dir: str | Path, *, backend: str = "json") -> 
         if backend != "json":
             raise ConfigError(f"agent {name!r} is a JS heuristic; the {backend} backend is for RL policies only")
         return BrowserAgent(name, base)
-    if base in MODEL_AGENTS:
+    if base in MODEL_AGENTS or (base in SHIPPED_MODELS and ":" not in name):
         policy = make_agent(name)  # raises PolicyLoadError with the file's name
         assert isinstance(policy, RLPolicy), f"{name} is a model agent but did not load as an RLPolicy"
         folder = Path(work_dir) / ("policy-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", name))
         folder.mkdir(parents=True, exist_ok=True)
-        weights = policy_weights(policy.model.policy, algorithm=base, layout=policy.layout)
+        weights = policy_weights(policy.model.policy, algorithm=policy.algorithm, layout=policy.layout)
         write_json_atomic(folder / FILES["weights"], weights)
         write_json_atomic(folder / FILES["encoder"], encoder_spec(policy.n_levels, policy.history_len))
         if backend == "onnx":
             export_onnx(policy, folder / FILES["onnx"])
         return BrowserAgent(name, "rl", folder, backend=backend)
-    have = ", ".join([*BROWSER_HEURISTICS, "ppo", "ppo:PATH", "a2c:PATH"])
+    have = ", ".join([*BROWSER_HEURISTICS, "ppo", *SHIPPED_MODELS, "ppo:PATH", "a2c:PATH"])
     raise ConfigError(f"agent {name!r} has no browser rule; the player runs: {have}")
