@@ -42,7 +42,7 @@ from abr.errors import ConfigError, MissingExtraError, PolicyExportError
 from abr.inputs import envivio_cbr_video
 from abr.provenance import package_versions, utc_timestamp
 from abr.rollout import run_session
-from agents.rl import CRITIC_PREFIXES, ENCODER_ID, RLPolicy, load_model, policy_logits
+from agents.rl import CRITIC_PREFIXES, RLPolicy, load_model, policy_logits
 from simulator import observation as obs_encoding
 from simulator.config import SimConfig, preset
 from simulator.context import PlayerContext
@@ -83,16 +83,61 @@ class ExportResult:
     check: ExportCheck
 
 
-def encoder_spec(n_levels: int, history_len: int = obs_encoding.DEFAULT_HISTORY_LEN) -> dict[str, Any]:
-    """The observation encoder as data: shape, column layout and every row with its normalisation.
+def encoder_spec(n_levels: int, history_len: int = obs_encoding.DEFAULT_HISTORY_LEN,
+                 encoder: str = obs_encoding.DEFAULT_ENCODER) -> dict[str, Any]:
+    """The observation encoder as data: shape, column layout and every row with its transform and constants.
+
+    Each row is ``transform(quantity, scale)`` rounded to float32, computed in float64:
+
+    * ``ratio``: quantity / scale;
+    * ``ratio_clip``: min(quantity / scale, ``clip``);
+    * ``log2_ratio_clip``: (log2(quantity / scale) - ``low``) / (``high`` - ``low``) clipped to [0, 1]
+      (a zero quantity reads 0).
+
+    A scale is a number or the name of a video property: ``top_bitrate_bps`` (the highest bitrate of the
+    ladder), ``top_chunk_bits`` (top bitrate x chunk duration) or ``n_chunks``.
+
+    Args:
+        n_levels: levels of the ladder.
+        history_len: past chunks in the observation.
+        encoder: the model's encoder (``RLPolicy.encoder``, one of ``simulator.observation.ENCODERS``).
 
     >>> spec = encoder_spec(6)
     >>> spec["shape"], [r["scale"] for r in spec["rows"]][1:5]
     ([6, 8], [10.0, 8000000.0, 10.0, 8000000.0])
+    >>> [r["transform"] for r in encoder_spec(6, encoder="abr-6row-v2")["rows"]][2:4]
+    ['log2_ratio_clip', 'ratio_clip']
     """
+    obs_encoding.check_encoder(encoder)
     past = "each of the last history_len chunks"
+    rows: list[dict[str, Any]] = [
+        {"row": 0, "name": "bitrate", "quantity": f"nominal bitrate of {past}", "unit": "bit/s",
+         "transform": "ratio", "scale": "top_bitrate_bps", "scale_meaning": "the highest bitrate of the ladder"},
+        {"row": 1, "name": "buffer", "quantity": f"buffer level after {past} (after any idle time)",
+         "unit": "s", "transform": "ratio", "scale": obs_encoding.BUFFER_NORM_S, "constant": "BUFFER_NORM_S"},
+        {"row": 2, "name": "throughput", "quantity": f"measured throughput of {past}: size_bits / "
+         "download_time_s (download time including the request RTT)", "unit": "bit/s"},
+        {"row": 3, "name": "download_time", "quantity": f"download time of {past}, RTT included", "unit": "s"},
+        {"row": 4, "name": "next_chunk_sizes", "quantity": "size of the next chunk at each level (column = "
+         "level)", "unit": "bit", "transform": "ratio"},
+        {"row": 5, "name": "chunks_remaining", "quantity": f"chunks left after {past}: n_chunks - chunk_idx - 1",
+         "unit": "chunks", "transform": "ratio", "scale": "n_chunks", "scale_meaning": "chunks in the video"},
+    ]
+    if encoder == obs_encoding.ENCODER_V1:
+        rows[2].update(transform="ratio", scale=obs_encoding.THROUGHPUT_NORM_BPS, constant="THROUGHPUT_NORM_BPS")
+        rows[3].update(transform="ratio", scale=obs_encoding.DOWNLOAD_TIME_NORM_S, constant="DOWNLOAD_TIME_NORM_S")
+        rows[4].update(scale=obs_encoding.CHUNK_SIZE_NORM_BITS, constant="CHUNK_SIZE_NORM_BITS")
+    else:
+        rows[2].update(transform="log2_ratio_clip", scale="top_bitrate_bps",
+                       scale_meaning="the highest bitrate of the ladder", low=obs_encoding.LOG2_THROUGHPUT_LOW,
+                       high=obs_encoding.LOG2_THROUGHPUT_HIGH,
+                       constant="LOG2_THROUGHPUT_LOW, LOG2_THROUGHPUT_HIGH")
+        rows[3].update(transform="ratio_clip", scale=obs_encoding.DOWNLOAD_TIME_NORM_S,
+                       clip=obs_encoding.DOWNLOAD_TIME_CLIP, constant="DOWNLOAD_TIME_NORM_S, DOWNLOAD_TIME_CLIP")
+        rows[4].update(scale="top_chunk_bits", scale_meaning="top bitrate x chunk duration: one chunk at the "
+                       "highest bitrate")
     return {
-        "encoder": ENCODER_ID,
+        "encoder": encoder,
         "shape": list(obs_encoding.observation_shape(n_levels, history_len)),
         "dtype": "float32",
         "history_len": history_len,
@@ -101,24 +146,11 @@ def encoder_spec(n_levels: int, history_len: int = obs_encoding.DEFAULT_HISTORY_
             "rows 0-3 and 5 are histories: column history_len-1 holds the newest chunk, older chunks to its left; "
             "columns before the first downloaded chunk are 0, and columns >= history_len are 0. Row 4 column k "
             "holds the next chunk's size at level k for k < n_levels, 0 elsewhere and after the last chunk. "
-            "Each value is quantity / scale, in float32."
+            "Each value is the row's transform of quantity and scale, computed in float64 and rounded to "
+            "float32. Transforms: ratio = quantity / scale; ratio_clip = min(quantity / scale, clip); "
+            "log2_ratio_clip = clip((log2(quantity / scale) - low) / (high - low), 0, 1)."
         ),
-        "rows": [
-            {"row": 0, "name": "bitrate", "quantity": f"nominal bitrate of {past}", "unit": "bit/s",
-             "scale": "top_bitrate_bps", "scale_meaning": "the highest bitrate of the ladder"},
-            {"row": 1, "name": "buffer", "quantity": f"buffer level after {past} (after any idle time)",
-             "unit": "s", "scale": obs_encoding.BUFFER_NORM_S, "constant": "BUFFER_NORM_S"},
-            {"row": 2, "name": "throughput", "quantity": f"measured throughput of {past}: size_bits / "
-             "download_time_s (download time including the request RTT)", "unit": "bit/s",
-             "scale": obs_encoding.THROUGHPUT_NORM_BPS, "constant": "THROUGHPUT_NORM_BPS"},
-            {"row": 3, "name": "download_time", "quantity": f"download time of {past}, RTT included",
-             "unit": "s", "scale": obs_encoding.DOWNLOAD_TIME_NORM_S, "constant": "DOWNLOAD_TIME_NORM_S"},
-            {"row": 4, "name": "next_chunk_sizes", "quantity": "size of the next chunk at each level (column = "
-             "level)", "unit": "bit", "scale": obs_encoding.CHUNK_SIZE_NORM_BITS,
-             "constant": "CHUNK_SIZE_NORM_BITS"},
-            {"row": 5, "name": "chunks_remaining", "quantity": f"chunks left after {past}: n_chunks - chunk_idx - 1",
-             "unit": "chunks", "scale": "n_chunks", "scale_meaning": "chunks in the video"},
-        ],
+        "rows": rows,
         "action": "quality index 0..n_levels-1 (0 = lowest); greedy play takes argmax(probs)",
         "onnx": {"input": "obs", "outputs": ["logits", "probs"], "batch_axis": 0},
     }
@@ -136,7 +168,7 @@ def session_observations(policy: RLPolicy, traces: Sequence[Trace], video: Video
             policy.reset(rng)
 
         def select(self, context: PlayerContext) -> int:
-            seen.append(obs_encoding.encode_observation(context, policy.history_len))
+            seen.append(obs_encoding.encode_observation(context, policy.history_len, policy.encoder))
             return policy.select(context)
 
     for trace in traces:
@@ -149,7 +181,9 @@ def vector_observations(policy: RLPolicy, *, traces: Sequence[Trace] | None = No
     """Test observations: ``n_session`` taken evenly from real sessions, one all-zero, ``n_random`` random.
 
     Sessions play ``traces`` (default: 4 seeded synthetic traces) with ``video`` (default: the CBR Envivio
-    ladder) on the ``pensieve`` preset. Random observations are uniform in [0, 2) in every cell.
+    ladder) on the ``pensieve`` preset. Random observations are uniform in [0, 2) in every cell, except rows
+    the policy's encoder bounds, which cover their whole range (``abr-6row-v2``: row 2 in [0, 1], row 3 in
+    [0, DOWNLOAD_TIME_CLIP]).
     """
     video = video if video is not None else envivio_cbr_video()
     if video.n_levels != policy.n_levels:
@@ -164,8 +198,18 @@ def vector_observations(policy: RLPolicy, *, traces: Sequence[Trace] | None = No
         parts.insert(0, played[picks])
     if n_random > 0:
         rng = np.random.default_rng(seed)
-        parts.append(rng.uniform(0.0, _RANDOM_OBS_HIGH, size=(n_random, *shape)).astype(np.float32))
+        high = _random_obs_high(policy.encoder, shape)
+        parts.append((rng.uniform(0.0, 1.0, size=(n_random, *shape)) * high).astype(np.float32))
     return np.concatenate(parts)
+
+
+def _random_obs_high(encoder: str, shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
+    """Upper bound of each cell of the random test observations (``[N_ROWS, 1]``, broadcast over columns)."""
+    high = np.full((shape[0], 1), _RANDOM_OBS_HIGH)
+    if encoder == obs_encoding.ENCODER_V2:
+        high[2] = 1.0  # the clipped log2 ratio
+        high[3] = obs_encoding.DOWNLOAD_TIME_CLIP
+    return high
 
 
 def video_json(video: Video) -> dict[str, Any]:
@@ -189,11 +233,11 @@ def encoder_vectors(policy: RLPolicy, *, traces: Sequence[Trace] | None = None, 
     for trace in traces:
         outcomes = run_session(policy, trace, video, config)
         observations = [obs_encoding.encode_observation(PlayerContext(video, tuple(outcomes[:k]), 0.0),
-                                                        policy.history_len).astype(np.float64).tolist()
+                                                        policy.history_len, policy.encoder).astype(np.float64).tolist()
                         for k in range(len(outcomes) + 1)]
         sessions.append({"trace": trace.name, "outcomes": [o._asdict() for o in outcomes],
                          "observations": observations})
-    return {"encoder": ENCODER_ID, "history_len": policy.history_len, "video": video_json(video),
+    return {"encoder": policy.encoder, "history_len": policy.history_len, "video": video_json(video),
             "sessions": sessions}
 
 
@@ -262,7 +306,7 @@ def export_policy(model_path: str | Path, out_dir: str | Path, *, algorithm: str
     files = {role: out / name for role, name in FILES.items()}
     weights = policy_weights(policy.model.policy, algorithm=algorithm, layout=policy.layout)
     write_json_atomic(files["weights"], weights)
-    write_json_atomic(files["encoder"], encoder_spec(policy.n_levels, policy.history_len))
+    write_json_atomic(files["encoder"], encoder_spec(policy.n_levels, policy.history_len, policy.encoder))
     write_json_atomic(files["vectors"], _test_vectors(policy, observations))
     write_json_atomic(files["encoder_vectors"], encoder_vectors(policy, traces=traces, video=video, seed=seed))
     export_onnx(policy, files["onnx"])

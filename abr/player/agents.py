@@ -87,7 +87,8 @@ def browser_agent(name: str, work_dir: str | Path, *, backend: str = "json") -> 
         folder.mkdir(parents=True, exist_ok=True)
         weights = policy_weights(policy.model.policy, algorithm=policy.algorithm, layout=policy.layout)
         write_json_atomic(folder / FILES["weights"], weights)
-        write_json_atomic(folder / FILES["encoder"], encoder_spec(policy.n_levels, policy.history_len))
+        write_json_atomic(folder / FILES["encoder"], encoder_spec(policy.n_levels, policy.history_len,
+                                                                   policy.encoder))
         if backend == "onnx":
             export_onnx(policy, folder / FILES["onnx"])
         return BrowserAgent(name, "rl", folder, backend=backend)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from traces.types import Trace
 
 ENVIVIO_LADDER_KBPS = [300, 750, 1200, 1850, 2850, 4300]
 #: Throughput levels (Mbit/s) of the tiny traces: slow, medium, fast, and two that vary.
@@ -50,3 +53,44 @@ def write_tiny_video_dir(folder: Path, n_chunks: int = 8) -> Path:
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def extreme_trace() -> Trace:
+    """1 Gbit/s for 60 s (top-bitrate chunks measure > 16x the top bitrate despite the RTT), then 20 kbit/s
+    (1/215 of it: chunks take over 40 s) until 3000 s, then 2 Mbit/s."""
+    t = np.arange(0.0, 4001.0)
+    return Trace(t, np.select([t <= 60, t <= 3000], [1e9, 20e3], 2e6), name="extreme")
+
+
+def train_tiny_model(config: Any, out_dir: Path, observation: str) -> Path:
+    """Train ``config`` (a tiny ``TrainConfig``) on the observation encoder ``observation``; the model file.
+
+    Uses ``TrainConfig.observation`` when it exists; otherwise builds the model as ``abr train`` does
+    (``build_model``) on ``AbrEnv(config=EnvConfig(observation=...))`` and records that encoder in its layout.
+    """
+    import dataclasses
+
+    from abr.train import build_model, train
+    from simulator.observation import DEFAULT_ENCODER
+
+    if observation == DEFAULT_ENCODER:
+        return Path(train(config, out_dir).model_path)
+    if "observation" in {f.name for f in dataclasses.fields(config)}:
+        return Path(train(dataclasses.replace(config, observation=observation), out_dir).model_path)
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from abr.inputs import envivio_cbr_video
+    from agents.rl import LAYOUT_ATTR, observation_layout
+    from simulator.env import AbrEnv, EnvConfig
+    from traces.synthetic import generate_trace_set
+
+    video, traces = envivio_cbr_video(), generate_trace_set(config.seed, config.synthetic_traces)
+    env_config = EnvConfig(history_len=config.history_len, observation=observation)
+    vec_env = DummyVecEnv([lambda: AbrEnv(traces, video, config=env_config)] * config.n_envs)
+    vec_env.seed(config.seed)
+    model = build_model(config, vec_env, video.n_levels, None)
+    setattr(model, LAYOUT_ATTR, observation_layout(video.n_levels, config.history_len, observation))
+    model.learn(total_timesteps=config.total_timesteps)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(str(out_dir / "model.zip"))
+    return out_dir / "model.zip"

@@ -19,11 +19,16 @@ from abr._policy_weights import numpy_logits, softmax  # noqa: E402
 from abr.cli_rl import export_command  # noqa: E402
 from abr.errors import PolicyExportError, PolicyLoadError  # noqa: E402
 from abr.export import FILES, TOLERANCE, encoder_spec, export_policy, verify_export  # noqa: E402
-from abr.train import train  # noqa: E402
 from abr.train_config import TrainConfig  # noqa: E402
 from agents.rl import RLPolicy  # noqa: E402
 from simulator import observation as obs_encoding  # noqa: E402
+from simulator.config import preset  # noqa: E402
+from simulator.context import PlayerContext  # noqa: E402
+from simulator.records import ChunkOutcome  # noqa: E402
+from traces.synthetic import generate_trace_set  # noqa: E402
 from traces.types import Video  # noqa: E402
+
+from .abr_test_helpers import extreme_trace, train_tiny_model  # noqa: E402
 
 BASE = TrainConfig(total_timesteps=512, n_envs=2, n_steps=128, batch_size=128, synthetic_traces=4,
                    val_synthetic_traces=2, eval_freq_steps=0, n_filters=8, hidden_sizes=(16, 16), tensorboard=False)
@@ -31,13 +36,17 @@ VARIANTS = {
     "pensieve": BASE,
     "pensieve-shared": dataclasses.replace(BASE, share_features=True),
     "mlp": dataclasses.replace(BASE, policy="mlp"),
+    "pensieve-v2": BASE,
 }
+#: The observation encoder of each variant (default v1).
+ENCODER_OF = {"pensieve-v2": obs_encoding.ENCODER_V2}
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("export-models")
-    return {name: train(config, root / name).model_path for name, config in VARIANTS.items()}
+    return {name: train_tiny_model(config, root / name, ENCODER_OF.get(name, obs_encoding.ENCODER_V1))
+            for name, config in VARIANTS.items()}
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -73,7 +82,96 @@ def test_encoder_spec_describes_every_row() -> None:
                       "throughput": obs_encoding.THROUGHPUT_NORM_BPS,
                       "download_time": obs_encoding.DOWNLOAD_TIME_NORM_S,
                       "next_chunk_sizes": obs_encoding.CHUNK_SIZE_NORM_BITS, "chunks_remaining": "n_chunks"}
-    assert encoder_spec(10, 8)["shape"] == [6, 10]
+    assert encoder_spec(10, 8)["shape"] == [6, 10] and spec["encoder"] == "pensieve-6row-v1"
+
+
+def test_encoder_spec_of_v2_carries_each_rows_transform_and_constants() -> None:
+    spec = encoder_spec(6, 8, obs_encoding.ENCODER_V2)
+    assert spec["encoder"] == "abr-6row-v2" and spec["shape"] == [6, 8]
+    rows = {r["name"]: r for r in spec["rows"]}
+    assert rows["throughput"]["transform"] == "log2_ratio_clip" and rows["throughput"]["scale"] == "top_bitrate_bps"
+    assert (rows["throughput"]["low"], rows["throughput"]["high"]) == (-6.0, 4.0)
+    assert rows["download_time"]["transform"] == "ratio_clip"
+    assert (rows["download_time"]["scale"], rows["download_time"]["clip"]) == (10.0, 4.0)
+    assert rows["next_chunk_sizes"]["scale"] == "top_chunk_bits"
+    assert all(r["transform"] == "ratio" for r in spec["rows"] if r["row"] in (0, 1, 4, 5))
+    assert all(r["transform"] == "ratio" for r in encoder_spec(6, 8)["rows"])
+    with pytest.raises(ValueError, match="abr-6row-v3"):
+        encoder_spec(6, 8, "abr-6row-v3")
+
+
+def _encode_from_spec(spec: dict, video: Video, outcomes: list[ChunkOutcome]) -> np.ndarray:
+    """A re-implementation of the encoder from ``spec`` alone, in plain Python floats (as encoder.js does)."""
+    import math
+
+    top = float(video.bitrates_bps[-1])
+    scales = {"top_bitrate_bps": top, "top_chunk_bits": top * video.chunk_duration_s, "n_chunks": video.n_chunks}
+    obs = np.zeros(spec["shape"], dtype=np.float32)
+    h = spec["history_len"]
+    past = outcomes[-h:] if outcomes else []
+    for row in spec["rows"]:
+        scale = scales.get(row["scale"], row["scale"])
+
+        def f(q: float, row: dict = row, scale: float = scale) -> float:
+            if row["transform"] == "ratio":
+                return q / scale
+            if row["transform"] == "ratio_clip":
+                return min(q / scale, row["clip"])
+            assert row["transform"] == "log2_ratio_clip"
+            log = math.log2(q / scale) if q > 0 else -math.inf
+            return min(max((log - row["low"]) / (row["high"] - row["low"]), 0.0), 1.0)
+
+        if row["name"] == "next_chunk_sizes":
+            if len(outcomes) < video.n_chunks:
+                sizes = video.chunk_sizes_bits[len(outcomes)]
+                obs[row["row"], : len(sizes)] = [f(float(s)) for s in sizes]
+            continue
+        get = {"bitrate": lambda o: o.bitrate_bps, "buffer": lambda o: o.buffer_s,
+               "throughput": lambda o: o.throughput_bps, "download_time": lambda o: o.download_time_s,
+               "chunks_remaining": lambda o: video.n_chunks - o.chunk_idx - 1}[row["name"]]
+        for j, o in enumerate(past):
+            obs[row["row"], h - len(past) + j] = f(float(get(o)))
+    return obs
+
+
+@pytest.mark.parametrize("encoder", obs_encoding.ENCODERS)
+def test_a_reimplementation_from_the_spec_reproduces_the_encoder(encoder: str, data_dir: Path) -> None:
+    from abr.inputs import load_video
+    from abr.rollout import run_session
+    from agents.registry import make_agent
+
+    video = load_video("envivio_dash3", data_dir)  # VBR: row 4 changes chunk by chunk
+    spec = encoder_spec(video.n_levels, 8, encoder)
+    cells = clipped_low = clipped_high = long_downloads = 0
+    for trace in [extreme_trace(), *generate_trace_set(1, 2)]:
+        outcomes = run_session(make_agent("bba"), trace, video, preset("realistic"))
+        for k in range(len(outcomes) + 1):
+            context = PlayerContext(video, tuple(outcomes[:k]), 0.0)
+            want = obs_encoding.encode_observation(context, 8, encoder)
+            np.testing.assert_array_equal(_encode_from_spec(spec, video, outcomes[:k]), want, err_msg=f"chunk {k}")
+            cells += want.size
+        clipped_low += sum(o.throughput_bps <= video.bitrates_bps[-1] / 64 for o in outcomes)
+        clipped_high += sum(o.throughput_bps >= video.bitrates_bps[-1] * 16 for o in outcomes)
+        long_downloads += sum(o.download_time_s > 40.0 for o in outcomes)
+    assert cells > 1000 and clipped_low and clipped_high and long_downloads  # every clip was exercised
+
+
+def test_a_v2_export_encodes_with_the_models_encoder(models: dict[str, Path], tmp_path: Path) -> None:
+    result = export_policy(models["pensieve-v2"], tmp_path / "export", n_session=16, n_random=200)
+    spec = json.loads(result.files["encoder"].read_text())
+    encoder_vectors = json.loads(result.files["encoder_vectors"].read_text())
+    assert spec["encoder"] == encoder_vectors["encoder"] == "abr-6row-v2"
+    assert json.loads(result.files["manifest"].read_text())["observation_layout"]["encoder"] == "abr-6row-v2"
+    video = Video(np.array(encoder_vectors["video"]["bitrates_bps"]), encoder_vectors["video"]["chunk_duration_s"],
+                  np.array(encoder_vectors["video"]["sizes_bits"]))
+    for session in encoder_vectors["sessions"]:
+        outcomes = [ChunkOutcome(**o) for o in session["outcomes"]]
+        for k, want in enumerate(session["observations"]):
+            np.testing.assert_array_equal(_encode_from_spec(spec, video, outcomes[:k]), np.float32(want))
+    obs = np.asarray(json.loads(result.files["vectors"].read_text())["observations"])
+    played, random = obs[:16], obs[17:]
+    assert played[:, 2].max() <= 1.0 and played[:, 4].max() < 1.5  # bounded rows, not v1's scales
+    assert random[:, 2].max() <= 1.0 and 3.5 < random[:, 3].max() <= obs_encoding.DOWNLOAD_TIME_CLIP
 
 
 def test_a_tampered_export_fails_verification(models: dict[str, Path], tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ test("the encoder reproduces every observation of the exported sessions exactly"
       }
     }
   }
-  report.encoder = { cells, max_abs_diff: worst };
+  report.encoder = { cells, max_abs_diff: worst, encoder: spec.encoder };
   assert.ok(cells > 500, `only ${cells} cells checked`);
   assert.equal(worst, 0, `encoder differs by ${worst}`);
 });
@@ -88,4 +88,32 @@ test("a malformed weights file or encoder spec is refused with the field named",
   w.action_head.weight.data = w.action_head.weight.data.slice(1);
   assert.throws(() => loadPolicy(w), /action_head\.weight/);
   assert.throws(() => checkSpec({ encoder: "x", shape: [6, 8], rows: [{ name: "bogus" }] }), /bogus/);
+  assert.throws(() => checkSpec({ encoder: "x", shape: [6, 8], rows: [{ row: 2, name: "throughput", transform: "cube" }] }),
+    /row 2 'throughput' has an unknown transform 'cube'/);
+  assert.throws(() => checkSpec({ encoder: "x", shape: [6, 8], rows: [{ row: 3, name: "download_time", transform: "ratio_clip" }] }),
+    /row 3 'download_time' \(ratio_clip\) needs a number 'clip'/);
+});
+
+test("the spec's clipped rows (abr-6row-v2) read their bounds past them", (t) => {
+  const spec = checkSpec(load("encoder_spec.json"));
+  const clipped = spec.rows.filter((r) => (r.transform ?? "ratio") !== "ratio");
+  if (clipped.length === 0) { t.skip(`${spec.encoder} clips no row`); return; }
+  const video = load("encoder_vectors.json").video;
+  const top = video.bitrates_bps[video.bitrates_bps.length - 1];
+  const outcome = (throughput, download) => ({ chunk_idx: 0, bitrate_bps: top, buffer_s: 4, throughput_bps: throughput,
+    download_time_s: download });
+  const h = spec.history_len;
+  const high = encodeObservation(spec, video, [outcome(top * 1e3, 1e3)]);
+  const low = encodeObservation(spec, video, [outcome(top / 1e3, 0.5)]);
+  const zero = encodeObservation(spec, video, [outcome(0, 0.5)]);
+  const exact = encodeObservation(spec, video, [outcome(top, 0.5)]);
+  for (const row of clipped) {
+    if (row.transform === "log2_ratio_clip") {
+      assert.deepEqual([high[row.row][h - 1], low[row.row][h - 1], zero[row.row][h - 1]], [1, 0, 0]);
+      assert.equal(exact[row.row][h - 1], Math.fround(-row.low / (row.high - row.low)));
+    } else {
+      assert.equal(high[row.row][h - 1], row.clip);
+    }
+  }
+  report.clipped_rows = clipped.map((r) => r.row);
 });

@@ -7,24 +7,38 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("stable_baselines3")
 from abr.inputs import load_video  # noqa: E402
 from abr.player.vectors import RULE_VECTORS, rule_vectors, write_vectors  # noqa: E402
+from abr.train_config import TrainConfig  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
+from simulator import observation as obs_encoding  # noqa: E402
 from simulator.context import PlayerContext  # noqa: E402
 from simulator.records import ChunkOutcome  # noqa: E402
 from traces.synthetic import generate_trace_set  # noqa: E402
 
+from ..abr_test_helpers import extreme_trace, train_tiny_model  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[3]
+#: A tiny model for the encoders the shipped policy does not use.
+TINY = TrainConfig(total_timesteps=256, n_envs=2, n_steps=128, batch_size=128, synthetic_traces=4,
+                   val_synthetic_traces=2, eval_freq_steps=0, n_filters=8, hidden_sizes=(16, 16), tensorboard=False)
 
 
-@pytest.fixture(scope="module")
-def vectors(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+@pytest.fixture(scope="module", params=obs_encoding.ENCODERS)
+def vectors(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     # The real (VBR) Envivio video: sizes differ per chunk, so MPC's search and tie-breaking are exercised.
     video = load_video("envivio_dash3", data_dir)
-    return write_vectors(tmp_path_factory.mktemp("vectors"), video=video, traces=generate_trace_set(3, 4))
+    encoder = request.param
+    if encoder == obs_encoding.ENCODER_V1:  # the shipped policy
+        return write_vectors(tmp_path_factory.mktemp("vectors"), video=video, traces=generate_trace_set(3, 4))
+    # A tiny model on v2; the encoder's sessions (the first two traces) include one past both of v2's clips.
+    model = train_tiny_model(TINY, tmp_path_factory.mktemp("model-v2"), encoder)
+    return write_vectors(tmp_path_factory.mktemp("vectors-v2"), model=model, video=video,
+                         traces=[extreme_trace(), *generate_trace_set(3, 3)])
 
 
 def test_rule_vectors_replay_in_python_as_the_session_played() -> None:
@@ -54,6 +68,14 @@ def test_js_plugin_matches_python_on_the_vectors(vectors: Path, tmp_path: Path) 
                                          "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     report = json.loads(report_file.read_text())
+    encoder = json.loads((vectors / "encoder_spec.json").read_text())["encoder"]
+    assert report["encoder"]["encoder"] == encoder
+    assert report.get("clipped_rows", []) == ([2, 3] if encoder == obs_encoding.ENCODER_V2 else [])
+    if encoder == obs_encoding.ENCODER_V2:  # the JS met v2's clips in the sessions, not only in the unit test
+        sessions = json.loads((vectors / "encoder_vectors.json").read_text())["sessions"]
+        cells = np.concatenate([np.asarray(s["observations"])[:, :, :8] for s in sessions])  # [obs, row, history]
+        played = cells[:, 0] > 0  # columns holding a downloaded chunk
+        assert np.any(cells[:, 2][played] == 0.0) and np.any(cells[:, 3][played] == obs_encoding.DOWNLOAD_TIME_CLIP)
     assert report["encoder"]["max_abs_diff"] == 0.0 and report["encoder"]["cells"] > 500
     assert report["network"]["max_abs_diff_prob"] <= 1e-5
     assert report["network"]["same_actions"] == report["network"]["vectors"] > 90
