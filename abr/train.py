@@ -50,6 +50,7 @@ from simulator.env import EnvConfig
 from simulator.metrics import SessionMetrics, session_metrics
 from simulator.qoe import QoEWeights
 from traces.synthetic import generate_trace_set
+from traces.synthetic_broad import generate_broad_trace_set
 from traces.types import Trace, Video
 from traces.units import bps_to_kbps
 
@@ -126,10 +127,15 @@ def resolve_inputs(config: TrainConfig, data_dir: str | Path | None = None) -> T
     """
     loaded = {spec: load_trace_set(spec, data_dir).traces for spec in dict.fromkeys((*config.traces,
                                                                                     *config.val_traces))}
-    train = [t for spec in config.traces for t in loaded[spec]]
-    train += generate_trace_set(config.seed, config.n_synthetic_train) if config.n_synthetic_train else []
+    repeats = config.trace_repeats or (1,) * len(config.traces)
+    train = [t for spec, k in zip(config.traces, repeats) for t in loaded[spec] * k]
+    if config.n_synthetic_train:
+        generate = generate_broad_trace_set if config.synthetic_kind == "broad" else generate_trace_set
+        train += generate(config.seed, config.n_synthetic_train)
     val = [t for spec in config.val_traces for t in loaded[spec]]
-    val += generate_trace_set(VALIDATION_SYNTHETIC_SEED, config.n_synthetic_val) if config.n_synthetic_val else []
+    if config.n_synthetic_val:
+        generate = generate_broad_trace_set if config.synthetic_kind == "broad" else generate_trace_set
+        val += generate(VALIDATION_SYNTHETIC_SEED, config.n_synthetic_val)
     if not train:
         raise ConfigError("no training traces: give traces or synthetic_traces > 0")
     if not val:
@@ -170,7 +176,8 @@ def env_spec(config: TrainConfig, inputs: TrainInputs) -> TrainEnvSpec:
     (True, 1.1)
     """
     env_config = EnvConfig(training=True, train_noise_low=config.train_noise_low,
-                           train_noise_high=config.train_noise_high, history_len=config.history_len)
+                           train_noise_high=config.train_noise_high, history_len=config.history_len,
+                           observation=config.observation)
     return TrainEnvSpec(inputs.train_traces, inputs.video, inputs.sim_config, inputs.qoe, env_config,
                         config.throughput_scale_low, config.throughput_scale_high, config.reward_scale,
                         config.env_core)
@@ -223,7 +230,7 @@ def build_model(config: TrainConfig, vec_env: Any, n_levels: int, tensorboard_lo
     if config.algorithm == "ppo":
         common.update(batch_size=config.batch_size, n_epochs=config.n_epochs, clip_range=config.clip_range)
     model = cls("MlpPolicy", vec_env, **common)
-    setattr(model, LAYOUT_ATTR, observation_layout(n_levels, config.history_len))
+    setattr(model, LAYOUT_ATTR, observation_layout(n_levels, config.history_len, config.observation))
     if provenance is not None:
         setattr(model, PROVENANCE_ATTR, provenance)
     return model
@@ -429,7 +436,7 @@ def resolved_config(config: TrainConfig, inputs: TrainInputs, command: str | Non
         "sim_config": dataclasses.asdict(inputs.sim_config),
         "qoe": {**dataclasses.asdict(inputs.qoe), "rebuffer_penalty_per_s": inputs.qoe.rebuffer_penalty,
                 "hd_utilities": list(inputs.qoe.hd_utilities)},
-        "observation_layout": observation_layout(video.n_levels, config.history_len),
+        "observation_layout": observation_layout(video.n_levels, config.history_len, config.observation),
         "provenance": inputs.provenance,
         "seeding": "SB3 seed (random, numpy, torch); environment i reset with seed + i; 1 torch thread",
         "versions": versions,

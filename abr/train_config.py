@@ -19,6 +19,7 @@ from abr.inputs import parse_ladder_kbps
 from agents.rl import ALGORITHMS
 from simulator.config import PRESETS
 from simulator.errors import ConfigError
+from simulator.observation import ENCODERS
 from simulator.qoe import QOE_KINDS
 
 if sys.version_info >= (3, 11):
@@ -27,6 +28,7 @@ else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
     import tomli as tomllib
 
 POLICY_KINDS: tuple[str, ...] = ("pensieve", "mlp")
+SYNTHETIC_KINDS: tuple[str, ...] = ("markov", "broad")
 DEFAULT_SYNTHETIC_TRAIN_TRACES = 64  # when no training trace set is given
 DEFAULT_SYNTHETIC_VAL_TRACES = 16  # when no validation trace set is given
 VALIDATION_SYNTHETIC_SEED = 1_000_003  # a fixed seed: every run validates on the same synthetic traces
@@ -49,7 +51,12 @@ class TrainConfig:
             ``ladder.json`` and ``Manifest.mpd`` (``None``: the folder's ladder). Folders with neither, such as
             the MERINA videos, need it.
         traces: training trace set specs (paths or names under ``<data dir>/traces``).
+        trace_repeats: how many times each set of ``traces`` enters the training pool (one integer per set;
+            empty: once each). Episodes draw traces uniformly from the pool, so this weights the sets.
         synthetic_traces: seeded synthetic training traces to add; ``None``: 64 if ``traces`` is empty, else 0.
+        synthetic_kind: the generator of the synthetic training traces: ``"markov"``
+            (:mod:`traces.synthetic`, the ladder's range) or ``"broad"`` (:mod:`traces.synthetic_broad`: slow
+            to very fast, steady to bursty, outages).
         val_traces: validation trace set specs.
         val_synthetic_traces: synthetic validation traces (fixed seed); ``None``: 16 if ``val_traces`` is empty.
         learning_rate: optimiser step size (at the start, with ``learning_rate_end``).
@@ -71,6 +78,7 @@ class TrainConfig:
         n_filters: width of each Pensieve row encoder.
         kernel_size: width of the Pensieve 1-D convolutions.
         history_len: past chunks in the observation.
+        observation: the observation encoder (``simulator.observation.ENCODERS``), recorded in the model.
         train_noise_low: lower bound of the training download-time noise U(low, high).
         train_noise_high: upper bound of that noise.
         throughput_scale_low: lowest per-episode throughput scale factor (log-uniform draw).
@@ -104,7 +112,9 @@ class TrainConfig:
     video: str | None = None
     ladder_kbps: tuple[float, ...] | None = None
     traces: tuple[str, ...] = ()
+    trace_repeats: tuple[int, ...] = ()
     synthetic_traces: int | None = None
+    synthetic_kind: str = "markov"
     val_traces: tuple[str, ...] = ()
     val_synthetic_traces: int | None = None
     learning_rate: float = 3e-4
@@ -126,6 +136,7 @@ class TrainConfig:
     n_filters: int = 128
     kernel_size: int = 4
     history_len: int = 8
+    observation: str = "pensieve-6row-v1"
     train_noise_low: float = 0.9  # Pensieve NOISE_LOW
     train_noise_high: float = 1.1  # Pensieve NOISE_HIGH
     throughput_scale_low: float = 1.0
@@ -142,6 +153,12 @@ class TrainConfig:
         _choice("preset", self.preset, tuple(PRESETS))
         _choice("qoe", self.qoe, QOE_KINDS)
         _choice("env_core", self.env_core, ("simpy", "fast"))
+        _choice("synthetic_kind", self.synthetic_kind, SYNTHETIC_KINDS)
+        _choice("observation", self.observation, ENCODERS)
+        if self.trace_repeats and (len(self.trace_repeats) != len(self.traces) or any(
+                isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in self.trace_repeats)):
+            raise ConfigError(f"trace_repeats={list(self.trace_repeats)!r} must list one integer >= 1 for each "
+                              f"of the {len(self.traces)} trace sets in traces")
         for name in ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "n_filters", "kernel_size",
                      "history_len"):
             _at_least(name, getattr(self, name), 1)

@@ -21,7 +21,7 @@ from abr.evaluate import evaluate  # noqa: E402
 from abr.inputs import envivio_cbr_video  # noqa: E402
 from abr.train import EVALUATION_COLUMNS, EvaluationPoint, TrainResult, train  # noqa: E402
 from abr.train_config import TrainConfig, load_train_config, save_train_config, train_config_from_dict  # noqa: E402
-from abr.train_env import RandomThroughputScale, TrainEnvSpec, make_training_vec_env  # noqa: E402
+from abr.train_env import TrainEnvSpec, make_training_vec_env  # noqa: E402
 from simulator import ConfigError, QoEWeights  # noqa: E402
 from simulator.config import SimConfig, preset  # noqa: E402
 from simulator.env import AbrEnv, EnvConfig  # noqa: E402
@@ -87,10 +87,12 @@ def test_training_envs_are_seeded_and_randomised() -> None:
         a, b = first.step(actions), second.step(actions)
         for x, y in zip(a[:3], b[:3]):
             np.testing.assert_array_equal(x, y)
-    env = RandomThroughputScale(AbrEnv(generate_trace_set(0, 4)), 0.5, 2.0)
+    env = AbrEnv(generate_trace_set(0, 4), config=spec.episode_config)
     scales = [env.reset(seed=s)[1]["throughput_scale"] for s in range(20)]
     assert all(0.5 <= s <= 2.0 for s in scales) and len(set(scales)) == 20
     assert env.reset(seed=3)[1]["throughput_scale"] == scales[3]
+    assert env.trace is not None and env.reset(seed=3, options={"trace_idx": 1})[1]["trace_idx"] == 1
+    np.testing.assert_allclose(env.trace.throughput_bps, spec.traces[1].throughput_bps * scales[3])
     with pytest.raises(ConfigError, match="env_config.training=False"):
         TrainEnvSpec(spec.traces, spec.video, spec.sim_config, spec.qoe, EnvConfig(training=False))
 
@@ -220,5 +222,37 @@ def test_the_fast_core_trains_too(tmp_path: Path) -> None:
     result = train(fast, tmp_path / "fast")
     assert result.timesteps == 1024 and not np.isnan(result.evaluations[-1].train_episode_qoe)
     assert _curve(train(fast, tmp_path / "again").evaluations) == _curve(result.evaluations)
-    with pytest.raises(ConfigError, match="env_core='fast' does not scale throughput"):
-        train(dataclasses.replace(fast, throughput_scale_high=2.0), tmp_path / "scaled")
+    scaled = train(dataclasses.replace(fast, throughput_scale_low=0.5, throughput_scale_high=2.0), tmp_path / "s")
+    assert _curve(scaled.evaluations) != _curve(result.evaluations)
+
+
+def test_broad_pool_fields_weight_sets_and_pick_generator_and_encoder(tmp_path: Path) -> None:
+    from abr.train import env_spec, resolve_inputs
+    from traces.readers import write_cooked_trace
+
+    folders = []
+    for name, n in (("a", 2), ("b", 3)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i, trace in enumerate(generate_trace_set(len(folders), n)):
+            write_cooked_trace(trace, folder / f"{name}{i}.txt")
+        folders.append(str(folder))
+    config = dataclasses.replace(TINY, traces=tuple(folders), trace_repeats=(3, 1), synthetic_traces=2,
+                                 synthetic_kind="broad", observation="abr-6row-v2")
+    inputs = resolve_inputs(config)
+    names = [t.name for t in inputs.train_traces]
+    assert len(names) == 3 * 2 + 3 + 2 and names.count(names[0]) == 3  # set a three times, then b, then 2 broad
+    assert [t.family for t in inputs.train_traces[-2:]] == ["synthetic-broad"] * 2
+    assert [t.family for t in inputs.val_traces] == ["synthetic-broad"] * 4  # validation follows the kind
+    assert env_spec(config, inputs).env_config.observation == "abr-6row-v2"
+    with pytest.raises(ConfigError, match=r"trace_repeats=\[3\] must list one integer >= 1 for each of the 2"):
+        dataclasses.replace(config, trace_repeats=(3,))
+    with pytest.raises(ConfigError, match="synthetic_kind='wide' is not one of markov, broad"):
+        dataclasses.replace(config, synthetic_kind="wide")
+    with pytest.raises(ConfigError, match="observation='v3' is not one of pensieve-6row-v1, abr-6row-v2"):
+        dataclasses.replace(config, observation="v3")
+    result = train(dataclasses.replace(config, env_core="fast", tensorboard=False), tmp_path / "run")
+    from agents.rl import RLPolicy
+
+    policy = RLPolicy.from_file(result.best_model_path)
+    assert policy.encoder == "abr-6row-v2" and policy.layout["normalisation"]["log2_throughput_low"] == -6.0

@@ -153,7 +153,8 @@ def test_v2_rows_are_ladder_relative_and_bounded(step_trace: Trace) -> None:
     assert obs[2, -2] == pytest.approx((np.log2(first.throughput_bps / 4e6) + 6.0) / 10.0)
     assert obs[3, -1] == pytest.approx(info["download_time_s"] / 10.0)
     assert obs[4, :3].tolist() == pytest.approx([0.25, 0.5, 1.0])  # sizes / one top-bitrate chunk (16 Mbit)
-    # The bounds: a link 1000x faster than the top bitrate reads like one 16x faster; 1/80 of it like 1/64; a 100 s download as 40 s.
+    # The bounds: a link 1000x faster than the top bitrate reads like one 16x faster, 1/80 of it like 1/64,
+    # and a 100 s download as 40 s.
     fast_and_slow = [ChunkOutcome(0, 2, 4e6, 16e6, 0.0, 0.004, 0.004, 4e9, 0.0, 0.0, 4.0, 0.0),
                      ChunkOutcome(1, 2, 4e6, 16e6, 0.0, 100.0, 100.0, 5e4, 96.0, 0.0, 4.0, 0.0)]
     v2 = encode_observation(PlayerContext(video, tuple(fast_and_slow), 4.0), encoder="abr-6row-v2")
