@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from abr._cli_common import DataDirOption, reported_errors
+from abr._cli_common import DataDirOption, LadderOption, reported_errors
 from abr.engines import default_workers
 from abr.evaluate import ProgressCallback
 
@@ -60,7 +60,12 @@ def generalization_command(
         "--agent", "-a", help="Heuristic to compare with; repeatable (default: robustmpc, bola-e, dynamic, bba, "
         "rb; robustmpc, bola-e and optimal always play).")] = None,
     video: Annotated[str | None, typer.Option(
-        "--video", help="Video: a path or a name under <data dir>/videos (default envivio_dash3).")] = None,
+        "--video", help="Video: a path or a name under <data dir>/videos (default envivio_dash3; another title "
+        "adds the titles check).")] = None,
+    ladder_kbps: LadderOption = None,
+    scalings: Annotated[str, typer.Option(
+        "--scalings", help="Scalings to evaluate, comma-separated: unscaled, scaled (default both); checks that "
+        "need a skipped one are n/a.")] = "unscaled,scaled",
     preset_name: Annotated[str, typer.Option("--preset", help="Simulator preset (noise-free).")] = "pensieve",
     scale_mean_mbps: Annotated[float, typer.Option(
         "--scale-mean-mbps", help="Time-weighted mean (Mbit/s) every set is scaled to for the scaled runs.")
@@ -76,20 +81,23 @@ def generalization_command(
 ) -> None:
     """Evaluate a trained model against the heuristics on in-distribution and held-out trace sets.
 
-    Writes generalization.csv/.json/.md/.png (and the evaluations under unscaled/ and scaled/) to --out; an
-    interrupted run resumes when the same command is run again.
+    Writes generalization.csv/.json/.md/.png (and the evaluations under unscaled/ and scaled/, those run) to
+    --out; an interrupted run resumes when the same command is run again.
     """
     with reported_errors():
-        from abr.generalization import DEFAULT_HEURISTICS, run_generalization
+        from abr.generalization import DEFAULT_HEURISTICS, check_scalings, run_generalization
+        from abr.inputs import parse_ladder_kbps
 
         families = split_families(held_out)
         heuristics = list(agent) if agent else list(DEFAULT_HEURISTICS)
+        ladder, run_scalings = parse_ladder_kbps(ladder_kbps), check_scalings(scalings)
         command = _command_line(model, out, traces, families, agent, video, preset_name, scale_mean_mbps, algo.value,
-                                seed, data_dir)
+                                seed, data_dir, ladder=ladder, scalings=run_scalings)
         with _progress_bar() as progress:
             result = run_generalization(
                 model, out, sets=traces, held_out=families, heuristics=heuristics, video=video,
-                preset_name=preset_name, scale_mean_mbps=scale_mean_mbps, algorithm=algo.value, data_dir=data_dir,
+                ladder_kbps=ladder, scalings=run_scalings, preset_name=preset_name, scale_mean_mbps=scale_mean_mbps,
+                algorithm=algo.value, data_dir=data_dir,
                 seed=seed, engine=engine.value, workers=workers or default_workers(), progress=progress,
                 command=command)
         console = Console() if Console().is_terminal else Console(width=160)
@@ -112,8 +120,15 @@ def generalization_command(
 
 def _command_line(model: Path, out: Path, traces: list[str] | None, held_out: list[str], agents: list[str] | None,
                   video: str | None, preset_name: str, scale_mean_mbps: float, algo: str, seed: int,
-                  data_dir: Path | None) -> str:
-    """The canonical command that reproduces the run (every option spelled out)."""
+                  data_dir: Path | None, *, ladder: Sequence[float] | None = None,
+                  scalings: Sequence[str] = ("unscaled", "scaled")) -> str:
+    """The canonical command that reproduces the run (every option spelled out).
+
+    >>> _command_line(Path("m.zip"), Path("out"), ["fcc/test"], [], None, "merina_avengers", "pensieve", 1.25,
+    ...               "ppo", 0, None, ladder=(300.0, 750.0), scalings=("unscaled",))  # doctest: +NORMALIZE_WHITESPACE
+    'abr generalization m.zip --out out --traces fcc/test --video merina_avengers --ladder-kbps 300,750
+     --scalings unscaled --preset pensieve --scale-mean-mbps 1.25 --algo ppo --seed 0'
+    """
     args = ["abr", "generalization", str(model), "--out", str(out)]
     for spec in traces or []:
         args += ["--traces", spec]
@@ -123,8 +138,10 @@ def _command_line(model: Path, out: Path, traces: list[str] | None, held_out: li
         args += ["--agent", name]
     if video:
         args += ["--video", video]
-    args += ["--preset", preset_name, "--scale-mean-mbps", str(scale_mean_mbps), "--algo", algo,
-             "--seed", str(seed)]
+    if ladder is not None:
+        args += ["--ladder-kbps", ",".join(f"{k:g}" for k in ladder)]
+    args += ["--scalings", ",".join(scalings), "--preset", preset_name, "--scale-mean-mbps", str(scale_mean_mbps),
+             "--algo", algo, "--seed", str(seed)]
     if data_dir is not None:
         args += ["--data-dir", str(data_dir)]
     return shlex.join(args)

@@ -11,8 +11,10 @@
    as recorded (``unscaled``) and once with each set scaled by one factor to a time-weighted mean of
    ``scale_mean_mbps`` (``scaled``), through the evaluation harness (:func:`abr.evaluate.evaluate`: its
    engines, its journal, so an interrupted run resumes), into ``<out>/unscaled`` and ``<out>/scaled``;
+   ``scalings`` (``--scalings``) may skip one of the two;
 3. computes per (set, scaling, agent) the statistics of :class:`GeneralizationRow` from the sessions, and
-   the acceptance checks of :class:`AcceptanceCriteria` (:mod:`abr.generalization_stats`);
+   the acceptance checks of :class:`AcceptanceCriteria` (:mod:`abr.generalization_stats`; a video other than
+   the default ``envivio_dash3`` adds the titles check, and a check that needs a skipped scaling is n/a);
 4. writes ``generalization.csv``, ``generalization.json``, ``generalization.md`` and ``generalization.png``
    (:mod:`abr.generalization_report`).
 
@@ -43,7 +45,7 @@ from abr.generalization_stats import (
     pool,
     pooled_name,
 )
-from abr.inputs import TraceSetInput, load_trace_set, load_video, rescaled_trace_set
+from abr.inputs import TraceSetInput, load_trace_set, load_video, parse_ladder_kbps, rescaled_trace_set
 from agents.provenance import is_complete, model_provenance, seen_families, seen_fingerprints, spec_family
 from agents.registry import MODEL_AGENTS, make_agent
 from agents.rl import load_model
@@ -53,6 +55,7 @@ from traces.datadir import available_trace_sets
 from traces.datadir import data_dir as resolve_data_dir
 from traces.fingerprint import trace_fingerprint
 from traces.types import Trace
+from traces.units import bps_to_kbps
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +156,26 @@ def load_model_info(model: str | Path, algorithm: str = "ppo") -> ModelInfo:
     path = Path(model).expanduser().resolve()
     loaded, _ = load_model(path, key)
     return ModelInfo(path, f"{key}:{path}", model_provenance(loaded))
+
+
+def check_scalings(scalings: str | Sequence[str]) -> tuple[str, ...]:
+    """The scalings to evaluate, from ``"unscaled,scaled"`` (the CLI form) or names, in :data:`SCALINGS` order.
+
+    Raises:
+        ConfigError: none given, or a name that is not ``unscaled`` or ``scaled``.
+
+    >>> check_scalings("scaled, unscaled")
+    ('unscaled', 'scaled')
+    >>> check_scalings(["unscaled"])
+    ('unscaled',)
+    """
+    names = scalings.split(",") if isinstance(scalings, str) else list(scalings)
+    wanted = [str(n).strip().lower() for n in names if str(n).strip()]
+    unknown = [n for n in wanted if n not in SCALINGS]
+    if unknown or not wanted:
+        raise ConfigError(f"--scalings {scalings!r}: give {' and/or '.join(SCALINGS)}, comma-separated "
+                          f"(e.g. --scalings unscaled)", field="scalings", value=scalings)
+    return tuple(s for s in SCALINGS if s in wanted)
 
 
 def agent_list(model_agent: str, heuristics: Sequence[str]) -> list[str]:
@@ -269,7 +292,8 @@ def _traces_root(data_dir: str | Path | None) -> str:
 
 def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence[str] | None = None,
                        held_out: Sequence[str] = (), heuristics: Sequence[str] = DEFAULT_HEURISTICS,
-                       video: str | None = None, preset_name: str = "pensieve",
+                       video: str | None = None, ladder_kbps: str | Sequence[float] | None = None,
+                       scalings: str | Sequence[str] = SCALINGS, preset_name: str = "pensieve",
                        scale_mean_mbps: float = DEFAULT_SCALE_MEAN_MBPS, algorithm: str = "ppo",
                        data_dir: str | Path | None = None, seed: int = 0, engine: str = "local", workers: int = 1,
                        ray_address: str | None = None, criteria: AcceptanceCriteria | None = None,
@@ -281,13 +305,19 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
 
     Args:
         model: the model zip (``best_model.zip`` of ``abr train``, or an export's inference copy).
-        out_dir: the output folder (``unscaled/`` and ``scaled/`` evaluations, the ``generalization.*`` files).
+        out_dir: the output folder (``unscaled/`` and ``scaled/`` evaluations, as run, and the
+            ``generalization.*`` files).
         sets: trace-set specs (``"fcc/test"``, a path); ``None``: the defaults (module docstring).
         held_out: families to evaluate whole as held out (``<family>/all``), besides those found automatically
             with the default sets.
         heuristics: the agents the model is compared with (``robustmpc``, ``bola-e`` and ``optimal`` are added
             when missing).
-        video: a video spec (default: ``envivio_dash3`` from the data directory).
+        video: a video spec (default: ``envivio_dash3`` from the data directory). Any other title adds the
+            titles check (:func:`abr.generalization_stats.titles_check`).
+        ladder_kbps: the video's bitrate ladder in kbit/s (``"300,750,..."`` or numbers), overriding the folder's
+            (:func:`abr.inputs.load_video`); needed for a folder without one, such as the MERINA titles.
+        scalings: the scalings evaluated, ``"unscaled"`` and/or ``"scaled"`` (default both); checks that need
+            a skipped one are n/a.
         preset_name: the simulator preset (noise-free, since ``optimal`` plays).
         scale_mean_mbps: the time-weighted mean of every scaled set, in Mbit/s.
         algorithm: the model's algorithm, ``"ppo"`` or ``"a2c"``.
@@ -305,8 +335,9 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
 
     Raises:
         PolicyLoadError: the model file is missing or unusable.
-        ConfigError: a bad agent, preset, scale, held-out family or output folder.
+        ConfigError: a bad agent, preset, scale, scaling, ladder, held-out family or output folder.
         DataDirError: a trace set or video is not found.
+        VideoFormatError: the video has no ladder (give ``ladder_kbps``) or one of another level count.
         EvaluationError: a session failed (the journal keeps the finished ones).
     """
     from abr.generalization_report import write_generalization_files
@@ -316,20 +347,27 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
         raise ConfigError(f"--out {str(out)!r} is an existing file; give a folder for the results")
     if not (isinstance(scale_mean_mbps, int | float) and 0 < scale_mean_mbps < float("inf")):
         raise ConfigError(f"--scale-mean-mbps {scale_mean_mbps} must be a number > 0")
+    run_scalings = check_scalings(scalings)
+    ladder = parse_ladder_kbps(ladder_kbps)
     info = load_model_info(model, algorithm)
     agents = agent_list(info.agent, heuristics)
     sim_config, weights = preset(preset_name), QoEWeights()
-    the_video = load_video(video, data_dir)
+    the_video = load_video(video, data_dir, ladder_kbps=ladder)
+    video_ladder_kbps = [float(k) for k in bps_to_kbps(the_video.bitrates_bps)]
     protocol_sets, skipped = resolve_protocol_sets(info, sets, held_out, data_dir)
     unscaled = {s.name: TraceSetInput(s.name, None, s.evaluated) for s in protocol_sets}
-    inputs = {"unscaled": unscaled,
-              "scaled": {name: rescaled_trace_set(t, scale_mean_mbps) for name, t in unscaled.items()}}
+    inputs = {"unscaled": unscaled}
+    if "scaled" in run_scalings:
+        inputs["scaled"] = {name: rescaled_trace_set(t, scale_mean_mbps) for name, t in unscaled.items()}
+    inputs = {scaling: inputs[scaling] for scaling in run_scalings}
     factors = {scaling: {name: t.scale_factor for name, t in by_name.items()} for scaling, by_name in inputs.items()}
     evaluations = {}
     for scaling, by_name in inputs.items():
         metadata = {"preset": preset_name, "protocol": "abr generalization", "scaling": scaling,
                     "scale_mean_mbps": scale_mean_mbps if scaling == "scaled" else None,
-                    "trace_scale_factors": factors[scaling], "video_specs": [video] if video else None}
+                    "trace_scale_factors": factors[scaling], "video_specs": [video] if video else None,
+                    "ladder_kbps": None if ladder is None else list(ladder),
+                    "video_ladders_kbps": {the_video.name: video_ladder_kbps}}
         evaluations[scaling] = evaluate(
             agents, {name: list(t.traces) for name, t in by_name.items()}, the_video, sim_config, weights,
             out / scaling, seed=seed, progress=_tagged(progress, scaling), command=command, metadata=metadata,
@@ -340,10 +378,12 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
     family_sets: dict[str, list[str]] = {}
     for s in sorted(protocol_sets, key=lambda s: not s.held_out):
         family_sets.setdefault(s.family, []).append(s.name)
-    checks = acceptance_checks(rows, info.agent, family_sets, held, criteria)
+    checks = acceptance_checks(rows, info.agent, family_sets, held, criteria, scalings=run_scalings,
+                               video=None if video is None else the_video.name)
     settings = {"preset": preset_name, "video": the_video.name, "video_spec": video,
-                "scale_mean_mbps": scale_mean_mbps, "agents": agents, "seed": seed, "metric": METRIC,
-                "algorithm": algorithm, "data_dir": None if data_dir is None else str(data_dir)}
+                "ladder_kbps": None if ladder is None else list(ladder), "video_ladder_kbps": video_ladder_kbps,
+                "scalings": list(run_scalings), "scale_mean_mbps": scale_mean_mbps, "agents": agents, "seed": seed,
+                "metric": METRIC, "algorithm": algorithm, "data_dir": None if data_dir is None else str(data_dir)}
     files = write_generalization_files(out, model=info, sets=protocol_sets, rows=rows, checks=checks,
                                        skipped=skipped, scale_factors=factors, settings=settings, command=command)
     return GeneralizationResult(out, info, tuple(protocol_sets), tuple(rows), tuple(checks), evaluations, files,

@@ -5,7 +5,7 @@
   optimum where the optimum's mean is not positive, a paired difference of an agent with itself).
 * ``generalization.json``: the settings, the model and its provenance summary, the sets and their
   classification, the acceptance checks with their figures, every row, versions and git commit.
-* ``generalization.md``: the same as tables, with the command.
+* ``generalization.md``: the same as tables, with the command (one results table per scaling evaluated).
 * ``generalization.png``: per set, the model's mean QoE minus the better of RobustMPC and BOLA-E with its 95%
   CI, unscaled and scaled side by side, and the model's p10 minus RobustMPC's p10 as open markers.
 
@@ -169,6 +169,7 @@ def _provenance_lines(summary: Mapping[str, Any]) -> list[str]:
 def render_markdown(document: Mapping[str, Any], rows: Sequence[GeneralizationRow], model_agent: str) -> str:
     """The text of ``generalization.md`` from the JSON document and the rows."""
     settings = document["settings"]
+    evaluated = list(document["evaluations"])
     lines = ["# Generalisation report", ""]
     if document.get("command"):
         lines += ["Command:", "", "```", document["command"], "```", ""]
@@ -182,22 +183,29 @@ def render_markdown(document: Mapping[str, Any], rows: Sequence[GeneralizationRo
     for s in document["sets"]:
         factor = s["scale_factors"].get("scaled")
         lines.append(f"| {s['name']} | {s['family']} | {s['label']} | {s['n_traces']} | {s['n_seen']} | "
-                     f"{s['n_evaluated']} | {_num(factor, 3)} |")
+                     f"{s['n_evaluated']} | {_num(factor, 3) if 'scaled' in evaluated else 'not run'} |")
     if document["skipped_sets"]:
         lines.append(f"\nDefault sets not in the data directory (skipped): {', '.join(document['skipped_sets'])}")
     lines += ["", "## Acceptance checks", "", *checks_table(document["checks"]), ""]
     lines += ["## Summary plot", "", f"![model minus the best heuristic]({PLOT_FILE})", ""]
-    for scaling in ("unscaled", "scaled"):
+    for scaling in evaluated:
         title = "as recorded" if scaling == "unscaled" else (f"each set scaled to a time-weighted mean of "
                                                              f"{settings['scale_mean_mbps']} Mbit/s")
         lines += [f"## Results, {scaling} ({title})", "",
                   "QoE excluding the first chunk; differences are paired on the same traces (95% bootstrap CI, "
                   "`*`: excludes zero); the share of the optimum only where the optimum's mean is positive, "
                   "else Δ optimum.", "", *results_table(rows, scaling, model_agent), ""]
+    not_run = [s for s in ("unscaled", "scaled") if s not in evaluated]
+    if not_run:
+        lines += [f"Not evaluated (`--scalings {','.join(evaluated)}`): {', '.join(not_run)}; the checks that need "
+                  "it are n/a.", ""]
     git = document["git"]
+    ladder = settings.get("video_ladder_kbps")
+    ladder_text = "" if not ladder else (f" (ladder {', '.join(f'{k:g}' for k in ladder)} kbit/s"
+                                         f"{', from --ladder-kbps' if settings.get('ladder_kbps') else ''})")
     lines += ["## Setup", "",
-              f"- preset `{settings['preset']}`, video `{settings['video']}`, seed {settings['seed']}, agents "
-              + ", ".join(f"`{a}`" for a in settings["agents"]),
+              f"- preset `{settings['preset']}`, video `{settings['video']}`{ladder_text}, seed {settings['seed']}, "
+              "agents " + ", ".join(f"`{a}`" for a in settings["agents"]),
               "- evaluations (sessions, chunks, summaries, their own reports): "
               + ", ".join(f"`{name}/`" for name in document["evaluations"]),
               "- versions: " + ", ".join(f"{k} {v}" for k, v in document["versions"].items()),

@@ -12,6 +12,11 @@ evaluation harness wrote (``sessions.csv``), grouped by (trace set, scaling, age
   ``robustmpc``, ``bola-e`` and, per set, the better of the two by mean (``best``).
 
 A pooled group (``fcc/test+norway/test``) pools the sessions of several sets, pairing by (set, trace).
+
+The acceptance checks (:func:`acceptance_checks`) were set for the default title, ``envivio_dash3``. A run on
+any other video (``--video``, e.g. a MERINA title) adds the *titles* check ``titles:<video>``: the model's mean
+QoE >= robustmpc's on the pooled in-distribution sets, unscaled, with the paired 95% CI shown (per title, not
+per set: one pooled figure per video). A check that needs a scaling the run skipped (``--scalings``) is n/a.
 """
 
 from __future__ import annotations
@@ -179,6 +184,8 @@ class AcceptanceCriteria:
         near_optimal_families: families whose unscaled set needs ``near_optimal_pct`` of the optimum.
         near_optimal_pct: percent of the optimum.
         beat_heuristics_families: families whose unscaled set needs a mean >= max(robustmpc, bola-e).
+        default_video: the title the checks above were set for; a run on any other video adds the titles check
+            (:func:`titles_check`).
     """
 
     in_distribution_sets: tuple[str, ...] = ("fcc/test", "norway/test")
@@ -187,6 +194,7 @@ class AcceptanceCriteria:
     near_optimal_families: tuple[str, ...] = ("belgium4g", "lumos5g")
     near_optimal_pct: float = 99.0
     beat_heuristics_families: tuple[str, ...] = ("ucc5g", "nyu_lte")
+    default_video: str = "envivio_dash3"
 
 
 def _find(rows: Sequence[GeneralizationRow], trace_set: str, scaling: str, agent: str) -> GeneralizationRow | None:
@@ -230,13 +238,39 @@ def in_distribution_check(rows: Sequence[GeneralizationRow], model: str,
         "optimum_mean": mine.optimum_mean})
 
 
-def held_out_check(rows: Sequence[GeneralizationRow], model: str, family: str, trace_set: str) -> dict[str, Any]:
-    """A held-out family: mean >= max(robustmpc, bola-e) and p10 >= robustmpc's, scaled and unscaled."""
+def titles_check(rows: Sequence[GeneralizationRow], model: str, video: str,
+                 criteria: AcceptanceCriteria) -> dict[str, Any]:
+    """Another title than the default: the model's mean >= robustmpc's on the pooled in-distribution sets (unscaled).
+
+    The figures hold both means and the paired difference (model - robustmpc, same traces) with its 95% CI.
+    """
+    group = pooled_name(criteria.in_distribution_sets)
+    name = f"titles:{video}"
+    criterion = f"{group} (unscaled), video {video}: model mean >= robustmpc mean (paired 95% CI shown)"
+    mine, theirs = _find(rows, group, "unscaled", model), _find(rows, group, "unscaled", "robustmpc")
+    if mine is None or theirs is None or "robustmpc" not in mine.vs:
+        return _not_evaluated(name, criterion, f"{group} was not part of the run")
+    diff = mine.vs["robustmpc"]
+    return _check(name, criterion, group, mine.mean >= theirs.mean, {
+        "video": video, "n": diff.n, "model_mean": mine.mean, "robustmpc_mean": theirs.mean,
+        "diff": diff.mean_diff, "ci_low": diff.ci_low, "ci_high": diff.ci_high, "win_rate": diff.win_rate,
+        "pct_of_optimum": mine.pct_of_optimum, "optimum_mean": mine.optimum_mean})
+
+
+def held_out_check(rows: Sequence[GeneralizationRow], model: str, family: str, trace_set: str,
+                   scalings: Sequence[str] = ("unscaled", "scaled")) -> dict[str, Any]:
+    """A held-out family: mean >= max(robustmpc, bola-e) and p10 >= robustmpc's, scaled and unscaled.
+
+    n/a (with the figures of the scaling that ran) when one of the two scalings is not in ``scalings``.
+    """
     criterion = (f"{trace_set}: model mean >= max(robustmpc, bola-e) and model p10 >= robustmpc p10, "
                  "scaled and unscaled")
     figures: dict[str, Any] = {}
     passed = True
+    skipped = [s for s in ("unscaled", "scaled") if s not in scalings]
     for scaling in ("unscaled", "scaled"):
+        if scaling in skipped:
+            continue
         mine, mpc, bola = (_find(rows, trace_set, scaling, a) for a in (model, "robustmpc", "bola-e"))
         if mine is None or mpc is None or bola is None:
             return _not_evaluated(f"held_out:{family}", criterion, f"{trace_set} ({scaling}) was not part of the run")
@@ -244,6 +278,8 @@ def held_out_check(rows: Sequence[GeneralizationRow], model: str, family: str, t
         figures[scaling] = {"model_mean": mine.mean, "robustmpc_mean": mpc.mean, "bola_e_mean": bola.mean,
                             "model_p10": mine.p10, "robustmpc_p10": mpc.p10}
         passed = passed and mine.mean >= best and mine.p10 >= mpc.p10
+    if skipped:
+        return _check(f"held_out:{family}", criterion, trace_set, None, figures, _skipped_note(skipped, scalings))
     return _check(f"held_out:{family}", criterion, trace_set, passed, figures)
 
 
@@ -273,8 +309,27 @@ def beats_heuristics_check(rows: Sequence[GeneralizationRow], model: str, family
                   {"model_mean": mine.mean, "robustmpc_mean": mpc.mean, "bola_e_mean": bola.mean})
 
 
+def _skipped_note(skipped: Sequence[str], scalings: Sequence[str]) -> str:
+    """The note of a check that needs a skipped scaling.
+
+    >>> _skipped_note(["scaled"], ["unscaled"])
+    'not evaluated: the scaled evaluation was skipped (--scalings unscaled)'
+    """
+    return f"not evaluated: the {' and '.join(skipped)} evaluation was skipped (--scalings {','.join(scalings)})"
+
+
+def _unscaled_only(check: dict[str, Any], scalings: Sequence[str]) -> dict[str, Any]:
+    """``check`` (of the unscaled sets), or n/a when the unscaled evaluation was skipped."""
+    if "unscaled" in scalings:
+        return check
+    return _check(check["name"], check["criterion"], check["trace_set"], None, {},
+                  _skipped_note(["unscaled"], scalings))
+
+
 def acceptance_checks(rows: Sequence[GeneralizationRow], model: str, family_sets: Mapping[str, Sequence[str]],
-                      held_out: Mapping[str, str], criteria: AcceptanceCriteria | None = None) -> list[dict[str, Any]]:
+                      held_out: Mapping[str, str], criteria: AcceptanceCriteria | None = None, *,
+                      scalings: Sequence[str] = ("unscaled", "scaled"), video: str | None = None,
+                      ) -> list[dict[str, Any]]:
     """Every acceptance check, each with its figures and ``passed`` (``None``: not evaluated or not applicable).
 
     Args:
@@ -283,14 +338,20 @@ def acceptance_checks(rows: Sequence[GeneralizationRow], model: str, family_sets
         family_sets: family -> the names of its evaluated sets, held-out ``<family>/all`` sets first.
         held_out: held-out family -> its ``<family>/all`` set.
         criteria: the thresholds (default :class:`AcceptanceCriteria`).
+        scalings: the scalings evaluated; a check that needs another one is n/a.
+        video: the run's video name; ``None`` (the default video) or ``criteria.default_video``: no titles check,
+            any other name: :func:`titles_check` is added, last.
     """
     criteria = criteria or AcceptanceCriteria()
-    checks = [in_distribution_check(rows, model, criteria)]
-    checks += [held_out_check(rows, model, family, name) for family, name in held_out.items()]
+    checks = [_unscaled_only(in_distribution_check(rows, model, criteria), scalings)]
+    checks += [held_out_check(rows, model, family, name, scalings) for family, name in held_out.items()]
     first = {family: names[0] for family, names in family_sets.items() if names}
-    checks += [near_optimal_check(rows, model, f, first.get(f), criteria.near_optimal_pct)
+    checks += [_unscaled_only(near_optimal_check(rows, model, f, first.get(f), criteria.near_optimal_pct), scalings)
                for f in criteria.near_optimal_families]
-    checks += [beats_heuristics_check(rows, model, f, first.get(f)) for f in criteria.beat_heuristics_families]
+    checks += [_unscaled_only(beats_heuristics_check(rows, model, f, first.get(f)), scalings)
+               for f in criteria.beat_heuristics_families]
+    if video is not None and video != criteria.default_video:
+        checks.append(_unscaled_only(titles_check(rows, model, video, criteria), scalings))
     return checks
 
 
@@ -300,4 +361,4 @@ def clean_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["ROW_COLUMNS", "AcceptanceCriteria", "GeneralizationRow", "PairedDiff", "acceptance_checks",
-           "clean_record", "group_rows", "pool", "pooled_name", "worst_mean"]
+           "clean_record", "group_rows", "pool", "pooled_name", "titles_check", "worst_mean"]

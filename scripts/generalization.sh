@@ -1,21 +1,53 @@
 #!/usr/bin/env bash
-# The generalisation report of the shipped policy: in-distribution test sets and out-of-distribution families.
-# The OOD families are measured on networks 2x-400x faster than FCC/Norway (belgium4g ~28 Mbit/s, lumos5g ~510
-# Mbit/s mean), where every agent would sit at the top of the Envivio ladder; each is scaled by one factor per set
-# to a time-weighted mean of 1.25 Mbit/s (that of fcc/test + norway/test), keeping its own variability. Oboe
-# (2.7 Mbit/s) is also evaluated unscaled.
+# Every generalisation figure of a model, in one command:
+#   bash scripts/generalization.sh [MODEL] [OUT]
+# MODEL (omitted or ""): agents/models/ppo_robust.zip (made by scripts/train_robust.sh), or when it does not
+#   exist the shipped `ppo` model (agents.registry.SHIPPED_PPO_MODEL). OUT: default reports/generalization
+#   (git-ignored).
+# Runs `abr generalization` (see abr/generalization.py) three times:
+#   1. OUT/: envivio_dash3 on the default sets (the test split of every family in the data directory, plus
+#      every file of each default family the model never saw), lumos5g, nyu_lte and ucc5g held out whole;
+#      unscaled and scaled to 1.25 Mbit/s;
+#   2. OUT/<title>/ for the MERINA titles merina_avengers and merina_ssb_sita_sings_the_blues: fcc/test and
+#      norway/test, unscaled only, with the Envivio ladder (their folders have no ladder file; their
+#      PROVENANCE.md names it); these runs add the titles check (model >= robustmpc on fcc/test+norway/test).
+# Then copies each run's small files, generalization.{md,csv,json,png} (not the sessions/chunks tables under
+# unscaled/ and scaled/), to docs/generalization/ (envivio) and docs/generalization/<title>/, to be committed;
+# ABR_GENERALIZATION_DOCS overrides that folder. An interrupted run resumes when the command is run again.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
 source scripts/env.sh
-out="${1:-reports/generalization}"
-agents=()
-for a in ppo robustmpc bola-e dynamic bba rb optimal; do agents+=(--agent "$a"); done
-.venv/bin/abr evaluate "${agents[@]}" --traces fcc/test --traces norway/test --video envivio_dash3 \
-  --preset pensieve --out "$out/in_distribution"
-.venv/bin/abr evaluate "${agents[@]}" --traces oboe/test --traces belgium4g/test --traces nyu_lte/test \
-  --traces lumos5g/test --traces ucc5g/test --scale-mean-mbps 1.25 --video envivio_dash3 \
-  --preset pensieve --out "$out/ood_scaled"
-.venv/bin/abr evaluate "${agents[@]}" --traces oboe/test --video envivio_dash3 --preset pensieve \
-  --out "$out/oboe_unscaled"
+model="${1:-}"  # empty: the default (so that OUT can be given alone: bash scripts/generalization.sh "" OUT)
+if [ -z "$model" ]; then
+  model=agents/models/ppo_robust.zip
+  if [ ! -f "$model" ]; then
+    model="$(.venv/bin/python -c 'from agents.registry import SHIPPED_PPO_MODEL; print(SHIPPED_PPO_MODEL)')"
+    echo "agents/models/ppo_robust.zip not found (bash scripts/train_robust.sh makes it): using the shipped" \
+         "ppo model $model" >&2
+  fi
+fi
+out="${2:-reports/generalization}"
+docs="${ABR_GENERALIZATION_DOCS:-docs/generalization}"
+titles=(merina_avengers merina_ssb_sita_sings_the_blues)
+envivio_ladder_kbps=300,750,1200,1850,2850,4300  # the MERINA titles' ladder (their PROVENANCE.md)
+
+.venv/bin/abr generalization "$model" --out "$out" --video envivio_dash3 --held-out lumos5g,nyu_lte,ucc5g
+for title in "${titles[@]}"; do
+  .venv/bin/abr generalization "$model" --out "$out/$title" --traces fcc/test --traces norway/test \
+    --video "$title" --ladder-kbps "$envivio_ladder_kbps" --scalings unscaled
+done
+
+copy_report() {  # copy_report FROM TO: the four generalization.* files of one run
+  mkdir -p "$2"
+  for ext in md csv json png; do
+    cp "$1/generalization.$ext" "$2/generalization.$ext"
+  done
+  echo "  $2/generalization.{md,csv,json,png}  (from $1)"
+}
+echo "generalisation reports copied, to be committed (the evaluations stay under $out):"
+copy_report "$out" "$docs"
+for title in "${titles[@]}"; do
+  copy_report "$out/$title" "$docs/$title"
+done

@@ -34,7 +34,9 @@ from abr.generalization_stats import (  # noqa: E402
     AcceptanceCriteria,
     GeneralizationRow,
     PairedDiff,
+    acceptance_checks,
     in_distribution_check,
+    titles_check,
     worst_mean,
 )
 from abr.train import train  # noqa: E402
@@ -200,6 +202,10 @@ def test_report_json_and_plot(protocol: GeneralizationResult) -> None:
     document = json.loads((out / "generalization.json").read_text())
     checks = {c["name"]: c for c in document["checks"]}
     assert checks["in_distribution"]["passed"] is None  # fcc/test + norway/test are not part of this run
+    assert checks["titles:tiny"]["passed"] is None  # another title than envivio_dash3, but no fcc/norway sets
+    assert document["settings"]["scalings"] == ["unscaled", "scaled"]
+    assert document["settings"]["ladder_kbps"] is None
+    assert document["settings"]["video_ladder_kbps"] == [300.0, 750.0, 1200.0, 1850.0, 2850.0, 4300.0]
     held = checks["held_out:famb"]
     model_rows = {(r.scaling): r for r in protocol.rows if r.trace_set == "famb/all" and r.role == "model"}
     mpc = {r.scaling: r for r in protocol.rows if r.trace_set == "famb/all" and r.agent == "robustmpc"}
@@ -236,6 +242,81 @@ def test_in_distribution_check_thresholds() -> None:
     assert check(1.9, 0.5, 86.0) is False  # +4.75%
     assert check(2.0, -0.1, 86.0) is False  # CI includes zero
     assert check(2.0, 0.5, 84.9) is False  # below 85% of the optimum
+
+
+def test_titles_check_only_for_another_video_and_its_threshold() -> None:
+    mpc = _row("robustmpc", 40.0)
+
+    def rows(diff: float) -> list[GeneralizationRow]:
+        return [_row("m", 40.0 + diff, vs={"robustmpc": PairedDiff("robustmpc", 100, diff, diff - 1, diff + 1, 0.5)}),
+                mpc]
+
+    criteria = AcceptanceCriteria()
+    passed = titles_check(rows(0.0), "m", "merina_avengers", criteria)
+    assert passed["name"] == "titles:merina_avengers" and passed["passed"] is True  # a tie passes (>=)
+    assert passed["figures"]["ci_low"] == -1.0 and passed["figures"]["video"] == "merina_avengers"
+    assert titles_check(rows(-0.1), "m", "merina_avengers", criteria)["passed"] is False
+    assert titles_check([mpc], "m", "merina_avengers", criteria)["passed"] is None  # pooled sets not in the run
+    names = {video: [c["name"] for c in acceptance_checks(rows(1.0), "m", {}, {}, video=video)]
+             for video in (None, "envivio_dash3", "merina_avengers")}
+    assert names[None] == names["envivio_dash3"] and not any(n.startswith("titles") for n in names[None])
+    assert names["merina_avengers"] == [*names[None], "titles:merina_avengers"]
+
+
+def test_checks_that_need_a_skipped_scaling_are_not_applicable(protocol: GeneralizationResult) -> None:
+    unscaled = [r for r in protocol.rows if r.scaling == "unscaled"]
+    checks = {c["name"]: c for c in acceptance_checks(unscaled, protocol.model.agent, {"famb": ["famb/all"]},
+                                                      {"famb": "famb/all"}, scalings=("unscaled",))}
+    held = checks["held_out:famb"]
+    assert held["passed"] is None and "scaled evaluation was skipped (--scalings unscaled)" in held["note"]
+    assert set(held["figures"]) == {"unscaled"}  # the scaling that ran keeps its figures
+    scaled = [r for r in protocol.rows if r.scaling == "scaled"]
+    checks = {c["name"]: c for c in acceptance_checks(scaled, protocol.model.agent, {}, {},
+                                                      scalings=("scaled",), video="other")}
+    assert all(c["passed"] is None and "unscaled evaluation was skipped" in c["note"] for c in checks.values())
+
+
+def test_another_title_with_a_ladder_and_unscaled_only(model: Path, data: Path, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    for family in ("fcc", "norway"):
+        _write_family(root, family, {f"test/{family}{i}": FAMA[name] for i, name in enumerate(["test/a4", "test/a5"])})
+    video = write_tiny_video_dir(root / "videos" / "title", n_chunks=8)
+    (video / "ladder.json").unlink()  # as the MERINA folders: the ladder comes from --ladder-kbps
+    ladder = "300,750,1200,1850,2850,4300"
+    base = ["generalization", str(model), "--data-dir", str(root), "--video", "title", "--engine", "serial",
+            "--agent", "bba", "--traces", "fcc/test", "--traces", "norway/test"]
+    runner = CliRunner()
+    for args, message in (([], "--ladder-kbps"), (["--ladder-kbps", ladder, "--scalings", "unscaled,half"],
+                                                  "--scalings")):
+        failed = runner.invoke(app, [*base, "--out", str(tmp_path / "bad"), *args])
+        assert failed.exit_code == 2 and message in failed.output, failed.output
+        assert not (tmp_path / "bad").exists()
+    out = tmp_path / "title"
+    result = runner.invoke(app, [*base, "--out", str(out), "--ladder-kbps", ladder, "--scalings", "unscaled"])
+    assert result.exit_code == 0, result.output
+    assert (out / "unscaled" / "sessions.csv").is_file() and not (out / "scaled").exists()
+    rows = read_csv(out / "generalization.csv")
+    assert {r["scaling"] for r in rows} == {"unscaled"}
+    assert {r["trace_set"] for r in rows} == {"fcc/test", "norway/test", "fcc/test+norway/test"}
+    document = json.loads((out / "generalization.json").read_text())
+    settings = document["settings"]
+    assert settings["ladder_kbps"] == [300.0, 750.0, 1200.0, 1850.0, 2850.0, 4300.0]
+    assert settings["video_ladder_kbps"] == settings["ladder_kbps"]
+    assert settings["scalings"] == ["unscaled"] and settings["video"] == "title"
+    assert list(document["evaluations"]) == ["unscaled"]
+    checks = {c["name"]: c for c in document["checks"]}
+    title = checks["titles:title"]
+    pooled = {r["agent"]: r for r in rows if r["trace_set"] == "fcc/test+norway/test"}
+    mine, mpc = pooled[f"ppo:{model.resolve()}"], pooled["robustmpc"]
+    assert title["passed"] is (float(mine["mean"]) >= float(mpc["mean"]))
+    assert title["figures"]["model_mean"] == pytest.approx(float(mine["mean"]))
+    assert title["figures"]["robustmpc_mean"] == pytest.approx(float(mpc["mean"]))
+    assert title["figures"]["ci_low"] == pytest.approx(float(mine["vs_robustmpc_ci_low"]))
+    assert title["figures"]["n"] == 4
+    assert checks["in_distribution"]["passed"] is not None  # the unscaled checks still run
+    text = (out / "generalization.md").read_text()
+    assert f"--ladder-kbps {ladder} --scalings unscaled" in text and document["command"] in text
+    assert "titles:title" in text and "## Results, scaled" not in text and "Not evaluated" in text
 
 
 def test_worst_share_mean() -> None:
