@@ -129,7 +129,7 @@ def test_train_passes_the_option_to_its_config(data_dir: Path, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("command", [["evaluate"], ["train"], ["export"], ["bench"], ["sessions", "simulate"],
-                                     ["player", "content"]])
+                                     ["player", "content"], ["generalization"]])
 def test_every_command_that_takes_a_video_has_the_option(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "--ladder-kbps" in result.output, result.output
