@@ -166,13 +166,15 @@ def test_folder_without_level_files_is_unknown(write_file: WriteFile) -> None:
 def test_video_ladder_count_mismatch_vs_mpd(video_dir: Path, shared_data_dir: Path) -> None:
     mpd = (shared_data_dir / "videos" / "envivio_dash3" / "Manifest.mpd").read_text()
     (video_dir / "Manifest.mpd").write_text(mpd)
-    message = r"ladder count mismatch: Manifest.mpd gives 6 bitrates but the folder has 2 video_size_N files"
+    message = (r"Manifest.mpd gives 6 bitrates \(300, 750, 1200, 1850, 2850, 4300 kbit/s\) but the chunk-size table "
+               r"has 2 levels; .*pass bitrates_bps")
     with pytest.raises(VideoFormatError, match=_at(video_dir) + message):
         read_pensieve_video(video_dir)
 
 
 def test_video_ladder_count_mismatch_vs_argument(video_dir: Path) -> None:
-    with pytest.raises(VideoFormatError, match=r"bitrates_bps gives 3 bitrates but the folder has 2"):
+    with pytest.raises(VideoFormatError, match=r"bitrates_bps gives 3 bitrates \(100, 200, 300 kbit/s\) but the "
+                                               r"chunk-size table has 2 levels; .*fix bitrates_bps"):
         read_pensieve_video(video_dir, bitrates_bps=[1e5, 2e5, 3e5])
 
 
