@@ -13,7 +13,9 @@
 #      PROVENANCE.md names it); these runs add the titles check (model >= robustmpc on fcc/test+norway/test).
 # Then copies each run's small files, generalization.{md,csv,json,png} (not the sessions/chunks tables under
 # unscaled/ and scaled/), to docs/generalization/ (envivio) and docs/generalization/<title>/, to be committed;
-# ABR_GENERALIZATION_DOCS overrides that folder. An interrupted run resumes when the command is run again.
+# ABR_GENERALIZATION_DOCS overrides that folder; with the default folder the README block between the
+# generalization:begin/end markers is rewritten from them (scripts/readme_generalization.py). An interrupted run
+# resumes when the command is run again.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -51,3 +53,7 @@ copy_report "$out" "$docs"
 for title in "${titles[@]}"; do
   copy_report "$out/$title" "$docs/$title"
 done
+# The README's generalisation block is generated from these files, never typed by hand.
+if [ "$docs" = "docs/generalization" ]; then
+  .venv/bin/python scripts/readme_generalization.py "$docs" README.md
+fi

@@ -20,7 +20,13 @@ from abr.errors import PolicyExportError  # noqa: E402
 from abr.export import write_inference_model  # noqa: E402
 from abr.train import LinearSchedule, learning_rate_schedule  # noqa: E402
 from abr.train_config import TrainConfig  # noqa: E402
-from agents.registry import SHIPPED_MODELS, SHIPPED_PPO_V1_MODEL, make_agent, shipped_model_agents  # noqa: E402
+from agents.registry import (  # noqa: E402
+    SHIPPED_MODELS,
+    SHIPPED_PPO_MODEL,
+    SHIPPED_PPO_V1_MODEL,
+    make_agent,
+    shipped_model_agents,
+)
 from agents.rl import LAYOUT_ATTR, RLPolicy, load_model, observation_layout, pickled_modules  # noqa: E402
 from simulator.env import AbrEnv  # noqa: E402
 from traces.synthetic import generate_trace_set  # noqa: E402
@@ -144,9 +150,10 @@ def test_the_blocker_does_forbid_abr() -> None:
     assert done.returncode != 0 and "importing abr is forbidden" in done.stderr
 
 
-def test_shipped_v1_and_inference_copies_play_without_abr(old_checkpoint: Path, tmp_path: Path) -> None:
+def test_shipped_models_and_inference_copies_play_without_abr(old_checkpoint: Path, tmp_path: Path) -> None:
     copy = write_inference_model(old_checkpoint, tmp_path / "inference.zip")
-    for model in (SHIPPED_PPO_V1_MODEL, copy, old_checkpoint):  # even an old file: schedules are not unpickled
+    assert _abr_modules(SHIPPED_PPO_MODEL) == {}  # the shipped ppo pickles no abr object at all
+    for model in (SHIPPED_PPO_MODEL, SHIPPED_PPO_V1_MODEL, copy, old_checkpoint):  # old files: schedules not unpickled
         assert _play_without_abr(model).startswith("12 ")
 
 

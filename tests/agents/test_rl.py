@@ -180,7 +180,7 @@ def test_the_shipped_policy_plays_the_greedy_actions_of_its_sb3_model(data_dir: 
     from traces.videos import read_video
 
     policy = make_agent("ppo")
-    assert policy.layout == observation_layout(6)
+    assert policy.layout == observation_layout(6, 8, "abr-6row-v2")
     model = PPO.load(SHIPPED_PPO_MODEL, device="cpu")
     video = read_video(data_dir / "videos" / "envivio_dash3")
     trace = read_trace_dir(data_dir / "traces" / "fcc" / "test")[0]
@@ -188,27 +188,36 @@ def test_the_shipped_policy_plays_the_greedy_actions_of_its_sb3_model(data_dir: 
     assert len(outcomes) == 48
     for k in range(1, 48):  # each decision is the SB3 model's argmax on the observation before that chunk
         context = PlayerContext(video.truncated(48), tuple(outcomes[:k]), outcomes[k - 1].buffer_s)
-        action, _ = model.predict(encode_observation(context), deterministic=True)
+        action, _ = model.predict(encode_observation(context, encoder=policy.encoder), deterministic=True)
         assert outcomes[k].quality_idx == int(action)
 
 
-def test_the_shipped_recipe_is_one_pipeline_whose_network_is_the_shipped_one() -> None:
-    """Stage 3 (fine-tuning) starts from stage 2's run folder, on the same inputs and network as stages 1-2;
-    the shipped file has that network."""
+def test_the_shipped_policy_is_its_recipes_model_and_never_saw_its_held_out_families(data_dir: Path) -> None:
+    """The shipped file has the recipe's network and encoder, and records the recipe's training families and
+    trace contents (by fingerprint); the held-out families named in the recipe are in neither."""
     from stable_baselines3 import PPO
 
+    from abr.inputs import load_trace_set
     from abr.train_config import load_train_config
+    from agents.provenance import model_provenance, seen_families, seen_fingerprints
     from agents.registry import SHIPPED_PPO_MODEL
+    from traces.fingerprint import trace_fingerprint
 
-    models = SHIPPED_PPO_MODEL.parent
-    stages, tune = load_train_config(models / "ppo_pensieve.toml"), load_train_config(models / "ppo_pensieve.tune.toml")
-    same = ("algorithm", "policy", "seed", "preset", "qoe", "video", "traces", "val_traces", "share_features",
-            "hidden_sizes", "n_filters", "kernel_size", "history_len", "n_envs")
-    assert {f: getattr(tune, f) for f in same} == {f: getattr(stages, f) for f in same}
-    stage1_out = Path(str(tune.init_from)).parent
-    header = (models / "ppo_pensieve.tune.toml").read_text().splitlines()
-    assert f"#   abr train --config agents/models/ppo_pensieve.toml --out {stage1_out}" in " ".join(header)
-    assert tune.init_from == f"{stage1_out}/best_model.zip" and tune.learning_rate < stages.learning_rate
-    kwargs = PPO.load(SHIPPED_PPO_MODEL, device="cpu").policy_kwargs
-    assert kwargs["net_arch"]["pi"] == list(tune.hidden_sizes)
-    assert kwargs["features_extractor_kwargs"]["n_filters"] == tune.n_filters
+    recipe_path = SHIPPED_PPO_MODEL.with_suffix(".toml")
+    recipe = load_train_config(recipe_path)
+    held_out = recipe_path.read_text().split("Held out entirely (never trained on, never used to select a model):")[1]
+    held_out_families = [name.strip(" ,#\n") for name in held_out.split("\n")[0].split(",")]
+    assert held_out_families == ["lumos5g", "nyu_lte", "ucc5g"]
+    model = PPO.load(SHIPPED_PPO_MODEL, device="cpu")
+    assert model.policy_kwargs["features_extractor_kwargs"]["n_filters"] == recipe.n_filters
+    assert model.policy_kwargs["net_arch"]["pi"] == list(recipe.hidden_sizes)
+    assert model.abr_observation_layout["encoder"] == recipe.observation == "abr-6row-v2"
+    provenance = model_provenance(model)
+    families = seen_families(provenance)
+    assert {spec.split("/")[0] for spec in (*recipe.traces, *recipe.val_traces)} <= families
+    assert not families & set(held_out_families)
+    seen = seen_fingerprints(provenance)
+    assert trace_fingerprint(load_trace_set("fcc/train", data_dir).traces[0]) in seen
+    for family in held_out_families:
+        for split in ("train", "test"):
+            assert not {trace_fingerprint(t) for t in load_trace_set(f"{family}/{split}", data_dir).traces} & seen
