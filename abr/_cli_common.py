@@ -29,6 +29,21 @@ class QoEKind(str, Enum):
     hd = "hd"
 
 
+class Engine(str, Enum):
+    """Where an evaluation's sessions run (see ``abr.engines``)."""
+
+    local = "local"
+    serial = "serial"
+    ray = "ray"
+
+
+class Algorithm(str, Enum):
+    """The stable-baselines3 algorithms."""
+
+    ppo = "ppo"
+    a2c = "a2c"
+
+
 class Core(str, Enum):
     """The session engines: the SimPy reference or the fast core's arithmetic."""
 

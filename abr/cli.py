@@ -15,7 +15,6 @@ import dataclasses
 import inspect
 import shlex
 from collections.abc import Iterator
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +24,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from abr import inputs
-from abr._cli_common import Core, DataDirOption, LadderOption, QoEKind, configure_logging, reported_errors
+from abr._cli_common import (
+    Core,
+    DataDirOption,
+    Engine,
+    LadderOption,
+    QoEKind,
+    configure_logging,
+    reported_errors,
+)
 from abr.cli_data import download_command, traces_app
 from abr.cli_generalization import generalization_command
 from abr.cli_player import fidelity_command, play_command, player_app
@@ -59,14 +66,6 @@ app.add_typer(player_app, name="player")
 app.command("play")(play_command)
 app.command("fidelity")(fidelity_command)
 app.command("generalization")(generalization_command)
-
-
-class Engine(str, Enum):
-    """Where an evaluation's sessions run (see ``abr.engines``)."""
-
-    local = "local"
-    serial = "serial"
-    ray = "ray"
 
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import shlex
 from collections.abc import Iterator, Sequence
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -18,24 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from abr._cli_common import DataDirOption, LadderOption, reported_errors
+from abr._cli_common import Algorithm, DataDirOption, Engine, LadderOption, reported_errors
 from abr.engines import default_workers
 from abr.evaluate import ProgressCallback
-
-
-class ProtocolEngine(str, Enum):
-    """Where the protocol's sessions run (see ``abr.engines``)."""
-
-    local = "local"
-    serial = "serial"
-    ray = "ray"
-
-
-class ModelAlgorithm(str, Enum):
-    """The algorithm of the model file."""
-
-    ppo = "ppo"
-    a2c = "a2c"
 
 
 def split_families(values: Sequence[str] | None) -> list[str]:
@@ -70,11 +54,11 @@ def generalization_command(
     scale_mean_mbps: Annotated[float, typer.Option(
         "--scale-mean-mbps", help="Time-weighted mean (Mbit/s) every set is scaled to for the scaled runs.")
     ] = 1.25,
-    algo: Annotated[ModelAlgorithm, typer.Option("--algo", help="Algorithm of the model.")] = ModelAlgorithm.ppo,
+    algo: Annotated[Algorithm, typer.Option("--algo", help="Algorithm of the model.")] = Algorithm.ppo,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the evaluations and bootstraps.")] = 0,
-    engine: Annotated[ProtocolEngine, typer.Option(
+    engine: Annotated[Engine, typer.Option(
         "--engine", help="Where sessions run: local processes, this process (serial) or Ray.")
-    ] = ProtocolEngine.local,
+    ] = Engine.local,
     workers: Annotated[int | None, typer.Option(
         "--workers", "-j", min=1, help="Worker processes (default: the CPUs available).")] = None,
     data_dir: DataDirOption = None,

@@ -22,15 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from abr import inputs
-from abr._cli_common import Core, DataDirOption, LadderOption, QoEKind, reported_errors
+from abr._cli_common import Algorithm, Core, DataDirOption, LadderOption, QoEKind, reported_errors
 from abr.train_config import TrainConfig, load_train_config
-
-
-class Algorithm(str, Enum):
-    """The stable-baselines3 algorithms."""
-
-    ppo = "ppo"
-    a2c = "a2c"
 
 
 class PolicyKind(str, Enum):
