@@ -19,7 +19,8 @@ Shipped policies (``agents/models``; :data:`SHIPPED_MODELS`, listed by ``abr age
 ===============  =============================================================  ===============================
 name             policy                                                         file
 ===============  =============================================================  ===============================
-``ppo``          the shipped PPO policy, :data:`SHIPPED_PPO_MODEL`              ``ppo_pensieve.zip``
+``ppo``          the shipped PPO policy, :data:`SHIPPED_PPO_MODEL` (recipe      ``ppo_robust.zip``
+                 ``ppo_robust.toml``, ``scripts/train_robust.sh``)
 ``ppo-v1``       the first shipped PPO policy (stage 3 of                       ``ppo_pensieve_v1.zip``
                  ``ppo_pensieve_v1.toml``/``.tune.toml``), kept for comparison
 ===============  =============================================================  ===============================
@@ -86,7 +87,7 @@ _PARAMETERISED: dict[str, tuple[Callable[[float, str], Policy], Callable[[str], 
 #: Agents that load a trained model file (``"ppo:PATH"``); not in :data:`AGENTS` (they need the ``rl`` extra).
 MODEL_AGENTS: tuple[str, ...] = ("ppo", "a2c")
 #: The shipped PPO policy loaded by ``make_agent("ppo")``.
-SHIPPED_PPO_MODEL = Path(__file__).resolve().parent / "models" / "ppo_pensieve.zip"
+SHIPPED_PPO_MODEL = Path(__file__).resolve().parent / "models" / "ppo_robust.zip"
 #: The first shipped PPO policy, ``make_agent("ppo-v1")``: the stage-3 policy of ``ppo_pensieve_v1.tune.toml``,
 #: re-saved as an inference model that pickles no ``abr`` object (it plays as first shipped).
 SHIPPED_PPO_V1_MODEL = Path(__file__).resolve().parent / "models" / "ppo_pensieve_v1.zip"

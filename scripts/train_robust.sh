@@ -21,4 +21,13 @@ echo "abr bench (this machine's speed): $(cat "$run.bench.json")"
 cp "$run/export/model_inference.zip" agents/models/ppo_robust.zip
 cp "$run/config.json" agents/models/ppo_robust.config.json
 cp "$run/evaluations.csv" agents/models/ppo_robust.evaluations.csv
-echo "recipe wall time: $(( $(date +%s) - start )) s (training throughput: see the table title above)"
+.venv/bin/python - "$run" "$start" <<'PY'
+import csv, json, sys, time
+run, start = sys.argv[1], int(sys.argv[2])
+rows = list(csv.DictReader(open(f"{run}/evaluations.csv")))
+info = {"timesteps": int(rows[-1]["timesteps"]), "train_wall_s": float(rows[-1]["wall_s"]),
+        "recipe_wall_s": time.time() - start, "bench": json.load(open(f"{run}.bench.json"))}
+json.dump(info, open("agents/models/ppo_robust.recipe.json", "w"), indent=1)
+print(f"recipe wall time {info['recipe_wall_s']:.0f} s; training {info['train_wall_s']:.0f} s for "
+      f"{info['timesteps']} steps ({info['timesteps'] / info['train_wall_s']:.0f} steps/s)")
+PY
