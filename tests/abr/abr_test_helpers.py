@@ -63,34 +63,9 @@ def extreme_trace() -> Trace:
 
 
 def train_tiny_model(config: Any, out_dir: Path, observation: str) -> Path:
-    """Train ``config`` (a tiny ``TrainConfig``) on the observation encoder ``observation``; the model file.
-
-    Uses ``TrainConfig.observation`` when it exists; otherwise builds the model as ``abr train`` does
-    (``build_model``) on ``AbrEnv(config=EnvConfig(observation=...))`` and records that encoder in its layout.
-    """
+    """Train ``config`` (a tiny ``TrainConfig``) on the observation encoder ``observation``; the model file."""
     import dataclasses
 
-    from abr.train import build_model, train
-    from simulator.observation import DEFAULT_ENCODER
+    from abr.train import train
 
-    if observation == DEFAULT_ENCODER:
-        return Path(train(config, out_dir).model_path)
-    if "observation" in {f.name for f in dataclasses.fields(config)}:
-        return Path(train(dataclasses.replace(config, observation=observation), out_dir).model_path)
-    from stable_baselines3.common.vec_env import DummyVecEnv
-
-    from abr.inputs import envivio_cbr_video
-    from agents.rl import LAYOUT_ATTR, observation_layout
-    from simulator.env import AbrEnv, EnvConfig
-    from traces.synthetic import generate_trace_set
-
-    video, traces = envivio_cbr_video(), generate_trace_set(config.seed, config.synthetic_traces)
-    env_config = EnvConfig(history_len=config.history_len, observation=observation)
-    vec_env = DummyVecEnv([lambda: AbrEnv(traces, video, config=env_config)] * config.n_envs)
-    vec_env.seed(config.seed)
-    model = build_model(config, vec_env, video.n_levels, None)
-    setattr(model, LAYOUT_ATTR, observation_layout(video.n_levels, config.history_len, observation))
-    model.learn(total_timesteps=config.total_timesteps)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save(str(out_dir / "model.zip"))
-    return out_dir / "model.zip"
+    return Path(train(dataclasses.replace(config, observation=observation), out_dir).model_path)

@@ -33,12 +33,20 @@ def vectors(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     # The real (VBR) Envivio video: sizes differ per chunk, so MPC's search and tie-breaking are exercised.
     video = load_video("envivio_dash3", data_dir)
     encoder = request.param
-    if encoder == obs_encoding.ENCODER_V1:  # the shipped policy
-        return write_vectors(tmp_path_factory.mktemp("vectors"), video=video, traces=generate_trace_set(3, 4))
-    # A tiny model on v2; the encoder's sessions (the first two traces) include one past both of v2's clips.
-    model = train_tiny_model(TINY, tmp_path_factory.mktemp("model-v2"), encoder)
-    return write_vectors(tmp_path_factory.mktemp("vectors-v2"), model=model, video=video,
-                         traces=[extreme_trace(), *generate_trace_set(3, 3)])
+    # The encoder's sessions include, for v2, a trace past both of its clips (the first one).
+    traces = [extreme_trace(), *generate_trace_set(3, 3)] if encoder == obs_encoding.ENCODER_V2 \
+        else generate_trace_set(3, 4)
+    if encoder == _shipped_encoder():  # the shipped policy
+        return write_vectors(tmp_path_factory.mktemp("vectors"), video=video, traces=traces)
+    model = train_tiny_model(TINY, tmp_path_factory.mktemp(f"model-{encoder}"), encoder)
+    return write_vectors(tmp_path_factory.mktemp(f"vectors-{encoder}"), model=model, video=video, traces=traces)
+
+
+def _shipped_encoder() -> str:
+    from agents.registry import SHIPPED_PPO_MODEL
+    from agents.rl import RLPolicy
+
+    return RLPolicy.from_file(SHIPPED_PPO_MODEL).encoder
 
 
 def test_rule_vectors_replay_in_python_as_the_session_played() -> None:
