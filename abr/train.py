@@ -43,7 +43,14 @@ from abr.train_config import VALIDATION_SYNTHETIC_SEED, TrainConfig, load_train_
 from abr.train_env import TrainEnvSpec, make_training_vec_env
 from agents.base import Policy
 from agents.errors import PolicyLoadError
-from agents.provenance import PROVENANCE_ATTR, SYNTHETIC_FAMILY, build_provenance, model_provenance, with_parent
+from agents.provenance import (
+    PROVENANCE_ATTR,
+    SYNTHETIC_FAMILY,
+    build_provenance,
+    model_provenance,
+    spec_family,
+    with_parent,
+)
 from agents.rl import CRITIC_PREFIXES, LAYOUT_ATTR, algorithm_class, load_model, observation_layout, single_thread_torch
 from simulator.config import SimConfig, preset
 from simulator.env import EnvConfig
@@ -125,6 +132,12 @@ def resolve_inputs(config: TrainConfig, data_dir: str | Path | None = None) -> T
     >>> len(inputs.train_traces), len(inputs.val_traces), inputs.video.n_levels
     (3, 2, 6)
     """
+    for spec in (*config.traces, *config.val_traces):
+        family = spec_family(spec, data_dir)
+        if family in config.held_out:
+            raise ConfigError(f"trace set {spec!r} belongs to the held-out family {family!r} (held_out = "
+                              f"{list(config.held_out)}); remove it from traces/val_traces, or the family from "
+                              "held_out")
     loaded = {spec: load_trace_set(spec, data_dir).traces for spec in dict.fromkeys((*config.traces,
                                                                                     *config.val_traces))}
     repeats = config.trace_repeats or (1,) * len(config.traces)

@@ -79,6 +79,8 @@ class TrainConfig:
         kernel_size: width of the Pensieve 1-D convolutions.
         history_len: past chunks in the observation.
         observation: the observation encoder (``simulator.observation.ENCODERS``), recorded in the model.
+        held_out: trace families the run must never train or validate on (kept for ``abr generalization``); a
+            trace set of one of them in ``traces`` or ``val_traces`` is refused.
         train_noise_low: lower bound of the training download-time noise U(low, high).
         train_noise_high: upper bound of that noise.
         throughput_scale_low: lowest per-episode throughput scale factor (log-uniform draw).
@@ -137,6 +139,7 @@ class TrainConfig:
     kernel_size: int = 4
     history_len: int = 8
     observation: str = "pensieve-6row-v1"
+    held_out: tuple[str, ...] = ()
     train_noise_low: float = 0.9  # Pensieve NOISE_LOW
     train_noise_high: float = 1.1  # Pensieve NOISE_HIGH
     throughput_scale_low: float = 1.0

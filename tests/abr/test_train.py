@@ -256,3 +256,13 @@ def test_broad_pool_fields_weight_sets_and_pick_generator_and_encoder(tmp_path: 
 
     policy = RLPolicy.from_file(result.best_model_path)
     assert policy.encoder == "abr-6row-v2" and policy.layout["normalisation"]["log2_throughput_low"] == -6.0
+
+
+def test_a_held_out_family_cannot_be_trained_or_validated_on(tmp_path: Path) -> None:
+    from abr.train import resolve_inputs
+
+    config = dataclasses.replace(TINY, traces=("fcc/train",), val_traces=("lumos5g/test",), held_out=("lumos5g",))
+    with pytest.raises(ConfigError, match=r"trace set 'lumos5g/test' belongs to the held-out family 'lumos5g' "
+                                          r"\(held_out = \['lumos5g'\]\); remove it"):
+        resolve_inputs(config)
+    assert train_config_from_dict({"held_out": ["ucc5g"]}).held_out == ("ucc5g",)
