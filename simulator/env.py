@@ -176,6 +176,7 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         if not self.traces:
             raise ConfigError("traces is empty: give at least one Trace")
         self.sim_config = preset(sim_config) if isinstance(sim_config, str) else sim_config
+        check_env_arguments(self.sim_config, qoe, config, video)
         video = video if video is not None else default_video()
         if self.sim_config.max_chunks is not None and video.n_chunks > self.sim_config.max_chunks:
             video = video.truncated(self.sim_config.max_chunks)
@@ -259,9 +260,10 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         if session.is_done:
             warnings.warn("step() called after the episode terminated; call reset()", stacklevel=2)
             return self._observation(), 0.0, True, False, {}
+        if not self.action_space.contains(action):  # no silent casts: 2.5, "3" and np.float32(1.7) are refused
+            raise ValueError(f"action={action!r} ({type(action).__name__}) is not in the action space "
+                             f"{self.action_space}: give an integer quality index in [0, {self.video.n_levels - 1}]")
         quality_idx = int(action)
-        if not self.action_space.contains(quality_idx):
-            raise ValueError(f"action={action!r} is not a quality index in [0, {self.video.n_levels - 1}]")
         previous = session.outcomes[-1].quality_idx if session.outcomes else quality_idx
         outcome = session.step(quality_idx)
         self._history.push(outcome)
@@ -297,6 +299,23 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         return (f"chunk {o.chunk_idx + 1}/{self.video.n_chunks} level {o.quality_idx} "
                 f"({o.bitrate_bps / 1e3:.0f} kbit/s) download {o.download_time_s:.2f} s "
                 f"rebuffer {o.rebuffer_s:.2f} s buffer {o.buffer_s:.1f} s")
+
+
+def check_env_arguments(sim_config: object, qoe: object, config: object, video: object) -> None:
+    """Refuse an environment argument of the wrong type, by name (before it fails deep inside).
+
+    >>> check_env_arguments(preset("pensieve"), None, "x", None)
+    Traceback (most recent call last):
+    ...
+    traces.errors.ConfigError: config='x' (str) must be a simulator.env.EnvConfig (or None for the default)
+    """
+    expected = (("sim_config", sim_config, SimConfig, "a simulator.config.SimConfig or a preset name"),
+                ("qoe", qoe, QoEWeights, "a simulator.qoe.QoEWeights (or None for the default)"),
+                ("config", config, EnvConfig, "a simulator.env.EnvConfig (or None for the default)"),
+                ("video", video, Video, "a traces.types.Video (or None for the default)"))
+    for name, value, cls, what in expected:
+        if value is not None and not isinstance(value, cls):
+            raise ConfigError(f"{name}={value!r} ({type(value).__name__}) must be {what}")
 
 
 def episode_config(sim_config: SimConfig, config: EnvConfig) -> SimConfig:

@@ -13,7 +13,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from simulator.config import SimConfig, preset
-from simulator.env import OBS_HIGH, EnvConfig, _default_traces, default_video, episode_config
+from simulator.env import OBS_HIGH, EnvConfig, _default_traces, check_env_arguments, default_video, episode_config
 from simulator.errors import ConfigError
 from simulator.fast import BatchedSessions, ChunkBatch
 from simulator.observation import BatchedObservations, observation_shape
@@ -120,6 +120,7 @@ class AbrVectorEnv(gym.vector.VectorEnv[ObsArray, IntArray, Any]):
         if not self.traces:
             raise ConfigError("traces is empty: give at least one Trace")
         self.sim_config = preset(sim_config) if isinstance(sim_config, str) else sim_config
+        check_env_arguments(self.sim_config, qoe, config, video)
         self.qoe = qoe if qoe is not None else QoEWeights()
         self.config = config if config is not None else EnvConfig()
         self.core = BatchedSessions(self.traces, video if video is not None else default_video(),
@@ -234,6 +235,14 @@ class AbrVectorEnv(gym.vector.VectorEnv[ObsArray, IntArray, Any]):
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,):
             raise ValueError(f"expected {self.num_envs} actions, one per sub-environment, got shape {actions.shape}")
+        if actions.dtype.kind not in "iu":  # no silent casts of 2.5 or "3" (vectorised: one dtype check)
+            raise ValueError(f"actions must be an integer array of quality indices (the action space "
+                             f"{self.action_space}), got dtype {actions.dtype}: {actions.tolist()!r}")
+        bad = (actions < 0) | (actions >= self.video.n_levels)
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            raise ValueError(f"action {int(actions[i])} of sub-environment {i} is not in {self.single_action_space} "
+                             f"(quality indices 0 to {self.video.n_levels - 1})")
         n = self.num_envs
         rewards = np.zeros(n)
         terminated = np.zeros(n, dtype=bool)

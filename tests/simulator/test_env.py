@@ -134,7 +134,8 @@ def test_bad_actions_and_options_are_rejected(traces: list[Trace]) -> None:
     with pytest.raises(gym.error.ResetNeeded):
         env.step(0)
     env.reset(seed=0)
-    with pytest.raises(ValueError, match="action=9 is not a quality index in \\[0, 5\\]"):
+    with pytest.raises(ValueError, match=r"action=9 \(int\) is not in the action space Discrete\(6\): give an "
+                                         r"integer quality index in \[0, 5\]"):
         env.step(9)
     with pytest.raises(ValueError, match="trace_idx"):
         env.reset(options={"trace_idx": 10})
@@ -163,3 +164,30 @@ def test_v2_rows_are_ladder_relative_and_bounded(step_trace: Trace) -> None:
     assert v1[2, -2] == pytest.approx(500.0)  # Pensieve's scale: far outside any trained range
     with pytest.raises(ConfigError, match="observation encoder 'v9' is not one of"):
         EnvConfig(observation="v9")
+
+
+@pytest.mark.parametrize("action", [2.5, 5.9, np.float32(1.7), "3", np.array([2]), None, float("nan"), 6, -1,
+                                    np.array(1.0)])
+def test_an_action_outside_the_space_is_refused_never_cast(traces: list[Trace], action: object) -> None:
+    env = AbrEnv(traces=traces, config=EnvConfig(training=False))
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"is not in the action space Discrete\(6\): give an integer quality index"):
+        env.step(action)
+    assert env._session is not None and len(env._session.outcomes) == 1  # nothing was played (the forced chunk only)
+
+
+@pytest.mark.parametrize("action", [3, np.int64(3), np.int32(3), np.array(3), np.uint8(3)])
+def test_integer_actions_and_0d_integer_arrays_play(traces: list[Trace], action: object) -> None:
+    env = AbrEnv(traces=traces, config=EnvConfig(training=False))
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(action)
+    assert info["quality_idx"] == 3
+
+
+def test_arguments_of_the_wrong_type_are_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match=r"config='x' \(str\) must be a simulator.env.EnvConfig"):
+        gym.make("abr/Abr-v0", config="x")
+    with pytest.raises(ConfigError, match=r"qoe=3 \(int\) must be a simulator.qoe.QoEWeights"):
+        AbrEnv(qoe=3)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"config=\{'training': False\} \(dict\) must be a simulator.env.EnvConfig"):
+        gym.make_vec("abr/Abr-v0", num_envs=2, config={"training": False})

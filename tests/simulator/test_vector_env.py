@@ -114,9 +114,22 @@ def test_bad_use_is_refused_with_clear_errors(traces: list[Trace]) -> None:
     envs.reset(seed=0)
     with pytest.raises(ValueError, match="expected 2 actions, one per sub-environment, got shape \\(3,\\)"):
         envs.step(np.array([0, 0, 0]))
-    with pytest.raises(ValueError, match="action 6 of stepped session 0 is not a quality index in \\[0, 5\\]"):
+    with pytest.raises(ValueError, match=r"action 6 of sub-environment 0 is not in Discrete\(6\) "
+                                         r"\(quality indices 0 to 5\)"):
         envs.step(np.array([6, 0]))
     with pytest.raises(ConfigError, match="vectorization_mode='sync'"):
         AbrVectorEnv(2, traces=traces, engine="simpy")
     with pytest.raises(ConfigError, match="traces is empty"):
         AbrVectorEnv(2, traces=[])
+
+
+@pytest.mark.parametrize("actions", [np.array([0.0, 1.5]), np.array(["1", "2"]), np.array([2.0, 3.0])])
+def test_non_integer_action_arrays_are_refused(traces: list[Trace], actions: np.ndarray) -> None:
+    envs = AbrVectorEnv(2, traces=traces, config=EnvConfig(training=False))
+    envs.reset(seed=0)
+    with pytest.raises(ValueError, match=r"actions must be an integer array of quality indices"):
+        envs.step(actions)
+    with pytest.raises(ValueError, match=r"action 6 of sub-environment 1 is not in Discrete\(6\)"):
+        envs.step(np.array([0, 6]))
+    _, _, _, _, info = envs.step(np.array([1, 5], dtype=np.int32))  # any integer dtype plays, nothing was cast
+    assert info["quality_idx"].tolist() == [1, 5] and info["chunk_idx"].tolist() == [1, 1]
