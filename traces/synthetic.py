@@ -137,6 +137,20 @@ def generate_markov_trace(
     return Trace(times, np.concatenate(([rates[0]], rates)), name=name, family=family)
 
 
+def check_seed_and_count(seed: object, n_traces: object) -> None:
+    """Refuse a seed that is not a non-negative integer, or a trace count below 1 (``ConfigError``).
+
+    >>> check_seed_and_count(-1, 2)
+    Traceback (most recent call last):
+    ...
+    traces.errors.ConfigError: seed=-1 must be a non-negative integer
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(f"seed={seed!r} must be a non-negative integer", field="seed", value=seed)
+    if isinstance(n_traces, bool) or not isinstance(n_traces, int | np.integer) or n_traces < 1:
+        raise ConfigError(f"n_traces={n_traces!r} must be an integer >= 1", field="n_traces", value=n_traces)
+
+
 def generate_trace_set(seed: int, n_traces: int, config: MarkovTraceConfig | None = None) -> list[Trace]:
     """Draw ``n_traces`` independent traces; trace ``i`` uses child ``i`` of ``SeedSequence(seed)``.
 
@@ -157,10 +171,7 @@ def generate_trace_set(seed: int, n_traces: int, config: MarkovTraceConfig | Non
     >>> a.name, bool((a.throughput_bps != b.throughput_bps).any())
     ('markov_7_0000', True)
     """
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"seed={seed!r} must be a non-negative integer", field="seed", value=seed)
-    if isinstance(n_traces, bool) or not isinstance(n_traces, int | np.integer) or n_traces < 1:
-        raise ConfigError(f"n_traces={n_traces!r} must be an integer >= 1", field="n_traces", value=n_traces)
+    check_seed_and_count(seed, n_traces)
     cfg = config or MarkovTraceConfig()
     children = np.random.SeedSequence(int(seed)).spawn(int(n_traces))
     traces = [

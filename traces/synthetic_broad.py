@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from traces.errors import ConfigError
+from traces.synthetic import check_seed_and_count
 from traces.types import Trace
 
 
@@ -136,10 +137,7 @@ def generate_broad_trace_set(seed: int, n_traces: int, config: BroadTraceConfig 
     >>> a.name, bool((a.throughput_bps != b.throughput_bps).any())
     ('broad_3_0000', True)
     """
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"seed={seed!r} must be a non-negative integer", field="seed", value=seed)
-    if isinstance(n_traces, bool) or not isinstance(n_traces, int | np.integer) or n_traces < 1:
-        raise ConfigError(f"n_traces={n_traces!r} must be an integer >= 1", field="n_traces", value=n_traces)
+    check_seed_and_count(seed, n_traces)
     children = np.random.SeedSequence(int(seed)).spawn(int(n_traces))
     return [generate_broad_trace(np.random.default_rng(c), config, name=f"broad_{seed}_{i:04d}")
             for i, c in enumerate(children)]
