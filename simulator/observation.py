@@ -189,8 +189,14 @@ class ObservationHistory:
         obs[0:4, : h - 1] = obs[0:4, 1:h]
         obs[5, : h - 1] = obs[5, 1:h]
         last = h - 1
-        obs[0:4, last] = history_rows(self.encoder, self._top_bps, o.bitrate_bps, o.buffer_s, o.throughput_bps,
-                                      o.download_time_s)
+        if self.encoder == ENCODER_V1:  # plain divisions on the env.step hot path (IEEE: the same as history_rows)
+            obs[0, last] = o.bitrate_bps / self._top_bps
+            obs[1, last] = o.buffer_s / BUFFER_NORM_S
+            obs[2, last] = o.throughput_bps / THROUGHPUT_NORM_BPS
+            obs[3, last] = o.download_time_s / DOWNLOAD_TIME_NORM_S
+        else:
+            obs[0:4, last] = history_rows(self.encoder, self._top_bps, o.bitrate_bps, o.buffer_s, o.throughput_bps,
+                                          o.download_time_s)
         obs[5, last] = (self._n_total - o.chunk_idx - 1) / self._n_total
 
     def observation(self, next_chunk_idx: int) -> npt.NDArray[np.float32]:
