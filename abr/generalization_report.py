@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abr._atomic import write_csv_atomic, write_json_atomic, write_text_atomic
-from abr.generalization_stats import ROW_COLUMNS, GeneralizationRow, PairedDiff, clean_record
+from abr.compare import PairedRow
+from abr.generalization_stats import ROW_COLUMNS, GeneralizationRow, clean_record
 from abr.provenance import git_state, package_versions, utc_timestamp
 from abr.report import save_figure
 from abr.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL
@@ -88,7 +89,7 @@ def _num(value: float | None, digits: int = 2, signed: bool = False) -> str:
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
-def _diff_cell(diff: PairedDiff | None) -> str:
+def _diff_cell(diff: PairedRow | None) -> str:
     if diff is None:
         return ""
     mark = " *" if diff.is_significant else ""

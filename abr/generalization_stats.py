@@ -44,22 +44,6 @@ Row = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
-class PairedDiff:
-    """An agent minus ``baseline`` on the same traces: mean difference, 95% bootstrap CI, win rate."""
-
-    baseline: str
-    n: int
-    mean_diff: float
-    ci_low: float
-    ci_high: float
-    win_rate: float
-
-    @property
-    def is_significant(self) -> bool:
-        return self.ci_low > 0.0 or self.ci_high < 0.0
-
-
-@dataclass(frozen=True, slots=True)
 class GeneralizationRow:
     """The figures of one agent on one trace set (or pooled group) at one scaling; QoE excl. the first chunk."""
 
@@ -82,7 +66,7 @@ class GeneralizationRow:
     optimum_mean: float | None
     pct_of_optimum: float | None
     diff_vs_optimum: float | None
-    vs: dict[str, PairedDiff] = field(default_factory=dict)
+    vs: dict[str, PairedRow] = field(default_factory=dict)  # abr.compare's rows, by baseline key
 
     def as_record(self) -> dict[str, Any]:
         """A flat dict (``vs_<baseline>_<figure>`` columns; ``None`` for blanks), as in the CSV."""
@@ -127,10 +111,9 @@ def worst_mean(values: Sequence[float], share: float = WORST_SHARE) -> float:
     return float(ordered[:max(1, math.ceil(share * ordered.size))].mean())
 
 
-def _paired(rows: Sequence[Row], baseline: str, group: str, seed: int) -> dict[str, PairedDiff]:
+def _paired(rows: Sequence[Row], baseline: str, group: str, seed: int) -> dict[str, PairedRow]:
     found: list[PairedRow] = paired_comparisons(rows, baseline, seed=seed, metrics=(METRIC,))
-    return {r.agent: PairedDiff(baseline, r.n, r.mean_diff, r.ci_low, r.ci_high, r.win_rate)
-            for r in found if r.trace_set == group}
+    return {r.agent: r for r in found if r.trace_set == group}
 
 
 def _role(agent: str, model_agent: str) -> str:
@@ -360,5 +343,5 @@ def clean_record(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _clean(v) for k, v in record.items()}
 
 
-__all__ = ["ROW_COLUMNS", "AcceptanceCriteria", "GeneralizationRow", "PairedDiff", "acceptance_checks",
+__all__ = ["ROW_COLUMNS", "AcceptanceCriteria", "GeneralizationRow", "acceptance_checks",
            "clean_record", "group_rows", "pool", "pooled_name", "titles_check", "worst_mean"]

@@ -20,6 +20,7 @@ pytest.importorskip("stable_baselines3")
 from typer.testing import CliRunner  # noqa: E402
 
 from abr.cli import app  # noqa: E402
+from abr.compare import PairedRow  # noqa: E402
 from abr.generalization import (  # noqa: E402
     IN_DISTRIBUTION,
     OUT_OF_DISTRIBUTION,
@@ -33,7 +34,6 @@ from abr.generalization_stats import (  # noqa: E402
     ROW_COLUMNS,
     AcceptanceCriteria,
     GeneralizationRow,
-    PairedDiff,
     acceptance_checks,
     in_distribution_check,
     titles_check,
@@ -223,7 +223,12 @@ def test_report_json_and_plot(protocol: GeneralizationResult) -> None:
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
-def _row(agent: str, mean: float, *, pct: float | None = None, vs: dict[str, PairedDiff] | None = None,
+def _diff(mean_diff: float, ci_low: float, ci_high: float, win_rate: float) -> PairedRow:
+    return PairedRow("m", "robustmpc", "fcc/test+norway/test", "qoe_excl_first", 100, mean_diff, ci_low, ci_high,
+                     win_rate, 0.0, 1.0 - win_rate)
+
+
+def _row(agent: str, mean: float, *, pct: float | None = None, vs: dict[str, PairedRow] | None = None,
          ) -> GeneralizationRow:
     return GeneralizationRow("fcc/test+norway/test", "pooled", "fcc+norway", IN_DISTRIBUTION, "unscaled", 1.0,
                              agent, "model", 100, mean, mean - 1, mean + 1, mean, mean - 5, mean - 10, 0.01,
@@ -235,7 +240,7 @@ def test_in_distribution_check_thresholds() -> None:
     mpc = _row("robustmpc", 40.0)
 
     def check(diff: float, low: float, pct: float) -> bool | None:
-        mine = _row("m", 40.0 + diff, pct=pct, vs={"robustmpc": PairedDiff("robustmpc", 100, diff, low, diff + 1, 0.6)})
+        mine = _row("m", 40.0 + diff, pct=pct, vs={"robustmpc": _diff(diff, low, diff + 1, 0.6)})
         return in_distribution_check([mine, mpc], "m", criteria)["passed"]
 
     assert check(2.0, 0.5, 86.0) is True  # +5.0% of 40, CI above zero, 86% of the optimum
@@ -248,7 +253,7 @@ def test_titles_check_only_for_another_video_and_its_threshold() -> None:
     mpc = _row("robustmpc", 40.0)
 
     def rows(diff: float) -> list[GeneralizationRow]:
-        return [_row("m", 40.0 + diff, vs={"robustmpc": PairedDiff("robustmpc", 100, diff, diff - 1, diff + 1, 0.5)}),
+        return [_row("m", 40.0 + diff, vs={"robustmpc": _diff(diff, diff - 1, diff + 1, 0.5)}),
                 mpc]
 
     criteria = AcceptanceCriteria()
