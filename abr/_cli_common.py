@@ -19,6 +19,8 @@ from abr.errors import INPUT_ERRORS, AbrError, DownloadError
 EXIT_BAD_INPUT = 2
 #: Exit code of a failure while running (a session or download that fails, a file that cannot be written).
 EXIT_FAILURE = 1
+#: The largest seed every command accepts (numpy's and SB3's global seeding take 32-bit seeds).
+SEED_MAX = 2**32 - 1
 _LOGGED_PACKAGES = ("abr", "agents", "simulator", "traces")
 
 class QoEKind(str, Enum):

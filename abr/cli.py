@@ -25,6 +25,7 @@ from rich.table import Table
 
 from abr import inputs
 from abr._cli_common import (
+    SEED_MAX,
     Core,
     DataDirOption,
     Engine,
@@ -100,7 +101,7 @@ def evaluate_command(
         "--preset", help="Simulator preset (see `abr presets`).")] = "pensieve",
     qoe: Annotated[QoEKind, typer.Option("--qoe", help="QoE variant.")] = QoEKind.linear,
     seed: Annotated[int, typer.Option(
-        "--seed", min=0, help="Seed of the session noise, synthetic traces and bootstrap.")] = 0,
+        "--seed", min=0, max=SEED_MAX, help="Seed of the session noise, synthetic traces and bootstrap.")] = 0,
     baseline: Annotated[str | None, typer.Option(
         "--baseline", help="Agent the others are compared with (default: robustmpc if given, else the first).")
     ] = None,

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from abr._cli_common import Algorithm, DataDirOption, Engine, LadderOption, reported_errors
+from abr._cli_common import SEED_MAX, Algorithm, DataDirOption, Engine, LadderOption, reported_errors
 from abr.engines import default_workers
 from abr.evaluate import ProgressCallback
 
@@ -55,7 +55,8 @@ def generalization_command(
         "--scale-mean-mbps", help="Time-weighted mean (Mbit/s) every set is scaled to for the scaled runs.")
     ] = 1.25,
     algo: Annotated[Algorithm, typer.Option("--algo", help="Algorithm of the model.")] = Algorithm.ppo,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the evaluations and bootstraps.")] = 0,
+    seed: Annotated[int, typer.Option(
+        "--seed", min=0, max=SEED_MAX, help="Seed of the evaluations and bootstraps.")] = 0,
     engine: Annotated[Engine, typer.Option(
         "--engine", help="Where sessions run: local processes, this process (serial) or Ray.")
     ] = Engine.local,

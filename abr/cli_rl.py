@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from abr import inputs
-from abr._cli_common import Algorithm, Core, DataDirOption, LadderOption, QoEKind, reported_errors
+from abr._cli_common import SEED_MAX, Algorithm, Core, DataDirOption, LadderOption, QoEKind, reported_errors
 from abr.train_config import TrainConfig, load_train_config
 
 
@@ -48,7 +48,7 @@ def train_command(
     timesteps: Annotated[int | None, typer.Option(
         "--timesteps", "-n", min=1, help="Total environment steps (chunk decisions) of the run.")] = None,
     n_envs: Annotated[int | None, typer.Option("--n-envs", min=1, help="Environments stepped together.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the run.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, max=SEED_MAX, help="Seed of the run.")] = None,
     traces: Annotated[list[str] | None, typer.Option(
         "--traces", "-t", help="Training trace set (path or name under <data dir>/traces); repeatable.")] = None,
     synthetic: Annotated[int | None, typer.Option(
@@ -157,7 +157,7 @@ def export_command(
     ladder_kbps: LadderOption = None,
     n_session: Annotated[int, typer.Option("--n-session", min=0, help="Test vectors from sessions.")] = 64,
     n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random test vectors.")] = 32,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the random test vectors.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX, help="Seed of the random test vectors.")] = 0,
     data_dir: DataDirOption = None,
 ) -> None:
     """Export a trained policy as ONNX and JSON weights, with its encoder spec and verified test vectors."""

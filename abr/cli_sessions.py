@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from abr._cli_common import DataDirOption, LadderOption, reported_errors
+from abr._cli_common import SEED_MAX, DataDirOption, LadderOption, reported_errors
 from abr.errors import ConfigError
 
 sessions_app = typer.Typer(help="Viewing sessions: recommender, population on shared links, engagement.",
@@ -40,7 +40,7 @@ def simulate_command(
         "--agent", "-a", help="ABR policy; give two for an A/B run on the same population and seeds.")] = None,
     users: Annotated[int, typer.Option("--users", help="Number of viewers (>= 1).")] = 1000,
     days: Annotated[int, typer.Option("--days", help="Days to simulate (>= 1).")] = 7,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice (>= 0).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX, help="Seed of every random choice.")] = 0,
     sessions_per_day: Annotated[float, typer.Option(
         "--sessions-per-day", help="Mean views per viewer per day.")] = 0.8,
     horizon_min: Annotated[float, typer.Option(
@@ -105,7 +105,7 @@ def simulate_command(
 
 @sessions_app.command("recommender")
 def recommender_command(
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the ALS initialisation.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX, help="Seed of the ALS initialisation.")] = 0,
     data_dir: DataDirOption = None,
 ) -> None:
     """ALS against popularity on a time-based hold-out of MovieLens (precision, recall, NDCG at 10)."""
