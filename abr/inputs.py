@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from traces.datadir import data_dir as resolve_data_dir
-from traces.datadir import resolve_traces, resolve_video
+from traces.datadir import configured_data_dir, resolve_traces, resolve_video
 from traces.errors import ConfigError, DataDirError
 from traces.readers import read_trace, read_trace_dir
 from traces.synthetic import generate_trace_set
@@ -109,12 +108,13 @@ def envivio_cbr_video() -> Video:
 
 
 def has_data_dir(data_dir: str | Path | None = None) -> bool:
-    """Whether a data directory is configured and exists."""
-    try:
-        resolve_data_dir(data_dir)
-    except DataDirError:
-        return False
-    return True
+    """Whether a data directory is configured (``data_dir``, else ``$ABR_DATA_DIR``).
+
+    Raises:
+        DataDirError: one is configured but does not exist or is a file: a mistyped path is named, never
+            taken for "no data directory" (which would fall back to synthetic inputs or a misleading message).
+    """
+    return configured_data_dir(data_dir) is not None
 
 
 def parse_ladder_kbps(text: str | Sequence[float] | None, *, option: str = LADDER_OPTION

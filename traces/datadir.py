@@ -27,6 +27,43 @@ _SKIPPED_NAME_PARTS = ("readme", "license", "licence", "provenance")
 _RAW_DIR_NAMES = ("raw",)
 
 
+def configured_data_dir(override: str | Path | None = None) -> Path | None:
+    """The configured data directory (``override`` if given, else ``$ABR_DATA_DIR``), or ``None`` if neither is set.
+
+    Args:
+        override: an explicit directory (the CLI's ``--data-dir``); wins over the environment variable.
+
+    Returns:
+        The resolved, existing directory, or ``None`` when no data directory is configured.
+
+    Raises:
+        DataDirError: a directory is configured but does not exist or is a file (the message names the path,
+            where it came from and the fix).
+
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     configured_data_dir(d) == Path(d).resolve()
+    True
+    >>> try:
+    ...     configured_data_dir("/nonexistent")
+    ... except DataDirError as exc:
+    ...     print(str(exc).split(":")[0])
+    data directory /nonexistent (from --data-dir) does not exist
+    """
+    if override is not None and str(override) != "":
+        chosen, origin, fix = Path(override), "--data-dir", "pass --data-dir"
+    elif os.environ.get(DATA_DIR_ENV):
+        chosen, origin, fix = Path(os.environ[DATA_DIR_ENV]), f"${DATA_DIR_ENV}", f"set ${DATA_DIR_ENV} to"
+    else:
+        return None
+    chosen = chosen.expanduser()
+    if chosen.is_dir():
+        return chosen.resolve()
+    state = "is a file, not a folder" if chosen.exists() else "does not exist"
+    raise DataDirError(f"data directory {chosen} (from {origin}) {state}: {fix} a folder with traces/ and videos/ "
+                       "subfolders")
+
+
 def data_dir(override: str | Path | None = None) -> Path:
     """The data directory: ``override`` if given, else ``$ABR_DATA_DIR``.
 
@@ -37,26 +74,20 @@ def data_dir(override: str | Path | None = None) -> Path:
         The resolved, existing directory.
 
     Raises:
-        DataDirError: neither is set, or the chosen directory does not exist.
+        DataDirError: neither is set, or the chosen directory does not exist or is a file.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
     ...     data_dir(d) == Path(d).resolve()
     True
     """
-    if override is not None and str(override) != "":
-        chosen, origin = Path(override), "--data-dir"
-    elif os.environ.get(DATA_DIR_ENV):
-        chosen, origin = Path(os.environ[DATA_DIR_ENV]), f"${DATA_DIR_ENV}"
-    else:
+    chosen = configured_data_dir(override)
+    if chosen is None:
         raise DataDirError(
             f"no data directory configured: set the {DATA_DIR_ENV} environment variable or pass --data-dir "
             "(a folder with traces/ and videos/ subfolders)"
         )
-    chosen = chosen.expanduser()
-    if not chosen.is_dir():
-        raise DataDirError(f"data directory {chosen} (from {origin}) does not exist or is not a directory")
-    return chosen.resolve()
+    return chosen
 
 
 def is_trace_file(path: Path) -> bool:
