@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -11,12 +13,14 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from abr import inputs
+from abr._atomic import write_atomic
 from abr._cli_common import DataDirOption, reported_errors
 from abr.errors import ConfigError
 from traces.datadir import data_dir as resolve_data_dir
 from traces.datadir import list_trace_files
 from traces.download import REGISTRY, download_dataset
 from traces.readers import FORMATS, read_trace, write_cooked_trace
+from traces.types import Trace
 from traces.units import bps_to_mbps
 
 traces_app = typer.Typer(help="Inspect and convert throughput traces.", no_args_is_help=True)
@@ -45,22 +49,61 @@ def traces_convert_command(
     fmt: Annotated[str | None, typer.Option(
         "--from", help=f"Input format, one of {', '.join(FORMATS)} (default: detected).")] = None,
 ) -> None:
-    """Convert traces in any supported format to cooked text (time_s<TAB>Mbit/s)."""
+    """Convert traces in any supported format to cooked text (time_s<TAB>Mbit/s).
+
+    Every input is read and checked before anything is written; a failure leaves nothing behind.
+    """
     with reported_errors():
-        if src.is_dir():
-            files = list_trace_files(src)
-            if not files:
-                raise ConfigError(f"{src} holds no trace files to convert")
-            dst.mkdir(parents=True, exist_ok=True)
-            pairs = [(f, dst / f.name) for f in files]
-        else:
-            if not src.exists():
-                raise FileNotFoundError(f"trace file {src} does not exist")
-            pairs = [(src, dst / src.name if dst.is_dir() else dst)]
-        traces = [read_trace(source, fmt=fmt) for source, _ in pairs]  # read all before writing any
-        for trace, (_, target) in zip(traces, pairs, strict=True):
-            write_cooked_trace(trace, target)
+        pairs = _conversion_pairs(src, dst)
+        traces = [read_trace(source, fmt=fmt) for source, _ in pairs]  # read and check all before writing any
+        _write_converted(traces, [target for _, target in pairs])
         Console().print(f"converted {len(pairs)} trace(s) to {dst}")
+
+
+def _conversion_pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    """(input, output) paths of ``abr traces convert SRC DST``, refusing a DST that cannot hold them."""
+    if src.is_dir():
+        files = list_trace_files(src)
+        if not files:
+            raise ConfigError(f"{src} holds no trace files to convert")
+        if dst.exists() and not dst.is_dir():
+            raise ConfigError(f"DST {dst} is a file, not a folder: when SRC is a folder, DST must be a folder "
+                              "(created if missing); give another DST or move the file away")
+        _refuse_file_above(dst)
+        return [(f, dst / f.name) for f in files]
+    if not src.exists():
+        raise FileNotFoundError(f"trace file {src} does not exist")
+    target = dst / src.name if dst.is_dir() else dst
+    _refuse_file_above(target)
+    return [(src, target)]
+
+
+def _refuse_file_above(path: Path) -> None:
+    """Refuse a ``path`` whose nearest existing parent folder is a file (it could not be created)."""
+    existing = next((folder for folder in path.parents if folder.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"cannot write {path}: {existing} is a file, not a folder; give another DST or move the "
+                          "file away")
+
+
+def _write_converted(traces: list[Trace], targets: list[Path]) -> None:
+    """Write each trace to its target atomically; on a failure remove every file and folder written so far."""
+    created_folders = [p for p in reversed(targets[0].parents) if not p.exists()]  # outermost first
+    created_files: list[Path] = []
+    try:
+        targets[0].parent.mkdir(parents=True, exist_ok=True)
+        for trace, target in zip(traces, targets, strict=True):
+            existed = target.exists()
+            write_atomic(target, functools.partial(write_cooked_trace, trace))
+            if not existed:
+                created_files.append(target)
+    except BaseException:
+        for path in created_files:
+            path.unlink(missing_ok=True)
+        for folder in reversed(created_folders):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty: never another process's files
+        raise
 
 
 def download_command(

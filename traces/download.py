@@ -163,6 +163,8 @@ def download_dataset(
         The installed folder.
 
     Raises:
+        ConfigError: ``dest_dir``, or a folder on the way to the install folder, is a file (checked before
+            any download).
         DownloadError: unknown name, network failure, checksum mismatch, unsafe or corrupt archive, a
             missing archive folder, or an install folder that exists but was not made by this function.
 
@@ -179,6 +181,7 @@ def download_dataset(
     spec = _lookup(name_or_spec, REGISTRY if registry is None else registry)
     root = Path(dest_dir)
     target = root / spec.install_dir
+    _check_folders(root, target)
     if _already_installed(spec, target):
         logger.info("dataset %s already present in %s; skipping the download", spec.name, target)
         return target
@@ -209,6 +212,25 @@ def _lookup(name_or_spec: str | DatasetSpec, registry: Mapping[str, DatasetSpec]
         known = ", ".join(sorted(registry)) or "none"
         raise DownloadError(f"unknown dataset {name_or_spec!r}; known: {known}")
     return registry[name_or_spec]
+
+
+def _check_folders(root: Path, target: Path) -> None:
+    """Refuse, before any work, a ``root`` (or a folder between it and ``target``) that is a file.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (Path(d) / "data").write_text("")
+    ...     try:
+    ...         _check_folders(Path(d) / "data", Path(d) / "data" / "videos" / "x")
+    ...     except ConfigError as exc:
+    ...         print(str(exc).split(d)[-1].split(";")[0])
+    /data is a file, not a folder
+    """
+    existing = next((folder for folder in target.parents if folder.exists()), None)  # deepest first
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"cannot install into {target}: {existing} is a file, not a folder; choose another "
+                          "destination folder (abr download --dest) or move the file away",
+                          field="dest_dir", value=str(root))
 
 
 def _already_installed(spec: DatasetSpec, target: Path) -> bool:
