@@ -100,7 +100,14 @@ class Validation(BaseCallback):
             self.progress(int(self.model.num_timesteps), self.config.total_timesteps, last)
 
     def _validate(self) -> None:
-        from abr.train import BEST_MODEL_FILE, CHECKPOINT_FILE, EVALUATION_COLUMNS, evaluation_point, validate_policy
+        from abr.train import (
+            BEST_MODEL_FILE,
+            CHECKPOINT_FILE,
+            EVALUATION_COLUMNS,
+            evaluation_point,
+            save_model,
+            validate_policy,
+        )
 
         steps = int(self.model.num_timesteps)
         policy = RLPolicy(self.model, getattr(self.model, LAYOUT_ATTR), name=f"{self.config.algorithm}@{steps}")
@@ -120,8 +127,8 @@ class Validation(BaseCallback):
         for name in ("mean_qoe", "mean_qoe_excl_first", "mean_bitrate_kbps", "mean_rebuffer_s"):
             self.logger.record(f"eval/{name}", getattr(point, name))
         if improved:
-            self.model.save(str(self.out_dir / BEST_MODEL_FILE))
-        self.model.save(str(self.out_dir / CHECKPOINT_FILE))
+            save_model(self.model, self.out_dir / BEST_MODEL_FILE)
+        save_model(self.model, self.out_dir / CHECKPOINT_FILE)  # atomic: Ctrl-C while saving keeps the last one
         rows: list[Any] = [[getattr(p, c) for c in EVALUATION_COLUMNS] for p in self.history]
         write_csv_atomic(self.out_dir / "evaluations.csv", EVALUATION_COLUMNS, rows)
         logger.info("step %d: validation mean QoE %.2f (best %.2f)%s", steps, point.mean_qoe,

@@ -25,6 +25,9 @@ from abr import inputs
 from abr._cli_common import SEED_MAX, Algorithm, Core, DataDirOption, LadderOption, QoEKind, reported_errors
 from abr.train_config import TrainConfig, load_train_config
 
+#: Exit code of a command ended by Ctrl-C (SIGINT), as ``abr evaluate`` (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
 
 class PolicyKind(str, Enum):
     """The policy networks (see ``abr.train_config.TrainConfig.policy``)."""
@@ -106,7 +109,7 @@ def train_command(
             overrides.update(throughput_scale_low=scale[0], throughput_scale_high=scale[1])
         run_config = dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
         command = shlex.join(sys.argv)  # the process's command line, as typed
-        with _progress_bar() as progress:
+        with _resumable_training(out, data_dir), _progress_bar() as progress:
             result = train(run_config, out, progress=progress, resume=resume, data_dir=data_dir, command=command)
         table = Table(title=f"Training run {out} ({result.timesteps} steps, {result.steps_per_s:,.0f} steps/s)")
         for header in ("timesteps", "mean QoE", "QoE excl. first", "bitrate kbps", "rebuffer s"):
@@ -119,6 +122,27 @@ def train_command(
             Console().print(f"stopped early at {result.timesteps} steps: {run_config.patience} validations in a row "
                             "without improvement (patience)")
         Console().print(f"best model (validation QoE {result.best_mean_qoe:.2f}): {result.best_model_path}")
+
+
+@contextlib.contextmanager
+def _resumable_training(out: Path, data_dir: Path | None) -> Iterator[None]:
+    """Ctrl-C ends a training run with exit 130 and the command that resumes it from its checkpoint."""
+    from abr.train import CHECKPOINT_FILE
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        checkpoint = out / CHECKPOINT_FILE
+        if checkpoint.is_file() and (out / "config.toml").is_file():
+            command = ["abr", "train", "--out", str(out), "--resume"]
+            if data_dir is not None:
+                command += ["--data-dir", str(data_dir)]
+            typer.echo(f"interrupted: the run is kept in {checkpoint} (its last validation); resume it with: "
+                       f"{shlex.join(command)}", err=True)
+        else:
+            typer.echo(f"interrupted before the run's first checkpoint ({checkpoint}): there is nothing to resume; "
+                       "rerun the same command", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def _base_config(out: Path, config: Path | None, resume: bool) -> TrainConfig:

@@ -9,7 +9,8 @@
   mean_qoe_excl_first, mean_bitrate_kbps, mean_rebuffer_s, ent_coef, wall_s``);
 * ``best_model.zip``: the model with the best validation mean QoE; ``model.zip``: the final model;
   ``checkpoint.zip``: the latest model, written at every validation, from which ``resume=True`` continues;
-* ``tb/``: TensorBoard logs (SB3's ``rollout/``, ``train/`` scalars, plus ``eval/mean_qoe``).
+* ``tb/``: TensorBoard logs (SB3's ``rollout/``, ``train/`` scalars, plus ``eval/mean_qoe``);
+* ``.abr-run.lock``: held with ``flock`` while a run writes into the folder, so a second run is refused.
 
 Validation plays the current policy greedily on the validation traces with the SimPy engine
 (:func:`abr.rollout.run_session`, the preset without training noise), before training, every
@@ -23,18 +24,20 @@ entropy and learning-rate schedules are recomputed over the new total, so they s
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import logging
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from abr._atomic import write_json_atomic
+from abr._atomic import write_atomic, write_json_atomic
 from abr.errors import ConfigError
 from abr.inputs import load_trace_set, load_video
 from abr.provenance import git_state, package_versions, utc_timestamp
@@ -71,6 +74,12 @@ MODEL_FILE, BEST_MODEL_FILE, CHECKPOINT_FILE = "model.zip", "best_model.zip", "c
 TB_RUN_NAME = "run"
 #: Config fields a resumed run may change; every other field must match the run's config.toml.
 RESUMABLE_CHANGES = frozenset({"total_timesteps", "eval_freq_steps", "patience", "tensorboard"})
+#: Held (``flock``) by the process writing into a run folder; the same file as the other abr commands' runs.
+LOCK_FILE = ".abr-run.lock"
+
+
+class FolderInUseError(ConfigError):
+    """Another process holds a run folder's lock: a run into that folder is going on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,50 +318,107 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress |
         The model files, the learning curve (every validation of the run, resumed parts included) and the
         training speed of this call in environment steps per second.
 
+    Every input is checked (the config, the folder, the traces and video, ``init_from``'s network and layout, a
+    resumed run's step count) before anything is written: a refused run leaves ``out_dir`` as it was. While the
+    run goes on it holds ``<out_dir>/.abr-run.lock`` (:func:`run_folder_lock`).
+
     Raises:
         ConfigError: bad inputs, an ``out_dir`` holding another run (without ``resume``), a resume with a
-            changed config or without a checkpoint.
+            changed config, without a checkpoint, or with a ``total_timesteps`` the run has already reached.
+        FolderInUseError: another run into ``out_dir`` is going on.
+        PolicyLoadError: ``init_from`` cannot be loaded, or has another network or observation layout.
         MissingExtraError: stable-baselines3 or torch is not installed.
     """
     algorithm_class(config.algorithm)  # fail (MissingExtraError) before reading any trace
     single_thread_torch()
     out = Path(out_dir)
-    _check_out_dir(out, config, resume)
-    inputs = resolve_inputs(config, data_dir)
-    initial = load_model(config.init_from, config.algorithm)[0] if config.init_from and not resume else None
-    if initial is not None and inputs.provenance is not None:  # a fine-tuned model has seen its parent's traces
-        inputs = dataclasses.replace(inputs, provenance=with_parent(inputs.provenance, model_provenance(initial),
-                                                                    str(config.init_from)))
-    out.mkdir(parents=True, exist_ok=True)
-    save_train_config(config, out / "config.toml")
-    write_json_atomic(out / "config.json", resolved_config(config, inputs, command))
-    vec_env = make_training_vec_env(env_spec(config, inputs), config.n_envs, config.seed)
-    tb_log = _tensorboard_dir(out, config)
-    if resume:
-        model = algorithm_class(config.algorithm).load(str(out / CHECKPOINT_FILE), env=vec_env, device="cpu",
-                                                      tensorboard_log=tb_log)
-    else:
-        model = build_model(config, vec_env, inputs.video.n_levels, tb_log, provenance=inputs.provenance)
-        if initial is not None:
-            copy_policy_weights(initial, model, str(config.init_from))
-    from abr._train_callbacks import EntropySchedule, Validation
+    with contextlib.ExitStack() as stack:
+        if resume and out.is_dir():  # a resumed run reads the folder's files: no other run may be writing them
+            stack.enter_context(run_folder_lock(out))
+        _check_out_dir(out, config, resume)
+        inputs = resolve_inputs(config, data_dir)
+        initial = load_model(config.init_from, config.algorithm)[0] if config.init_from and not resume else None
+        if initial is not None and inputs.provenance is not None:  # a fine-tuned model has seen its parent's traces
+            inputs = dataclasses.replace(inputs, provenance=with_parent(
+                inputs.provenance, model_provenance(initial), str(config.init_from)))
+        vec_env = make_training_vec_env(env_spec(config, inputs), config.n_envs, config.seed)
+        stack.callback(vec_env.close)
+        tb_log = _tensorboard_dir(out, config)
+        if resume:
+            model = algorithm_class(config.algorithm).load(str(out / CHECKPOINT_FILE), env=vec_env, device="cpu",
+                                                          tensorboard_log=tb_log)
+            _check_resumed_total(out, config, int(model.num_timesteps))
+        else:
+            model = build_model(config, vec_env, inputs.video.n_levels, tb_log, provenance=inputs.provenance)
+            if initial is not None:
+                copy_policy_weights(initial, model, str(config.init_from))
+            # Every check has passed: only now is the folder made, claimed and written to.
+            out.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(run_folder_lock(out))
+            _check_out_dir(out, config, resume)  # another run may have claimed the folder since the first check
+        save_train_config(config, out / "config.toml")
+        write_json_atomic(out / "config.json", resolved_config(config, inputs, command))
+        from abr._train_callbacks import EntropySchedule, Validation
 
-    validation = Validation(config, inputs, out, progress, history=_read_evaluations(out) if resume else [])
-    remaining = max(config.total_timesteps - int(model.num_timesteps), 0)
-    start_steps, start_s = int(model.num_timesteps), time.perf_counter()
-    logger.info("training %s/%s for %d steps (%d envs) into %s", config.algorithm, config.policy, remaining,
-                config.n_envs, out)
-    model.learn(total_timesteps=remaining, callback=[EntropySchedule(config), validation],
-                reset_num_timesteps=not resume, tb_log_name=TB_RUN_NAME, progress_bar=False)
-    elapsed_s = time.perf_counter() - start_s
-    model.save(str(out / MODEL_FILE))
-    vec_env.close()
+        validation = Validation(config, inputs, out, progress, history=_read_evaluations(out) if resume else [])
+        remaining = config.total_timesteps - int(model.num_timesteps)
+        start_steps, start_s = int(model.num_timesteps), time.perf_counter()
+        logger.info("training %s/%s for %d steps (%d envs) into %s", config.algorithm, config.policy, remaining,
+                    config.n_envs, out)
+        model.learn(total_timesteps=remaining, callback=[EntropySchedule(config), validation],
+                    reset_num_timesteps=not resume, tb_log_name=TB_RUN_NAME, progress_bar=False)
+        elapsed_s = time.perf_counter() - start_s
+        save_model(model, out / MODEL_FILE)
     done = int(model.num_timesteps) - start_steps
     steps_per_s = done / elapsed_s if elapsed_s > 0 else 0.0
     logger.info("trained %d steps in %.1f s (%.0f steps/s); best validation QoE %.2f", done, elapsed_s,
                 steps_per_s, max(p.mean_qoe for p in validation.history))
     return TrainResult(out, out / MODEL_FILE, out / BEST_MODEL_FILE, tuple(validation.history),
                        int(model.num_timesteps), steps_per_s)
+
+
+@contextlib.contextmanager
+def run_folder_lock(folder: Path) -> Iterator[None]:
+    """Hold ``<folder>/.abr-run.lock`` (``flock``, exclusive) for the ``with`` block; refuse a folder in use.
+
+    The operating system releases the lock when the process ends, however it ends, so a killed run never
+    strands its folder. The lock file holds the holder's pid (for the message of a refused run).
+
+    Raises:
+        FolderInUseError: another process holds the lock (a run into ``folder`` is going on).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - no flock (Windows): runs are not guarded against each other
+        yield
+        return
+    path = folder / LOCK_FILE
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise FolderInUseError(f"{folder} is in use by another abr run{who}; wait for it to end, or give "
+                                   "another --out") from None
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield  # closing the file (leaving the block, or the process ending) releases the lock
+
+
+def save_model(model: Any, path: Path) -> Path:
+    """``model.save(path)`` atomically: a run interrupted while saving keeps the previous complete file."""
+    return write_atomic(path, lambda tmp: model.save(str(tmp)))
+
+
+def _check_resumed_total(out: Path, config: TrainConfig, done_steps: int) -> None:
+    """Refuse a resume whose ``total_timesteps`` leaves nothing to train."""
+    if config.total_timesteps <= done_steps:
+        raise ConfigError(f"cannot resume {out}: the run is already at {done_steps} steps, and total_timesteps="
+                          f"{config.total_timesteps} must exceed that; give a larger total (--timesteps) to train "
+                          "it further", field="total_timesteps", value=config.total_timesteps)
 
 
 def copy_policy_weights(source: Any, model: Any, path: str) -> None:

@@ -151,6 +151,10 @@ class TrainConfig:
     init_from: str | None = None
 
     def __post_init__(self) -> None:
+        for name, (item_type, what, example) in _LIST_FIELDS.items():
+            value = getattr(self, name)
+            if value is not None or name not in _OPTIONAL_LIST_FIELDS:
+                object.__setattr__(self, name, _as_list(name, value, item_type, what, example))
         _choice("algorithm", self.algorithm, ALGORITHMS)
         _choice("policy", self.policy, POLICY_KINDS)
         _choice("preset", self.preset, tuple(PRESETS))
@@ -183,9 +187,6 @@ class TrainConfig:
         _in_range("train_noise_high", self.train_noise_high, self.train_noise_low, math.inf)
         _in_range("throughput_scale_high", self.throughput_scale_high, self.throughput_scale_low, math.inf)
         if self.ladder_kbps is not None:
-            if isinstance(self.ladder_kbps, str):
-                raise ConfigError(f"ladder_kbps={self.ladder_kbps!r} must be a list of kbit/s numbers, e.g. "
-                                  "[300, 750, 1200, 1850, 2850, 4300]")
             object.__setattr__(self, "ladder_kbps", parse_ladder_kbps(self.ladder_kbps, option="ladder_kbps"))
         if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from.strip()):
             raise ConfigError(f"init_from={self.init_from!r} must be the path of a model zip (a string)")
@@ -219,6 +220,44 @@ class TrainConfig:
     def as_dict(self) -> dict[str, Any]:
         """The fields as JSON/TOML-ready values (tuples as lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+#: The list fields: the type of their items, what they list and an example (for messages).
+_LIST_FIELDS: dict[str, tuple[type | tuple[type, ...], str, str]] = {
+    "ladder_kbps": ((int, float), "kbit/s numbers", "[300, 750, 1200, 1850, 2850, 4300]"),
+    "traces": (str, "trace set names", '["fcc/train"]'),
+    "trace_repeats": (int, "integers >= 1", "[1, 2]"),
+    "val_traces": (str, "trace set names", '["fcc/test"]'),
+    "hidden_sizes": (int, "layer sizes", "[128]"),
+    "held_out": (str, "trace family names", '["norway"]'),
+}
+_OPTIONAL_LIST_FIELDS = frozenset({"ladder_kbps"})
+
+
+def _as_list(name: str, value: object, item_type: type | tuple[type, ...], what: str, example: str
+             ) -> tuple[Any, ...]:
+    """``value`` as a tuple, refusing anything but a list (or tuple) of ``item_type`` items.
+
+    A string is refused rather than read as a list of its characters (``traces = "fcc/train"`` in a TOML file).
+
+    >>> _as_list("traces", ["fcc/train"], str, "trace set names", "")
+    ('fcc/train',)
+    >>> _as_list("traces", "fcc/x", str, "trace set names", "")
+    Traceback (most recent call last):
+    ...
+    traces.errors.ConfigError: traces='fcc/x' must be a list of trace set names, not a string; write traces = ["fcc/x"]
+    """
+    if not isinstance(value, list | tuple):
+        kinds = {str: "a string", bool: "a boolean", int: "an integer", float: "a number", dict: "a table"}
+        kind = kinds.get(type(value), f"a {type(value).__name__}")
+        fix = _toml_value([value]) if isinstance(value, item_type) and not isinstance(value, bool) else example
+        raise ConfigError(f"{name}={value!r} must be a list of {what}, not {kind}; write {name} = {fix}",
+                          field=name, value=value)
+    bad = [v for v in value if isinstance(v, bool) or not isinstance(v, item_type)]
+    if bad:
+        raise ConfigError(f"{name}={list(value)!r} must be a list of {what}; {bad[0]!r} is not one (e.g. "
+                          f"{name} = {example})", field=name, value=value)
+    return tuple(value)
 
 
 def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:

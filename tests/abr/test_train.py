@@ -205,9 +205,9 @@ def test_train_command_and_the_model_as_an_evaluation_agent(tmp_path: Path) -> N
     stored = load_train_config(out / "config.toml")
     assert (stored.policy, stored.total_timesteps, stored.throughput_scale_high, stored.n_filters, stored.patience) == (
         "mlp", 600, 1.25, 4, 4)
-    result = CliRunner().invoke(app, ["train", "--out", str(out), "--resume", "--timesteps", "700"])
+    result = CliRunner().invoke(app, ["train", "--out", str(out), "--resume", "--timesteps", "1000"])
     assert result.exit_code == 0, result.output
-    assert load_train_config(out / "config.toml").total_timesteps == 700
+    assert load_train_config(out / "config.toml").total_timesteps == 1000
     bad = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "x"), "--config", str(tmp_path / "no.toml")])
     assert bad.exit_code == 2 and "error: training config" in bad.output
     agent = f"ppo:{out / 'best_model.zip'}"
