@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 import traces.download
@@ -17,7 +18,7 @@ from traces.errors import ConfigError
 runner = CliRunner()
 
 
-def _one_line(result: object, *fragments: str, code: int = 2) -> str:
+def _one_line(result: Result, *fragments: str, code: int = 2) -> str:
     assert result.exit_code == code, result.output
     line = result.stderr.strip()
     assert "\n" not in line and line.startswith("error: "), result.stderr

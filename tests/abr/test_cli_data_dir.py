@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from abr import inputs
@@ -14,7 +15,7 @@ from traces.errors import DataDirError
 runner = CliRunner()
 
 
-def _one_line(result: object, code: int = 2) -> str:
+def _one_line(result: Result, code: int = 2) -> str:
     assert result.exit_code == code, result.output
     line = result.stderr.strip()
     assert "\n" not in line and line.startswith("error: "), result.stderr
