@@ -182,9 +182,16 @@ def export_command(
     n_session: Annotated[int, typer.Option("--n-session", min=0, help="Test vectors from sessions.")] = 64,
     n_random: Annotated[int, typer.Option("--n-random", min=0, help="Random test vectors.")] = 32,
     seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX, help="Seed of the random test vectors.")] = 0,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace export files in --out that another model's export (or anything else) wrote.")
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Export a trained policy as ONNX and JSON weights, with its encoder spec and verified test vectors."""
+    """Export a trained policy as ONNX and JSON weights, with its encoder spec and verified test vectors.
+
+    The files are verified before they replace anything in --out; files of another export are replaced only
+    with --overwrite.
+    """
     with reported_errors():
         from abr.export import export_policy
 
@@ -193,7 +200,7 @@ def export_command(
             raise typer.BadParameter("--ladder-kbps sets the ladder of --video; give the video too")
         the_video = inputs.load_video(video, data_dir, ladder_kbps=ladder_kbps) if video else None
         result = export_policy(model, out, algorithm=algo.value, traces=trace_list, video=the_video,
-                               n_session=n_session, n_random=n_random, seed=seed)
+                               n_session=n_session, n_random=n_random, seed=seed, overwrite=overwrite)
         check = result.check
         onnx = "not checked" if check.max_abs_diff_onnx is None else f"{check.max_abs_diff_onnx:.2e}"
         Console().print(f"exported {model} to {result.out_dir}: {', '.join(p.name for p in result.files.values())}")

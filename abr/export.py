@@ -20,12 +20,21 @@
 
 :func:`verify_export` re-evaluates the test vectors with the JSON weights (numpy) and with ONNX
 (onnxruntime) and fails if any probability differs by more than :data:`TOLERANCE`.
+
+The files are written and verified in a temporary folder inside ``out_dir``, then moved into place with
+``export.json`` last; a folder already holding files of another model's export (or files no export wrote) is
+refused unless ``overwrite`` (``abr export --overwrite``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
+import os
+import shutil
+import tempfile
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -275,8 +284,11 @@ def export_onnx(policy: RLPolicy, path: str | Path) -> Path:
 
 def export_policy(model_path: str | Path, out_dir: str | Path, *, algorithm: str = "ppo",
                   traces: Sequence[Trace] | None = None, video: Video | None = None, n_session: int = 64,
-                  n_random: int = 32, seed: int = 0) -> ExportResult:
+                  n_random: int = 32, seed: int = 0, overwrite: bool = False) -> ExportResult:
     """Export the model at ``model_path`` to ``out_dir`` (see the module docstring) and verify the export.
+
+    The files are written and verified in a temporary folder inside ``out_dir`` and only then moved into place
+    (``export.json`` last), so a failed or interrupted export leaves the folder as it was.
 
     Args:
         model_path: the SB3 model zip.
@@ -287,11 +299,15 @@ def export_policy(model_path: str | Path, out_dir: str | Path, *, algorithm: str
         n_session: test observations from sessions.
         n_random: random test observations.
         seed: seed of the random observations (and of the default traces).
+        overwrite: replace files of :data:`FILES` in ``out_dir`` that another export (or anything else) wrote;
+            without it only an export of the same model (same file or same content) is replaced.
 
     Returns:
         The files and the check of the exported forms against the SB3 policy.
 
     Raises:
+        ConfigError: ``out_dir`` is a file, or holds files this export would replace that are not from an export
+            of the same model (without ``overwrite``).
         PolicyLoadError: the model cannot be loaded or has another observation layout.
         PolicyExportError: an exported form disagrees with the SB3 policy by more than :data:`TOLERANCE`.
         MissingExtraError: torch/SB3 (``rl``) or onnx (``export``) is not installed.
@@ -300,27 +316,73 @@ def export_policy(model_path: str | Path, out_dir: str | Path, *, algorithm: str
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out_dir={str(out)!r} is an existing file; give a folder for the export")
-    out.mkdir(parents=True, exist_ok=True)
+    source = {"model": str(model_path), "model_resolved": str(Path(model_path).resolve()),
+              "model_sha256": _sha256(Path(model_path))}
+    if not overwrite:
+        _refuse_foreign_files(out, source)
     observations = vector_observations(policy, traces=traces, video=video, n_session=n_session, n_random=n_random,
                                      seed=seed)
-    files = {role: out / name for role, name in FILES.items()}
-    weights = policy_weights(policy.model.policy, algorithm=algorithm, layout=policy.layout)
-    write_json_atomic(files["weights"], weights)
-    write_json_atomic(files["encoder"], encoder_spec(policy.n_levels, policy.history_len, policy.encoder))
-    write_json_atomic(files["vectors"], _test_vectors(policy, observations))
-    write_json_atomic(files["encoder_vectors"], encoder_vectors(policy, traces=traces, video=video, seed=seed))
-    export_onnx(policy, files["onnx"])
-    write_inference_model(model_path, files["inference_model"], algorithm=algorithm)
-    write_json_atomic(files["manifest"], {
-        "created_utc": utc_timestamp(), "model": str(model_path), "algorithm": algorithm,
-        "observation_layout": policy.layout, "files": FILES, "tolerance": TOLERANCE,
-        "versions": package_versions(), "n_test_vectors": int(observations.shape[0]),
-    })
-    check = verify_export(out)
+    created = [p for p in (out, *out.parents) if not p.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".abr-export-", dir=out))
+    try:
+        staged = {role: staging / name for role, name in FILES.items()}
+        weights = policy_weights(policy.model.policy, algorithm=algorithm, layout=policy.layout)
+        write_json_atomic(staged["weights"], weights)
+        write_json_atomic(staged["encoder"], encoder_spec(policy.n_levels, policy.history_len, policy.encoder))
+        write_json_atomic(staged["vectors"], _test_vectors(policy, observations))
+        write_json_atomic(staged["encoder_vectors"], encoder_vectors(policy, traces=traces, video=video, seed=seed))
+        export_onnx(policy, staged["onnx"])
+        write_inference_model(model_path, staged["inference_model"], algorithm=algorithm)
+        write_json_atomic(staged["manifest"], {
+            "created_utc": utc_timestamp(), **source, "algorithm": algorithm,
+            "observation_layout": policy.layout, "files": FILES, "tolerance": TOLERANCE,
+            "versions": package_versions(), "n_test_vectors": int(observations.shape[0]),
+        })
+        check = verify_export(staging)
+        # The old manifest first and the new one last: a manifest always describes a complete export.
+        (out / FILES["manifest"]).unlink(missing_ok=True)
+        for role in (*(r for r in FILES if r != "manifest"), "manifest"):
+            os.replace(staged[role], out / FILES[role])
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # the folders this export made, innermost first, if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
     logger.info("exported %s to %s (%d test vectors; max |dprob| numpy %.2e, onnx %s)", model_path, out,
                 check.n_vectors, check.max_abs_diff_numpy,
                 "not checked" if check.max_abs_diff_onnx is None else f"{check.max_abs_diff_onnx:.2e}")
-    return ExportResult(out, files, check)
+    return ExportResult(out, {role: out / name for role, name in FILES.items()}, check)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _refuse_foreign_files(out: Path, source: dict[str, str]) -> None:
+    """Refuse an ``out`` holding files of :data:`FILES` that are not from an export of the same model."""
+    existing = [name for name in FILES.values() if (out / name).exists()]
+    if not existing:
+        return
+    try:
+        manifest = json.loads((out / FILES["manifest"]).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    if isinstance(manifest, dict) and isinstance(manifest.get("model"), str):
+        recorded = manifest.get("model_resolved") or str(Path(manifest["model"]).resolve())  # older manifests
+        if recorded == source["model_resolved"] or manifest.get("model_sha256") == source["model_sha256"]:
+            return
+        what = f"an export of another model ({manifest.get('model')})"
+    else:
+        what = f"files that are not from an abr export ({FILES['manifest']} missing or unreadable)"
+    raise ConfigError(f"{out} already holds {what}: {', '.join(existing)} would be replaced; pass --overwrite to "
+                      "replace them, or choose another --out", field="out_dir", value=str(out))
 
 
 def write_inference_model(model_path: str | Path, path: str | Path, *, algorithm: str = "ppo") -> Path:
