@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
 from abr.errors import INPUT_ERRORS, AbrError, DownloadError
+
+if TYPE_CHECKING:
+    from abr.engines import SessionFailure
 
 #: Exit code of bad input (an unknown name, a missing or malformed file, a bad value), as click uses.
 EXIT_BAD_INPUT = 2
@@ -56,6 +59,11 @@ class Core(str, Enum):
 DataDirOption = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Data directory (traces/, videos/); overrides $ABR_DATA_DIR."),
+]
+OverwriteOption = Annotated[
+    bool,
+    typer.Option("--overwrite", help="Replace the results of another run in --out (only the files that run "
+                 "recorded are removed), or run this one again."),
 ]
 LadderOption = Annotated[
     str | None,
@@ -121,3 +129,15 @@ def reported_errors() -> Iterator[None]:
         fail(exc, EXIT_BAD_INPUT)
     except (AbrError, DownloadError, OSError, ImportError) as exc:
         fail(exc, EXIT_FAILURE)
+
+
+def report_failures(failures: Sequence[SessionFailure], out: Path) -> None:
+    """List the failed sessions on stderr and exit with 1 (the results of the others are written)."""
+    if not failures:
+        return
+    for f in failures[:20]:
+        typer.echo(f"failed: {f.agent} on {f.trace_set}/{f.trace}: {f.reason}", err=True)
+    more = f" ({len(failures) - 20} more)" if len(failures) > 20 else ""
+    typer.echo(f"error: {len(failures)} sessions failed{more}; they are listed in {out / 'failures.csv'} and "
+               "left out of the tables", err=True)
+    raise typer.Exit(EXIT_FAILURE)

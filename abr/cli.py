@@ -30,8 +30,10 @@ from abr._cli_common import (
     DataDirOption,
     Engine,
     LadderOption,
+    OverwriteOption,
     QoEKind,
     configure_logging,
+    report_failures,
     reported_errors,
 )
 from abr.cli_data import download_command, traces_app
@@ -115,11 +117,16 @@ def evaluate_command(
     core: Annotated[Core, typer.Option(
         "--core", help="Session engine: simpy (the reference) or fast (the batched core's arithmetic).")
     ] = Core.simpy,
+    overwrite: OverwriteOption = False,
+    reuse_finished: Annotated[bool, typer.Option(
+        "--reuse-finished", help="Continue an interrupted run in --out whose inputs have since changed, keeping "
+        "its finished sessions that this run plays identically.")] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Run every agent on every trace and write sessions, chunks, summary, comparisons, config and a report.
 
-    An interrupted run resumes: rerun the same command with the same --out.
+    An interrupted run resumes: rerun the same command with the same --out (a finished one has nothing to do).
+    Exit codes: 0 done, 1 finished but some sessions failed (listed), 2 bad input, 130 interrupted.
     """
     with reported_errors():
         sim_config = preset(preset_name)
@@ -151,10 +158,16 @@ def evaluate_command(
             result = evaluate(agent, {s.name: list(s.traces) for s in sets}, videos, sim_config, weights,
                               out, seed=seed, progress=progress, command=command, metadata=metadata,
                               engine=engine.value, workers=workers or default_workers(),
-                              ray_address=ray_address, baseline=baseline, core=core.value)
+                              ray_address=ray_address, baseline=baseline, core=core.value, overwrite=overwrite,
+                              reuse_finished=reuse_finished)
         console = Console() if Console().is_terminal else Console(width=160)
         console.print(results_table(result))
-        console.print(f"results written to {result.out_dir}")
+        if result.nothing_to_do:
+            console.print(f"nothing to do: {result.out_dir} already holds the results of this evaluation "
+                          "(--overwrite runs it again)")
+        else:
+            console.print(f"results written to {result.out_dir}")
+        report_failures(result.failures, result.out_dir)
 
 
 def _load_sets(specs: list[str], synthetic: int, seed: int,

@@ -17,7 +17,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from abr._cli_common import SEED_MAX, Algorithm, DataDirOption, Engine, LadderOption, reported_errors
+from abr._cli_common import (
+    SEED_MAX,
+    Algorithm,
+    DataDirOption,
+    Engine,
+    LadderOption,
+    OverwriteOption,
+    report_failures,
+    reported_errors,
+)
 from abr.engines import default_workers
 from abr.evaluate import ProgressCallback
 
@@ -62,6 +71,7 @@ def generalization_command(
     ] = Engine.local,
     workers: Annotated[int | None, typer.Option(
         "--workers", "-j", min=1, help="Worker processes (default: the CPUs available).")] = None,
+    overwrite: OverwriteOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Evaluate a trained model against the heuristics on in-distribution and held-out trace sets.
@@ -84,7 +94,7 @@ def generalization_command(
                 ladder_kbps=ladder, scalings=run_scalings, preset_name=preset_name, scale_mean_mbps=scale_mean_mbps,
                 algorithm=algo.value, data_dir=data_dir,
                 seed=seed, engine=engine.value, workers=workers or default_workers(), progress=progress,
-                command=command)
+                command=command, overwrite=overwrite)
         console = Console() if Console().is_terminal else Console(width=160)
         table = Table(title="The model, QoE excl. first chunk (mean; − max(robustmpc, bola-e) with 95% CI)")
         for header in ("set", "label", "scaling", "n", "mean", "p10", "of optimum", "− best heuristic"):
@@ -100,7 +110,13 @@ def generalization_command(
         for check in result.checks:
             verdict = {True: "pass", False: "FAIL", None: "n/a"}[check["passed"]]
             console.print(f"{verdict:>4}  {check['name']}: {check['criterion']}")
-        console.print(f"report written to {result.files['markdown']}")
+        if result.nothing_to_do:
+            console.print(f"nothing to do: {out} already holds this run's report, {result.files['markdown']} "
+                          "(--overwrite runs it again)")
+        else:
+            console.print(f"report written to {result.files['markdown']}")
+        for scaling, evaluation in result.evaluations.items():
+            report_failures(evaluation.failures, out / scaling)
 
 
 def _command_line(model: Path, out: Path, traces: list[str] | None, held_out: list[str], agents: list[str] | None,

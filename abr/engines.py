@@ -20,6 +20,7 @@ import os
 import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 ENGINES: tuple[str, ...] = ("local", "serial", "ray")
 #: Sessions per task sent to a worker: large enough to amortise the transfer, small enough to balance.
 BATCH_SESSIONS = 8
-ResultCallback = Callable[["SessionResult"], None]
+ResultCallback = Callable[["SessionResult | SessionFailure"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,18 @@ class SessionResult:
     trace: str
     metrics: SessionMetrics
     outcomes: tuple[ChunkOutcome, ...]
+    key: tuple[int, int, int] = (0, 0, 0)
+    video: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFailure:
+    """A session that raised: the evaluation records it (with its reason) and goes on with the others."""
+
+    agent: str
+    trace_set: str
+    trace: str
+    reason: str
     key: tuple[int, int, int] = (0, 0, 0)
     video: str = ""
 
@@ -95,7 +108,8 @@ class _Player:
         self.job = job
         self.policies = dict(policies or {})
 
-    def play(self, task: SessionTask) -> SessionResult:
+    def play(self, task: SessionTask) -> SessionResult | SessionFailure:
+        """Play one session; an exception inside it becomes a :class:`SessionFailure` naming the session."""
         job = self.job
         agent_idx, set_idx, trace_idx = task.key
         agent = job.agents[agent_idx]
@@ -111,11 +125,9 @@ class _Player:
             metrics = session_metrics(outcomes, video.bitrates_bps, job.qoe, chunk_duration_s=video.chunk_duration_s)
         except Exception as exc:
             where = f" ({trace.source})" if trace.source else ""
-            raise EvaluationError(
-                f"agent {agent!r} failed on trace {trace.name!r}{where} of trace set {set_name!r} "
-                f"(video {video.name!r}): "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+            logger.info("agent %r failed on trace %r%s of trace set %r: %s: %s", agent, trace.name, where,
+                           set_name, type(exc).__name__, exc)
+            return SessionFailure(agent, set_name, trace.name, f"{type(exc).__name__}: {exc}", task.key, video.name)
         return SessionResult(agent, set_name, trace.name, metrics, tuple(outcomes), task.key, video.name)
 
 
@@ -135,7 +147,8 @@ def run_tasks(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: Resul
 
     Raises:
         ConfigError: unknown engine or a bad number of workers.
-        EvaluationError: a session failed (the first failure stops the run).
+        EvaluationError: a worker process or a Ray task died (a session that raises is not an error here: it
+            reaches ``on_result`` as a :class:`SessionFailure`).
         MissingExtraError: ``ray`` is asked for but not installed.
     """
     if engine not in ENGINES:
@@ -177,7 +190,7 @@ def _init_worker(job: EvaluationJob) -> None:
     _WORKER_PLAYER = _Player(job)
 
 
-def _play_batch_in_worker(batch: list[SessionTask]) -> list[SessionResult]:
+def _play_batch_in_worker(batch: list[SessionTask]) -> list[SessionResult | SessionFailure]:
     assert _WORKER_PLAYER is not None, "worker not initialised"
     return [_WORKER_PLAYER.play(task) for task in batch]
 
@@ -193,12 +206,18 @@ def _run_pool(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: Resul
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=context,
                              initializer=_init_worker, initargs=(job,)) as pool:
-        pending: set[Future[list[SessionResult]]] = {pool.submit(_play_batch_in_worker, b) for b in batches}
+        pending: set[Future[list[SessionResult | SessionFailure]]] = {
+            pool.submit(_play_batch_in_worker, b) for b in batches}
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    for result in future.result():
+                    try:
+                        results = future.result()
+                    except BrokenProcessPool as exc:
+                        raise EvaluationError(f"a worker process died ({exc}); the finished sessions are kept: "
+                                              "rerun the same command to resume") from exc
+                    for result in results:
                         on_result(result)
         except BaseException:
             for future in pending:
@@ -209,7 +228,7 @@ def _run_pool(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: Resul
 # -- Ray --------------------------------------------------------------------------------------------------
 
 
-def _ray_play_batch(job: EvaluationJob, batch: list[SessionTask]) -> list[SessionResult]:
+def _ray_play_batch(job: EvaluationJob, batch: list[SessionTask]) -> list[SessionResult | SessionFailure]:
     return [_Player(job).play(task) for task in batch]
 
 
@@ -231,7 +250,7 @@ def _run_ray(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: Result
         if address is None:
             init_args.update(num_cpus=workers, _node_ip_address="127.0.0.1")
         else:
-            _check_reachable(address)
+            check_reachable(address)
             init_args["address"] = address
         ray.init(**init_args)
     try:
@@ -258,7 +277,7 @@ def _run_ray(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: Result
 RAY_CONNECT_TIMEOUT_S = 5.0
 
 
-def _check_reachable(address: str) -> None:
+def check_reachable(address: str) -> None:
     """Fail fast on a Ray address nobody listens on (``ray.init`` would wait for minutes)."""
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if not sep or not port.isdigit():

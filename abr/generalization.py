@@ -27,6 +27,7 @@ literature's convention).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from abr.generalization_stats import (
     pooled_name,
 )
 from abr.inputs import TraceSetInput, load_trace_set, load_video, parse_ladder_kbps, rescaled_trace_set
+from abr.run_folder import LOCK_FILE, RECORD_FILE, RunFolder, read_record
 from agents.provenance import is_complete, model_provenance, seen_families, seen_fingerprints, spec_family
 from agents.registry import MODEL_AGENTS, make_agent
 from agents.rl import load_model
@@ -54,7 +56,7 @@ from simulator.qoe import QoEWeights
 from traces.datadir import available_trace_sets
 from traces.datadir import data_dir as resolve_data_dir
 from traces.fingerprint import trace_fingerprint
-from traces.types import Trace
+from traces.types import Trace, Video
 from traces.units import bps_to_kbps
 
 logger = logging.getLogger(__name__)
@@ -141,6 +143,8 @@ class GeneralizationResult:
     files: dict[str, Path]
     scale_factors: dict[str, dict[str, float]]
     skipped_sets: tuple[str, ...] = ()
+    #: the folder already held this run's results: nothing was played or written.
+    nothing_to_do: bool = False
 
 
 def load_model_info(model: str | Path, algorithm: str = "ppo") -> ModelInfo:
@@ -297,11 +301,14 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
                        scale_mean_mbps: float = DEFAULT_SCALE_MEAN_MBPS, algorithm: str = "ppo",
                        data_dir: str | Path | None = None, seed: int = 0, engine: str = "local", workers: int = 1,
                        ray_address: str | None = None, criteria: AcceptanceCriteria | None = None,
-                       progress: ProgressCallback | None = None, command: str | None = None) -> GeneralizationResult:
+                       progress: ProgressCallback | None = None, command: str | None = None,
+                       overwrite: bool = False) -> GeneralizationResult:
     """Run the generalisation protocol of a trained model and write its report (see the module docstring).
 
-    Every input is checked before anything is evaluated or written. An interrupted run resumes when the same
-    call is made again (each evaluation keeps its journal in ``<out>/<scaling>``).
+    Every input is checked before anything is evaluated or written. ``out_dir`` is claimed for this run
+    (:mod:`abr.run_folder`): another run's results there are refused unless ``overwrite``. An interrupted run
+    resumes when the same call is made again (each evaluation keeps its journal in ``<out>/<scaling>``); a
+    finished one reads its evaluations back and writes nothing.
 
     Args:
         model: the model zip (``best_model.zip`` of ``abr train``, or an export's inference copy).
@@ -329,6 +336,8 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
         criteria: the acceptance thresholds (default :class:`AcceptanceCriteria`).
         progress: called with (sessions done, total, description) during each evaluation.
         command: the command line, recorded in the report.
+        overwrite: replace another run's results in ``out_dir`` (only the files it recorded are removed), or
+            run this one again.
 
     Returns:
         The sets, rows, checks, evaluations and files.
@@ -340,7 +349,7 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
         VideoFormatError: the video has no ladder (give ``ladder_kbps``) or one of another level count.
         EvaluationError: a session failed (the journal keeps the finished ones).
     """
-    from abr.generalization_report import write_generalization_files
+    from abr.generalization_report import OUTPUT_FILES, write_generalization_files
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -361,33 +370,61 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
         inputs["scaled"] = {name: rescaled_trace_set(t, scale_mean_mbps) for name, t in unscaled.items()}
     inputs = {scaling: inputs[scaling] for scaling in run_scalings}
     factors = {scaling: {name: t.scale_factor for name, t in by_name.items()} for scaling, by_name in inputs.items()}
-    evaluations = {}
-    for scaling, by_name in inputs.items():
-        metadata = {"preset": preset_name, "protocol": "abr generalization", "scaling": scaling,
-                    "scale_mean_mbps": scale_mean_mbps if scaling == "scaled" else None,
-                    "trace_scale_factors": factors[scaling], "video_specs": [video] if video else None,
-                    "ladder_kbps": None if ladder is None else list(ladder),
-                    "video_ladders_kbps": {the_video.name: video_ladder_kbps}}
-        evaluations[scaling] = evaluate(
-            agents, {name: list(t.traces) for name, t in by_name.items()}, the_video, sim_config, weights,
-            out / scaling, seed=seed, progress=_tagged(progress, scaling), command=command, metadata=metadata,
-            engine=engine, workers=workers, ray_address=ray_address, baseline=COMPARED[0])
-    criteria = criteria or AcceptanceCriteria()
-    rows = protocol_rows(evaluations, protocol_sets, factors, info.agent, criteria, seed)
-    held = {s.family: s.name for s in protocol_sets if s.held_out}
-    family_sets: dict[str, list[str]] = {}
-    for s in sorted(protocol_sets, key=lambda s: not s.held_out):
-        family_sets.setdefault(s.family, []).append(s.name)
-    checks = acceptance_checks(rows, info.agent, family_sets, held, criteria, scalings=run_scalings,
-                               video=None if video is None else the_video.name)
     settings = {"preset": preset_name, "video": the_video.name, "video_spec": video,
                 "ladder_kbps": None if ladder is None else list(ladder), "video_ladder_kbps": video_ladder_kbps,
                 "scalings": list(run_scalings), "scale_mean_mbps": scale_mean_mbps, "agents": agents, "seed": seed,
                 "metric": METRIC, "algorithm": algorithm, "data_dir": None if data_dir is None else str(data_dir)}
-    files = write_generalization_files(out, model=info, sets=protocol_sets, rows=rows, checks=checks,
-                                       skipped=skipped, scale_factors=factors, settings=settings, command=command)
+    criteria = criteria or AcceptanceCriteria()
+    run_fingerprint = _run_fingerprint(info, settings, criteria, protocol_sets, inputs, the_video)
+    with RunFolder(out, kind="generalization", fingerprint=run_fingerprint, command=command,
+                   may_write=OUTPUT_FILES.values(), overwrite=overwrite) as folder:
+        evaluations = {}
+        for scaling, by_name in inputs.items():
+            metadata = {"preset": preset_name, "protocol": "abr generalization", "scaling": scaling,
+                        "scale_mean_mbps": scale_mean_mbps if scaling == "scaled" else None,
+                        "trace_scale_factors": factors[scaling], "video_specs": [video] if video else None,
+                        "ladder_kbps": None if ladder is None else list(ladder),
+                        "video_ladders_kbps": {the_video.name: video_ladder_kbps}}
+            evaluations[scaling] = evaluate(
+                agents, {name: list(t.traces) for name, t in by_name.items()}, the_video, sim_config, weights,
+                out / scaling, seed=seed, progress=_tagged(progress, scaling), command=command, metadata=metadata,
+                engine=engine, workers=workers, ray_address=ray_address, baseline=COMPARED[0], overwrite=overwrite)
+            nested = read_record(out / scaling)
+            if folder.finished is None and nested is not None:
+                folder.will_write(*(f"{scaling}/{name}" for name in (*nested.outputs, RECORD_FILE, LOCK_FILE)))
+        rows = protocol_rows(evaluations, protocol_sets, factors, info.agent, criteria, seed)
+        held = {s.family: s.name for s in protocol_sets if s.held_out}
+        family_sets: dict[str, list[str]] = {}
+        for s in sorted(protocol_sets, key=lambda s: not s.held_out):
+            family_sets.setdefault(s.family, []).append(s.name)
+        checks = acceptance_checks(rows, info.agent, family_sets, held, criteria, scalings=run_scalings,
+                                   video=None if video is None else the_video.name)
+        if folder.finished is not None:
+            files = {role: out / name for role, name in OUTPUT_FILES.items() if (out / name).exists()}
+        else:
+            folder.will_write(*OUTPUT_FILES.values())
+            files = write_generalization_files(out, model=info, sets=protocol_sets, rows=rows, checks=checks,
+                                               skipped=skipped, scale_factors=factors, settings=settings,
+                                               command=command)
+            folder.done(failed=sum(len(e.failures) for e in evaluations.values()))
     return GeneralizationResult(out, info, tuple(protocol_sets), tuple(rows), tuple(checks), evaluations, files,
-                                factors, tuple(skipped))
+                                factors, tuple(skipped), folder.finished is not None)
+
+
+def _run_fingerprint(info: ModelInfo, settings: Mapping[str, Any], criteria: AcceptanceCriteria,
+                     sets: Sequence[ProtocolSet], inputs: Mapping[str, Mapping[str, TraceSetInput]],
+                     video: Video) -> str:
+    """A hash of everything that determines a protocol run's results (the model file's content included)."""
+    digest = hashlib.sha256(info.path.read_bytes())
+    digest.update(repr((sorted(settings.items()), criteria, [(s.name, s.family, s.label, s.held_out) for s in sets]))
+                  .encode())
+    digest.update(video.bitrates_bps.tobytes() + video.chunk_sizes_bits.tobytes())
+    for scaling, by_name in inputs.items():
+        for name, trace_set in by_name.items():
+            digest.update(f"{scaling}/{name}".encode())
+            for trace in trace_set.traces:
+                digest.update(trace.name.encode() + trace.times_s.tobytes() + trace.throughput_bps.tobytes())
+    return digest.hexdigest()
 
 
 def protocol_rows(evaluations: Mapping[str, EvaluationResult], sets: Sequence[ProtocolSet],

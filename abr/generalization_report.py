@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 CSV_FILE, JSON_FILE, MARKDOWN_FILE, PLOT_FILE = ("generalization.csv", "generalization.json", "generalization.md",
                                                  "generalization.png")
+#: The files :func:`write_generalization_files` writes, by role.
+OUTPUT_FILES: dict[str, str] = {"csv": CSV_FILE, "plot": PLOT_FILE, "json": JSON_FILE, "markdown": MARKDOWN_FILE}
 JSON_FORMAT = "abr-generalization-v1"
 _EXTRA_DISTRIBUTIONS = ("torch", "stable-baselines3")
 _PLOT_SIZE_IN = (9.0, 4.8)

@@ -32,6 +32,10 @@ QOE_CDF_FILE = "qoe_cdf.png"
 TRADEOFF_FILE = "tradeoff.png"
 COMPONENTS_FILE = "components.png"
 VS_OPTIMUM_FILE = "vs_optimum.png"
+#: Every file :func:`write_report` may write.
+REPORT_FILES: tuple[str, ...] = (REPORT_FILE, QOE_CDF_FILE, TRADEOFF_FILE, COMPONENTS_FILE, VS_OPTIMUM_FILE)
+#: A failed session as the report lists it: (agent, trace set, trace, reason).
+Failure = tuple[str, str, str, str]
 _FIGSIZE_IN = (6.4, 4.2)
 # Beyond ten agents the colour cycle repeats: the markers / line styles tell the repeats apart.
 _MARKERS = ("o", "s", "D", "^")
@@ -41,7 +45,7 @@ _DPI = 110
 
 def write_report(out: Path, rows: Sequence[Mapping[str, Any]], summary: Sequence[SummaryRow], *,
                  command: str | None, config: Mapping[str, Any], paired: Sequence[PairedRow] = (),
-                 optimum: Sequence[OptimumRow] = ()) -> dict[str, Path]:
+                 optimum: Sequence[OptimumRow] = (), failures: Sequence[Failure] = ()) -> dict[str, Path]:
     """Write the plots, then ``report.md`` (last, so it only links plots that exist).
 
     Args:
@@ -52,6 +56,7 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], summary: Sequence
         config: the resolved configuration (as in ``config.json``).
         paired: the paired comparisons with the baseline.
         optimum: the % of the offline optimum per agent.
+        failures: the sessions that failed, listed at the top of the report.
 
     Returns:
         The paths written, by role: ``"qoe_cdf"``, ``"tradeoff"``, ``"components"``, ``"vs_optimum"`` (with the
@@ -64,17 +69,33 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], summary: Sequence
     }
     if optimum:
         files["vs_optimum"] = save_figure(out / VS_OPTIMUM_FILE, lambda fig: _draw_vs_optimum(fig, rows))
-    text = render_markdown(summary, command=command, config=config, paired=paired, optimum=optimum)
+    text = render_markdown(summary, command=command, config=config, paired=paired, optimum=optimum,
+                           failures=failures)
     files["report"] = write_text_atomic(out / REPORT_FILE, text)
     return files
 
 
+def report_file_names(*, optimum: bool) -> dict[str, str]:
+    """The files :func:`write_report` writes, by role (``vs_optimum`` only with the optimum)."""
+    names = {"qoe_cdf": QOE_CDF_FILE, "tradeoff": TRADEOFF_FILE, "components": COMPONENTS_FILE}
+    if optimum:
+        names["vs_optimum"] = VS_OPTIMUM_FILE
+    return {**names, "report": REPORT_FILE}
+
+
 def render_markdown(summary: Sequence[SummaryRow], *, command: str | None, config: Mapping[str, Any],
-                    paired: Sequence[PairedRow] = (), optimum: Sequence[OptimumRow] = ()) -> str:
+                    paired: Sequence[PairedRow] = (), optimum: Sequence[OptimumRow] = (),
+                    failures: Sequence[Failure] = ()) -> str:
     """The text of ``report.md``."""
     lines = ["# ABR evaluation report", ""]
     if command:
         lines += ["Command:", "", "```", command, "```", ""]
+    if failures:
+        lines += [f"## {len(failures)} sessions failed", "",
+                  "They are left out of every table below; comparisons pair only the traces both agents finished "
+                  "(their n says how many). Reasons (`failures.csv`):", "",
+                  "| agent | trace set | trace | reason |", "|---|---|---|---|",
+                  *(f"| {a} | {s} | {t} | {r.replace('|', '/')} |" for a, s, t, r in failures), ""]
     lines += _setup_lines(config)
     lines += ["## Results", "", *results_table(summary), ""]
     lines += [

@@ -15,12 +15,40 @@ from collections.abc import Generator
 
 import simpy
 
-from simulator.errors import SimulationInvariantError
-from traces.types import Trace
+from simulator.errors import ConfigError, SimulationInvariantError
+from traces.types import Trace, Video
 
 # A download that would need more than this many full passes over its trace is refused as stuck: the
 # trace is far too slow for the video (or nearly all zero), and walking it would take practically forever.
 MAX_TRACE_PASSES = 100
+
+
+def check_trace_feasible(trace: Trace, video: Video, payload_efficiency: float, *, trace_set: str = "") -> None:
+    """Refuse a trace on which some chunk of ``video`` would need more than ``MAX_TRACE_PASSES`` passes.
+
+    :class:`TraceLink` refuses such a chunk only when a session asks for it; this checks every level of the
+    video up front (an agent may ask for any), so that a run can refuse the trace before it starts.
+
+    >>> import numpy as np
+    >>> slow = Trace(np.array([0.0, 10.0]), np.array([1.0, 1.0]), name="slow")
+    >>> video = Video(np.array([1e5, 2e5]), np.full((3, 2), 4e5), name="v")
+    >>> check_trace_feasible(slow, video, 0.95)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    simulator.errors.ConfigError: trace 'slow' delivers 9.5 bits per pass over its 10 s...
+    """
+    times, rates = trace.times_s, trace.throughput_bps
+    bits_per_pass = float(rates[1:] @ (times[1:] - times[:-1])) * payload_efficiency
+    largest = float(video.chunk_sizes_bits.max())
+    if largest > MAX_TRACE_PASSES * bits_per_pass:
+        where = f" ({trace.source})" if trace.source else ""
+        in_set = f" of trace set {trace_set!r}" if trace_set else ""
+        raise ConfigError(
+            f"trace {trace.name!r}{where}{in_set} delivers {bits_per_pass:.4g} bits per pass over its "
+            f"{trace.duration_s:g} s; the largest chunk of video {video.name!r} ({largest:.4g} bits) would need "
+            f"more than {MAX_TRACE_PASSES} passes: the trace is too slow for this video. Remove it, scale the set "
+            "up (--scale-mean-mbps) or use a lower ladder"
+        )
 
 
 class TraceLink:

@@ -136,22 +136,49 @@ def test_no_traces_at_all_is_an_error(data, tmp_path):
     _assert_one_line_error(_evaluate(data, tmp_path / "out"), "--traces", "--synthetic")
 
 
-def test_a_failing_session_exits_1_naming_agent_and_trace(data, tmp_path, monkeypatch):
-    class Broken:
-        name = "broken"
+class _BrokenOnSlowLinks:
+    """Plays the lowest level, and raises once the mean measured throughput is below 0.7 Mbit/s."""
 
-        def reset(self, rng=None):
-            pass
+    name = "broken"
 
-        def select(self, context):
-            raise RuntimeError("no decision")
+    def reset(self, rng=None):
+        pass
 
-    monkeypatch.setitem(AGENTS, "broken", Broken)
+    def select(self, context):
+        if context.outcomes and np.mean([o.throughput_bps for o in context.outcomes]) < 0.7e6:
+            raise RuntimeError("no decision on a slow link")
+        return 0
+
+
+def test_a_failing_session_is_recorded_and_the_run_goes_on_with_exit_1(data, tmp_path, monkeypatch):
+    monkeypatch.setitem(AGENTS, "broken", _BrokenOnSlowLinks)
+    out = tmp_path / "out"
     # In-process (serial): a monkeypatched agent does not exist in spawned worker processes.
-    result = runner.invoke(app, ["evaluate", "-a", "broken", "-t", "tiny", "--video", "tinyvid", "--engine", "serial",
-                                 "--data-dir", str(data), "--out", str(tmp_path / "out")])
-    _assert_one_line_error(result, "'broken'", "'a_slow'", "no decision", code=1)
-    assert not (tmp_path / "out" / "sessions.csv").exists()
+    args = ["evaluate", "-a", "broken", "-a", "bba", "-t", "tiny", "--video", "tinyvid", "--engine", "serial",
+            "--data-dir", str(data), "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "failed: broken on tiny/a_slow: RuntimeError: no decision on a slow link"
+    assert lines[-1].startswith("error: 1 sessions failed") and "failures.csv" in lines[-1]
+    # The other nine sessions are in the results; the failure is listed with its reason.
+    sessions = read_csv(out / "sessions.csv")
+    assert sorted((r["agent"], r["trace"]) for r in sessions if r["agent"] == "broken") == [
+        ("broken", name) for name in ("b_medium", "c_fast", "d_swing", "e_ramp")]
+    assert len([r for r in sessions if r["agent"] == "bba"]) == 5
+    failures = read_csv(out / "failures.csv")
+    assert [(f["agent"], f["trace"], f["reason"]) for f in failures] == [
+        ("broken", "a_slow", "RuntimeError: no decision on a slow link")]
+    assert "1 sessions failed" in (out / "report.md").read_text()
+    # Paired with bba only on the four traces both finished.
+    paired = [r for r in read_csv(out / "paired.csv") if r["trace_set"] == "all" and r["metric"] == "qoe"]
+    assert [(r["agent"], r["baseline"], r["n"]) for r in paired] == [("bba", "broken", "4")]
+    assert not (out / "journal.jsonl").exists()
+    # The same command again: nothing to do, and the exit code still says a session failed.
+    again = runner.invoke(app, args)
+    assert again.exit_code == 1 and "nothing to do" in again.stdout, again.output
+    assert read_csv(out / "sessions.csv") == sessions
 
 
 def test_agents_and_presets_are_listed():
