@@ -35,6 +35,7 @@ A policy's ``name`` is its key, lowercase and with the parameter as given (``mak
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -150,6 +151,8 @@ def make_agent(name: str) -> Policy:
         parsed = parse(value.strip())
     except ValueError:
         raise ConfigError(f"agent {base!r}: bad parameter {value.strip()!r}; use {form}") from None
+    if not math.isfinite(parsed):  # inf, nan, 1e999: no parameter of an agent is meaningful there
+        raise ConfigError(f"agent {base!r}: parameter {value.strip()!r} must be a finite number; use {form}")
     try:
         return factory(parsed, f"{base}:{value.strip()}")
     except ConfigError as error:
