@@ -1,4 +1,10 @@
-"""Helpers shared by the CLI modules: logging set-up, error reporting, shared options."""
+"""Helpers shared by the CLI modules: logging set-up, error reporting, shared options.
+
+The exit-code contract of every command: ``0`` done (or nothing to do); ``1`` the run finished but some of its
+work failed (listed, e.g. :func:`report_failures`) or it failed while running; ``2`` bad input, refused before
+any work, in one line ``error: <message>`` naming the problem and the fix (:func:`reported_errors`); ``130``
+interrupted, with a message saying how to resume.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from abr.errors import INPUT_ERRORS, AbrError, DownloadError
+from abr.errors import INPUT_ERRORS, AbrError, DownloadError, SimulationInvariantError
 
 if TYPE_CHECKING:
     from abr.engines import SessionFailure
@@ -127,7 +133,7 @@ def reported_errors() -> Iterator[None]:
         yield
     except INPUT_ERRORS as exc:
         fail(exc, EXIT_BAD_INPUT)
-    except (AbrError, DownloadError, OSError, ImportError) as exc:
+    except (AbrError, DownloadError, OSError, ImportError, SimulationInvariantError) as exc:
         fail(exc, EXIT_FAILURE)
 
 

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import inspect
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -175,9 +175,24 @@ def _load_sets(specs: list[str], synthetic: int, seed: int,
     if not specs and synthetic == 0:
         raise ConfigError("no traces: give --traces SPEC (a path or a data-set name) and/or --synthetic N")
     sets = [inputs.load_trace_set(spec, data_dir) for spec in specs]
+    check_distinct_sets(sets)
     if synthetic:
         sets.append(inputs.synthetic_trace_set(synthetic, seed))
     return sets
+
+
+def check_distinct_sets(sets: Sequence[inputs.TraceSetInput]) -> None:
+    """Refuse two ``--traces`` that name the same files (the pooled row would count them twice)."""
+    seen: dict[Path, str] = {}
+    for s in sets:
+        if s.path is None:
+            continue
+        path = s.path.resolve()
+        for other_path, other in seen.items():
+            if path == other_path or other_path in path.parents or path in other_path.parents:
+                raise ConfigError(f"--traces {other!r} and --traces {s.name!r} name the same files ({other_path} and "
+                                  f"{path}); give each trace set once")
+        seen[path] = s.name
 
 
 def _command_line(agents: list[str], traces: list[str], synthetic: int, videos: list[str] | None, preset_name: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shlex
 import time
 from collections.abc import Callable, Iterator
@@ -14,8 +15,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from abr._cli_common import SEED_MAX, DataDirOption, LadderOption, reported_errors
+from abr._cli_common import SEED_MAX, DataDirOption, LadderOption, OverwriteOption, reported_errors
 from abr.errors import ConfigError
+from traces.datadir import configured_data_dir
+
+#: Every file ``abr sessions simulate`` may write into --out (abr.sessions.outputs, abr.sessions.plots).
+SESSIONS_OUTPUTS: tuple[str, ...] = (
+    "sessions.csv", "users.csv", "policies.csv", "recommender.csv", "calibration.json", "ab.json", "config.json",
+    "report.md", "watch_hours.png", "engagement.png", "churn_risk.png", "recommender.png",
+)
 
 sessions_app = typer.Typer(help="Viewing sessions: recommender, population on shared links, engagement.",
                            no_args_is_help=True)
@@ -57,9 +65,15 @@ def simulate_command(
     ladder_kbps: LadderOption = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Processes playing household-days.")] = 1,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the PNG plots.")] = True,
+    overwrite: OverwriteOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Run the population: recommendations, choices, shared-link playback, engagement; write the reports."""
+    """Run the population: recommendations, choices, shared-link playback, engagement; write the reports.
+
+    --out is claimed for the run (abr.run_folder): another run's results there are refused unless --overwrite,
+    and the same command on a finished folder has nothing to do.
+    """
+    from abr.run_folder import RunFolder
     from abr.sessions import SessionsConfig, run_population
 
     with reported_errors():
@@ -80,11 +94,24 @@ def simulate_command(
         if ladder_kbps:
             args += ["--ladder-kbps", ladder_kbps]
         started = time.perf_counter()
-        with _day_progress() as progress:
-            run = run_population(config, out, catalog=catalog, networks=tuple(network) if network else None,
-                                 video=video, ladder_kbps=ladder_kbps, data_dir=data_dir,
-                                 command=shlex.join(args), plots=plots,
-                                 progress=progress)
+        # Everything that determines the results: the settings (the command without --out and --workers, which
+        # change nothing) and the data directory they were read from.
+        settings = [a for a in args if a != str(out)] + ["--plots" if plots else "--no-plots",
+                                                         str(configured_data_dir(data_dir))]
+        fingerprint = hashlib.sha256(repr(settings).encode()).hexdigest()
+        with RunFolder(out, kind="sessions simulate", fingerprint=fingerprint, command=shlex.join(args),
+                       may_write=SESSIONS_OUTPUTS, overwrite=overwrite) as folder:
+            if folder.finished is not None:
+                Console().print(f"nothing to do: {out} already holds the results of this run (--overwrite runs it "
+                                "again)")
+                return
+            folder.will_write(*SESSIONS_OUTPUTS)
+            with _day_progress() as progress:
+                run = run_population(config, out, catalog=catalog, networks=tuple(network) if network else None,
+                                     video=video, ladder_kbps=ladder_kbps, data_dir=data_dir,
+                                     command=shlex.join(args), plots=plots,
+                                     progress=progress)
+            folder.done()
         elapsed_s = time.perf_counter() - started
         console = Console() if Console().is_terminal else Console(width=160)
         table = Table(title=f"Viewing sessions: {users} users x {days} days")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -186,6 +187,8 @@ _WORKER_PLAYER: _Player | None = None
 
 def _init_worker(job: EvaluationJob) -> None:
     global _WORKER_PLAYER  # one player per worker process, set once by the pool initializer
+    # Ctrl-C reaches the whole process group: the parent handles it (and ends the workers), not each worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_threads()
     _WORKER_PLAYER = _Player(job)
 
@@ -204,25 +207,32 @@ def _limit_threads() -> None:
 def _run_pool(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: ResultCallback, workers: int) -> None:
     batches = _batches(tasks, max(1, min(BATCH_SESSIONS, len(tasks) // (4 * workers) or 1)))
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=context,
-                             initializer=_init_worker, initargs=(job,)) as pool:
-        pending: set[Future[list[SessionResult | SessionFailure]]] = {
-            pool.submit(_play_batch_in_worker, b) for b in batches}
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    try:
-                        results = future.result()
-                    except BrokenProcessPool as exc:
-                        raise EvaluationError(f"a worker process died ({exc}); the finished sessions are kept: "
-                                              "rerun the same command to resume") from exc
-                    for result in results:
-                        on_result(result)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=context, initializer=_init_worker,
+                               initargs=(job,))
+    pending: set[Future[list[SessionResult | SessionFailure]]] = {
+        pool.submit(_play_batch_in_worker, b) for b in batches}
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    results = future.result()
+                except BrokenProcessPool as exc:
+                    raise EvaluationError(f"a worker process died ({exc}); the finished sessions are kept: "
+                                          "rerun the same command to resume") from exc
+                for result in results:
+                    on_result(result)
+    except BaseException:
+        # Ctrl-C or a failure: stop at once rather than wait for the batches in flight (their sessions are not
+        # journaled yet and play again on a resume).
+        processes = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+        raise
+    pool.shutdown(wait=True)
 
 
 # -- Ray --------------------------------------------------------------------------------------------------

@@ -331,6 +331,9 @@ def _validate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trac
         if key in agents:
             raise ConfigError(f"agent {name!r} is given twice; name each agent once")
         agents[key] = make_agent(key)
+        twin = next((k for k, p in agents.items() if k != key and p.name == agents[key].name), None)
+        if twin is not None:
+            raise ConfigError(f"agents {twin!r} and {name!r} are the same policy ({agents[key].name!r}); name it once")
         if isinstance(agents[key], ClairvoyantPolicy) and sim_config.is_noisy:
             raise ConfigError(f"agent {key!r} knows the future and is defined for noise-free presets only; "
                               "drop it or choose a preset without download noise (e.g. --preset pensieve)")

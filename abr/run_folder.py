@@ -138,12 +138,14 @@ class RunFolder:
         self.adopted = False
         self.record: RunRecord | None = None
         self._lock: IO[str] | None = None
+        self._created = False
 
     # -- claiming --------------------------------------------------------------------------------------------
 
     def __enter__(self) -> RunFolder:
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"--out {str(self.path)!r} is an existing file; give a folder for the results")
+        self._created = not self.path.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -154,11 +156,23 @@ class RunFolder:
             self._claim()
         except BaseException:
             self._release_lock()
+            if self._created:
+                (self.path / LOCK_FILE).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
             raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if exc is not None and self.record is not None and self.record.status != DONE and not any(
+                (self.path / name).exists() for name in self.record.outputs):
+            # The run failed before writing anything (e.g. its inputs were refused): leave nothing behind.
+            (self.path / RECORD_FILE).unlink(missing_ok=True)
+            (self.path / LOCK_FILE).unlink(missing_ok=True)
+            if self._created:
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
         self._release_lock()
 
     def _acquire_lock(self) -> None:

@@ -153,6 +153,10 @@ def load_model(path: str | Path, algorithm: str = "ppo", *, inference: bool = Tr
     """
     file = _model_file(Path(path))
     cls = algorithm_class(algorithm)
+    saved = saved_algorithm(file)
+    if saved is not None and saved != algorithm:
+        raise PolicyLoadError(f"policy file {file} was saved by {saved.upper()}, not {algorithm.upper()}; load it as "
+                              f"{saved}:{file} (or --algo {saved})")
     single_thread_torch()
     try:
         model = cls.load(str(file), device="cpu", custom_objects=dict(INFERENCE_OBJECTS) if inference else None)
@@ -163,6 +167,21 @@ def load_model(path: str | Path, algorithm: str = "ppo", *, inference: bool = Tr
             f"was saved by stable-baselines3 with algorithm {algorithm!r}, or train it again with `abr train`"
         ) from exc
     return model, check_layout(model, file)
+
+
+def saved_algorithm(file: str | Path) -> str | None:
+    """The algorithm a stable-baselines3 model zip was saved by (``"ppo"`` or ``"a2c"``), ``None`` if unknown.
+
+    Read from the zip's ``data`` record without unpickling anything: PPO saves a ``clip_range``, A2C does not.
+    """
+    try:
+        with zipfile.ZipFile(file) as archive:
+            data = json.loads(archive.read("data"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    if not isinstance(data, dict) or "vf_coef" not in data:
+        return None
+    return "ppo" if "clip_range" in data else "a2c"
 
 
 def _model_file(path: Path) -> Path:

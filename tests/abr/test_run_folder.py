@@ -273,3 +273,36 @@ def test_overwrite_discards_an_interrupted_journal_of_other_inputs(tmp_path):
                       overwrite=True)
     assert [s.agent for s in result.sessions] == ["rb"] * 4
     assert not (out / JOURNAL_FILE).exists()
+
+
+# -- silent acceptance -------------------------------------------------------------------------------------
+
+
+def test_an_alias_and_its_agent_are_one_agent_given_twice(data, tmp_path):
+    result = _evaluate(data, tmp_path / "out", "-a", "mpc", "-a", "robustmpc")
+    assert result.exit_code == 2 and "'mpc' and 'robustmpc' are the same policy" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("second", ["same", "slash", "file"])
+def test_trace_sets_that_name_the_same_files_are_refused(data, tmp_path, second):
+    folder = data / "traces" / "tiny"
+    other = {"same": "tiny", "slash": f"{folder}/", "file": str(folder / "a_slow")}[second]
+    result = _evaluate(data, tmp_path / "out", "-a", "bba", "-t", other)
+    assert result.exit_code == 2, result.output
+    assert "name the same files" in result.stderr and "give each trace set once" in result.stderr
+
+
+def test_a_model_of_one_algorithm_is_not_played_as_another(tmp_path):
+    from stable_baselines3 import A2C
+
+    from agents.registry import SHIPPED_PPO_MODEL, make_agent
+    from agents.rl import PolicyLoadError, saved_algorithm
+
+    a2c_file = tmp_path / "a2c.zip"
+    A2C("MlpPolicy", "CartPole-v1", n_steps=4, seed=0).save(a2c_file)
+    assert saved_algorithm(a2c_file) == "a2c" and saved_algorithm(SHIPPED_PPO_MODEL) == "ppo"
+    with pytest.raises(PolicyLoadError, match=r"was saved by PPO, not A2C; load it as ppo:"):
+        make_agent(f"a2c:{SHIPPED_PPO_MODEL}")
+    with pytest.raises(PolicyLoadError, match=r"was saved by A2C, not PPO; load it as a2c:"):
+        make_agent(f"ppo:{a2c_file}")

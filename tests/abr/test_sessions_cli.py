@@ -22,7 +22,7 @@ def test_simulate_writes_every_output(tmp_path: Path, data_dir: Path) -> None:
                                  "--seed", "3", *SMALL, "--data-dir", str(data_dir)])
     assert result.exit_code == 0, result.output
     assert "elapsed" in result.output and "A/B fixed-top - bba" in result.output
-    names = {p.name for p in out.iterdir()}
+    names = {p.name for p in out.iterdir() if not p.name.startswith(".abr-run.")}
     assert names == {"sessions.csv", "users.csv", "policies.csv", "recommender.csv", "calibration.json", "ab.json",
                      "config.json", "report.md", "watch_hours.png", "engagement.png", "churn_risk.png",
                      "recommender.png"}
@@ -89,3 +89,29 @@ def test_recommender_command_prints_both_models(data_dir: Path) -> None:
     result = runner.invoke(app, ["sessions", "recommender", "--data-dir", str(data_dir)])
     assert result.exit_code == 0, result.output
     assert "als" in result.output and "popularity" in result.output and "NDCG@10" in result.output
+
+
+def test_a_reused_out_is_refused_and_overwrite_leaves_no_stale_ab_json(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "run"
+    base = ["sessions", "simulate", "--out", str(out), *SMALL, "--no-plots", "--data-dir", str(data_dir)]
+    assert runner.invoke(app, [*base, "--agent", "bba", "--agent", "rb"]).exit_code == 0
+    assert (out / "ab.json").exists()
+    (out / "notes.md").write_text("mine")
+    refused = runner.invoke(app, [*base, "--agent", "robustmpc"])
+    assert refused.exit_code == 2, refused.output
+    assert "--agent bba --agent rb" in refused.stderr and "--overwrite" in refused.stderr
+    same = runner.invoke(app, [*base, "--agent", "bba", "--agent", "rb"])
+    assert same.exit_code == 0 and "nothing to do" in same.stdout, same.output
+    replaced = runner.invoke(app, [*base, "--agent", "robustmpc", "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert not (out / "ab.json").exists()  # one policy: no A/B; the old run's file is gone
+    assert (out / "notes.md").read_text() == "mine"
+    assert json.loads((out / "config.json").read_text())["config"]["agents"] == ["robustmpc"]
+
+
+def test_an_out_that_is_a_file_is_refused_before_simulating(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "file"
+    out.write_text("x")
+    result = runner.invoke(app, ["sessions", "simulate", "--out", str(out), *SMALL, "--data-dir", str(data_dir)])
+    assert result.exit_code == 2 and "is an existing file" in result.stderr, result.output
+    assert out.read_text() == "x"
