@@ -306,3 +306,44 @@ def test_a_model_of_one_algorithm_is_not_played_as_another(tmp_path):
         make_agent(f"a2c:{SHIPPED_PPO_MODEL}")
     with pytest.raises(PolicyLoadError, match=r"was saved by A2C, not PPO; load it as a2c:"):
         make_agent(f"ppo:{a2c_file}")
+
+
+def test_ctrl_c_on_worker_processes_exits_130_keeping_the_finished_sessions(tmp_path):
+    """SIGINT to the whole process group, as a terminal sends it: the workers end with the parent, the journal
+    keeps every finished session, and the same command completes the run."""
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "ABR_DATA_DIR"}
+    args = [sys.executable, "-m", "abr", "evaluate", "-a", "robustmpc", "-a", "bola-e", "--synthetic", "400",
+            "--workers", "2", "--seed", "2", "--out", str(out)]
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.monotonic() + 180
+    while _lines(out / JOURNAL_FILE) < 30 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "rerun the same command to resume" in err
+    leftover = _group_members(process.pid)
+    wait_until = time.monotonic() + 30  # the resource tracker of spawned processes ends once it sees EOF
+    while leftover and time.monotonic() < wait_until:
+        time.sleep(0.1)
+        leftover = _group_members(process.pid)
+    assert leftover == [], f"processes outlived the run: {leftover}"
+    kept = _lines(out / JOURNAL_FILE) - 1
+    assert 30 <= kept < 800
+    resumed = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(read_csv(out / "sessions.csv")) == 800
+
+
+def _group_members(group: int) -> list[str]:
+    found = subprocess.run(["pgrep", "-a", "-g", str(group)], capture_output=True, text=True).stdout
+    return found.splitlines()
+
+
+def _lines(path: Path) -> int:
+    try:
+        return len(path.read_text().splitlines())
+    except FileNotFoundError:
+        return 0
