@@ -30,6 +30,9 @@ LADDER_FILE = "ladder.json"
 _LEVEL_RE = re.compile(rf"^{VIDEO_SIZE_PREFIX}(\d+)$")
 _INT_RE = re.compile(r"^-?[0-9]+$")
 _SIZE_EXPECTED = "one integer chunk size in bytes per line"
+#: How far (as a factor, either way) a level's mean chunk rate may be from its ladder bitrate (see
+#: :func:`check_level_rates`): the shared videos' levels are within 1.75x; a mismatched ladder is usually far off.
+LEVEL_RATE_TOLERANCE = 3.0
 #: The name error messages give the caller's ladder argument (the CLI passes ``"--ladder-kbps"``).
 DEFAULT_LADDER_OPTION = "bitrates_bps"
 
@@ -90,6 +93,10 @@ def read_pensieve_video(
     ladder = _ladder(folder, len(level_files), bitrates_bps, ladder_option)
     sizes_bits = bytes_to_bits(np.column_stack(columns).astype(np.float64))
     video = Video(ladder, chunk_duration_s, sizes_bits, name=name or folder.name, source=str(folder))
+    origin = ladder_option if bitrates_bps is not None else (
+        LADDER_FILE if (folder / LADDER_FILE).is_file() else MPD_FILE)
+    check_level_rates(video.bitrates_bps, video.chunk_sizes_bits, video.chunk_duration_s, origin=origin,
+                      option=ladder_option, path=folder, table="the video_size_N files", unit="bytes")
     logger.debug("read video %s: %d chunks x %d levels", video.name, video.n_chunks, video.n_levels)
     return video
 
@@ -155,7 +162,11 @@ def read_sabre_manifest(path: str | Path, *, name: str | None = None, bitrates_b
                                "expected a number > 0", path=path)
     ladder_bps = kbps_to_bps(ladder) if bitrates_bps is None else check_ladder(
         bitrates_bps, n_levels=ladder.size, origin=ladder_option, path=path)
-    return Video(ladder_bps, ms_to_s(duration_ms), sizes, name=name or Path(path).stem, source=str(path))
+    video = Video(ladder_bps, ms_to_s(duration_ms), sizes, name=name or Path(path).stem, source=str(path))
+    check_level_rates(video.bitrates_bps, video.chunk_sizes_bits, video.chunk_duration_s,
+                      origin="bitrates_kbps" if bitrates_bps is None else ladder_option, option=ladder_option,
+                      path=path, table="segment_sizes_bits", unit="bits")
+    return video
 
 
 def read_video(path: str | Path, **kwargs: Any) -> Video:
@@ -175,7 +186,7 @@ def read_video(path: str | Path, **kwargs: Any) -> Video:
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
-    ...     _ = (Path(d) / "video_size_0").write_text("10\\n")
+    ...     _ = (Path(d) / "video_size_0").write_text("500000\\n")
     ...     read_video(d, bitrates_bps=[1e6]).n_levels
     1
     """
@@ -245,6 +256,60 @@ def check_ladder(bitrates_bps: Sequence[float] | npt.ArrayLike, *, n_levels: int
         raise VideoFormatError(f"{origin} gives {shown} kbit/s: the bitrates must be strictly increasing (level 0 "
                                f"= lowest); {fix}", path=path)
     return ladder
+
+
+def check_level_rates(ladder_bps: FloatArray, sizes_bits: FloatArray, chunk_duration_s: float, *, origin: str,
+                      option: str = DEFAULT_LADDER_OPTION, path: str | Path | None = None,
+                      table: str = "the chunk-size table", unit: str = "bits") -> None:
+    """Refuse a level whose mean chunk rate is more than :data:`LEVEL_RATE_TOLERANCE` times off its ladder bitrate.
+
+    Each level's MEAN rate (its chunk sizes' mean over the chunk duration) is judged, not single chunks: a VBR
+    title's chunks range far below and above the nominal rate (MERINA's Avengers: 0.03x to 3.6x), but every
+    level of the shared videos averages within 0.95x-1.75x of its ladder entry. A level many times off means the
+    ladder and the table do not belong together (another video's ladder, kbit/s for bit/s, bits for bytes).
+
+    Args:
+        ladder_bps: the ladder, bits per second, one per level.
+        sizes_bits: the table, ``[n_chunks, n_levels]`` bits.
+        chunk_duration_s: playback seconds of a chunk.
+        origin: where the ladder came from, for the message (``"Manifest.mpd"``, ``"--ladder-kbps"``).
+        option: how the caller gives a ladder (the fix).
+        path: the video, for the message.
+        table: what the sizes were read from, for the message.
+        unit: the unit of the sizes in ``table`` (``"bytes"`` for ``video_size_N`` files), for the message.
+
+    Raises:
+        VideoFormatError: a level's mean rate is more than the tolerance above or below its ladder bitrate.
+
+    >>> check_level_rates(np.array([1e6]), np.array([[4e6], [3e6]]), 4.0, origin="x")  # 0.875x: fine
+    >>> try:
+    ...     check_level_rates(np.array([1e6, 4.3e6]), np.array([[4e6, 1.2e6]]), 4.0, origin="Manifest.mpd")
+    ... except VideoFormatError as exc:
+    ...     print(str(exc).split(";")[0])
+    level 1 (of 2): its chunks average 300 kbit/s, 14.3x below its ladder bitrate 4300 kbit/s (from Manifest.mpd)
+    """
+    mean_bps = np.asarray(sizes_bits, dtype=np.float64).mean(axis=0) / chunk_duration_s
+    ratio = mean_bps / np.asarray(ladder_bps, dtype=np.float64)
+    off = np.flatnonzero((ratio > LEVEL_RATE_TOLERANCE) | (ratio < 1.0 / LEVEL_RATE_TOLERANCE))
+    if off.size == 0:
+        return
+    level = int(off[np.argmax(np.abs(np.log(ratio[off])))])  # the level furthest off
+    factor = ratio[level] if ratio[level] >= 1.0 else 1.0 / ratio[level]
+    direction = "above" if ratio[level] >= 1.0 else "below"
+    others = f"; {off.size - 1} other level(s) too" if off.size > 1 else ""
+    raise VideoFormatError(
+        f"level {level} (of {ratio.size}): its chunks average {_kbps(mean_bps[level])} kbit/s, "
+        f"{factor:.1f}x {direction} its ladder bitrate {_kbps(float(ladder_bps[level]))} kbit/s (from "
+        f"{origin}){others}; a level's mean must be within {LEVEL_RATE_TOLERANCE:g}x of its ladder bitrate: give "
+        f"the video's own ladder ({option}) or fix {table} ({unit} per {chunk_duration_s:g}-s chunk)",
+        path=path,
+    )
+
+
+def _kbps(bps: float) -> str:
+    """A rate in kbit/s for messages: whole numbers from 10 kbit/s, else three significant digits."""
+    kbps = float(bps_to_kbps(bps))
+    return f"{kbps:.0f}" if kbps >= 10 else f"{kbps:.3g}"
 
 
 def write_pensieve_video(video: Video, directory: str | Path) -> Path:

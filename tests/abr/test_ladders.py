@@ -78,17 +78,17 @@ def test_disagreeing_ladder_files_are_refused_unless_the_option_overrides_them(t
     _one_line_error(result, "ladder.json (300, 750, 1200, 1850, 2850, 4300 kbit/s) and Manifest.mpd (200, 400, "
                     "800, 1600, 3200, 6400 kbit/s) give different ladders",
                     "pass --ladder-kbps to override both, or fix one file")
-    result = runner.invoke(app, [*args, "--ladder-kbps", "100,200,300,400,500,600", "--out", str(tmp_path / "b")])
+    result = runner.invoke(app, [*args, "--ladder-kbps", "250,500,1000,1500,2500,4000", "--out", str(tmp_path / "b")])
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "b" / "config.json").read_text())
-    assert config["videos"][0]["bitrates_bps"] == [k * 1e5 for k in range(1, 7)]
+    assert config["videos"][0]["bitrates_bps"] == [k * 1e3 for k in (250, 500, 1000, 1500, 2500, 4000)]
 
 
 def test_load_video_precedence_and_the_synthetic_default(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     envivio = inputs.load_video("envivio_dash3", data_dir)  # its Manifest.mpd
     assert envivio.bitrates_bps.tolist() == [k * 1e3 for k in (300, 750, 1200, 1850, 2850, 4300)]
-    custom = inputs.load_video("envivio_dash3", data_dir, ladder_kbps=[100, 200, 300, 400, 500, 600])
-    assert custom.bitrates_bps.tolist() == [k * 1e5 for k in range(1, 7)]
+    custom = inputs.load_video("envivio_dash3", data_dir, ladder_kbps=[250, 500, 1000, 1500, 2500, 4000])
+    assert custom.bitrates_bps.tolist() == [k * 1e3 for k in (250, 500, 1000, 1500, 2500, 4000)]
     assert custom.chunk_sizes_bits.tolist() == envivio.chunk_sizes_bits.tolist()
     monkeypatch.delenv("ABR_DATA_DIR", raising=False)
     cbr = inputs.load_video(None, ladder_kbps="500,1000")  # no data dir: the CBR stand-in with that ladder

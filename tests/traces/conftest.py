@@ -59,6 +59,6 @@ def cooked_trace_file(write_file: WriteFile) -> Path:
 
 @pytest.fixture
 def video_dir(write_file: WriteFile) -> Path:
-    """A 3-chunk, 2-level Pensieve video folder without a ladder."""
-    write_file("video/video_size_0", "100\n110\n120\n")
-    return write_file("video/video_size_1", "300\n310\n320\n").parent
+    """A 3-chunk, 2-level Pensieve video folder without a ladder (4-s chunks of about 600 and 1400 kbit/s)."""
+    write_file("video/video_size_0", "275000\n302500\n330000\n")
+    return write_file("video/video_size_1", "650000\n682500\n715000\n").parent
