@@ -11,6 +11,9 @@ Routes (all ``GET`` but the log):
 * ``/policy/<file>``: the RL policy's ``weights.json`` and ``encoder_spec.json``;
 * ``/session/config``: the page's configuration (agent, speed, video model, buffer target); fetching it
   starts a new session (the trace clock restarts at the next media request);
+* ``/session/stats``: how the link has shared its capacity in the session (:class:`~abr.player.shaping.LinkStats`:
+  the bits offered, the bits granted to each client, the spread of the shares of backlogged transfers); a
+  client is named by its ``X-Abr-Client`` header, else its address;
 * ``POST /session/log``: the player's log at the end of the session (JSON, at most
   :data:`MAX_LOG_BYTES`), checked by :func:`abr.player.session_log.parse_log`.
 
@@ -46,6 +49,8 @@ logger = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parent / "web"
 MAX_LOG_BYTES = 8 * 1024 * 1024
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: The request header that names a client in the link's accounting (``/session/stats``); else its address.
+CLIENT_HEADER = "X-Abr-Client"
 _CONTENT_TYPES = {".mpd": "application/dash+xml", ".m4s": "video/iso.segment", ".mp4": "video/mp4",
                   ".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html",
                   ".json": "application/json", ".wasm": "application/wasm", ".onnx": "application/octet-stream"}
@@ -236,6 +241,7 @@ class PlayerServer:
         app.router.add_get("/content/{path:.*}", self._content)
         app.router.add_get("/policy/{path:.*}", self._policy)
         app.router.add_get("/session/config", self._config)
+        app.router.add_get("/session/stats", self._stats)
         app.router.add_post("/session/log", self._post_log)
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await runner.setup()
@@ -300,6 +306,13 @@ class PlayerServer:
                       "n_chunks": video.n_chunks, "sizes_bits": video.chunk_sizes_bits.tolist()},
         })
 
+    async def _stats(self, request: Any) -> Any:
+        from aiohttp import web
+
+        link = self.link
+        assert link is not None
+        return web.json_response({"session_id": self.session.session_id, **link.stats.as_dict()})
+
     async def _post_log(self, request: Any) -> Any:
         from aiohttp import web
 
@@ -349,7 +362,8 @@ class PlayerServer:
             response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{len(data)}"
         await response.prepare(request)
         assert self.link is not None
-        await self.link.send(data[start:end], response.write, label=relative)
+        client = request.headers.get(CLIENT_HEADER) or request.remote or ""
+        await self.link.send(data[start:end], response.write, label=relative, client=client)
         await response.write_eof()
         return response
 

@@ -16,6 +16,11 @@ trace offered since the last tick is split equally among the transfers in progre
 less than its share gets what it needs and the rest is split among the others (water-filling). Capacity
 offered while no transfer is active is lost, as on a real link. The sum of the bytes granted never exceeds
 the capacity (a property the tests check).
+
+Accounting (:class:`LinkStats`, :attr:`SharedLink.stats`): the bits granted to each client, and at every
+tick the grants of the transfers still backlogged after it (those that got less than they needed): with fair
+sharing they are equal, so the largest ratio of two such grants in one tick stays 1. It is the server's own
+record of how the link was shared, whatever the clients' clocks and scheduling.
 """
 
 from __future__ import annotations
@@ -103,6 +108,7 @@ class Transfer:
     size: int
     label: str
     granted: float = 0.0
+    client: str = ""
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     request_wall: float = 0.0
     first_byte_wall: float = math.nan
@@ -111,6 +117,59 @@ class Transfer:
     @property
     def needed(self) -> float:
         return self.size - self.granted
+
+
+@dataclass(slots=True)
+class LinkStats:
+    """How a :class:`SharedLink` shared its capacity in one session (see the module docstring).
+
+    Attributes:
+        granted_bits_by_client: payload bits granted to each client (the ``client`` of :meth:`SharedLink.send`).
+        transfers_by_client: responses sent to each client.
+        offered_bits: payload bits the trace offered while transfers were active.
+        shared_ticks: ticks after which two or more transfers were still backlogged (short of their size).
+        max_backlogged: the most transfers backlogged after one tick.
+        max_backlogged_grant_ratio: over all ticks, the largest ratio of two grants to backlogged transfers in
+            the same tick (1.0: every backlogged transfer got the same share; ``inf`` if one got nothing).
+    """
+
+    granted_bits_by_client: dict[str, float] = field(default_factory=dict)
+    transfers_by_client: dict[str, int] = field(default_factory=dict)
+    offered_bits: float = 0.0
+    shared_ticks: int = 0
+    max_backlogged: int = 0
+    max_backlogged_grant_ratio: float = 1.0
+
+    def record(self, offered_bits: float, clients: Sequence[str], grants_bits: Sequence[float],
+               backlogged: Sequence[bool]) -> None:
+        """Account one tick: the bits offered, and each transfer's client, grant (bits) and whether it is still
+        backlogged.
+
+        >>> stats = LinkStats()
+        >>> stats.record(30.0, ["a", "b", "c"], [5.0, 10.0, 10.0], [False, True, True])  # fair: b and c equal
+        >>> stats.record(30.0, ["a", "b", "c"], [0.0, 20.0, 10.0], [True, True, True])  # a got nothing
+        >>> stats.granted_bits_by_client, stats.shared_ticks, stats.max_backlogged_grant_ratio
+        ({'a': 5.0, 'b': 30.0, 'c': 20.0}, 2, inf)
+        """
+        self.offered_bits += offered_bits
+        for client, bits in zip(clients, grants_bits, strict=True):
+            self.granted_bits_by_client[client] = self.granted_bits_by_client.get(client, 0.0) + bits
+        shares = [bits for bits, short in zip(grants_bits, backlogged, strict=True) if short]
+        self.max_backlogged = max(self.max_backlogged, len(shares))
+        if len(shares) >= 2:
+            self.shared_ticks += 1
+            low, high = min(shares), max(shares)
+            ratio = high / low if low > 0 else math.inf
+            self.max_backlogged_grant_ratio = max(self.max_backlogged_grant_ratio, ratio)
+
+    def as_dict(self) -> dict[str, object]:
+        """The stats as JSON-ready values (``inf`` as ``None``)."""
+        ratio = self.max_backlogged_grant_ratio
+        return {"granted_bits_by_client": dict(self.granted_bits_by_client),
+                "transfers_by_client": dict(self.transfers_by_client), "offered_bits": self.offered_bits,
+                "granted_bits": sum(self.granted_bits_by_client.values()), "shared_ticks": self.shared_ticks,
+                "max_backlogged": self.max_backlogged,
+                "max_backlogged_grant_ratio": ratio if math.isfinite(ratio) else None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +215,7 @@ class SharedLink:
         self._active: list[Transfer] = []
         self._pacer: asyncio.Task[None] | None = None
         self.records: list[TransferRecord] = []
+        self.stats = LinkStats()
         self.granted_bits = 0.0
         self.offered_bits = 0.0
 
@@ -164,6 +224,7 @@ class SharedLink:
         self._start_wall = None
         self._last_trace_s = 0.0
         self.records = []
+        self.stats = LinkStats()
 
     def session_time(self, wall: float | None = None) -> float:
         """Session seconds since the first shaped request (0 before it)."""
@@ -172,13 +233,14 @@ class SharedLink:
         return ((self._clock() if wall is None else wall) - self._start_wall) * self.speed
 
     async def send(self, data: bytes, write: Callable[[bytes], Awaitable[object]], *,
-                   label: str = "") -> TransferRecord:
-        """Deliver ``data`` through ``write`` at the link's pace; returns what happened."""
+                   label: str = "", client: str = "") -> TransferRecord:
+        """Deliver ``data`` through ``write`` at the link's pace, accounted to ``client``; returns what happened."""
         now = self._clock()
         if self._start_wall is None:
             self._start_wall = now
             self._last_trace_s = 0.0
-        transfer = Transfer(len(data), label, request_wall=now)
+        transfer = Transfer(len(data), label, client=client, request_wall=now)
+        self.stats.transfers_by_client[client] = self.stats.transfers_by_client.get(client, 0) + 1
         await asyncio.sleep(self.rtt_s / self.speed)
         concurrent = 0
         self._active.append(transfer)
@@ -228,6 +290,8 @@ class SharedLink:
             if extra > 0:
                 transfer.granted = min(transfer.size, transfer.granted + extra)
                 transfer.ready.set()
+        self.stats.record(offered, [t.client for t in active], [8.0 * g for g in grants],
+                          [t.needed > 1e-6 for t in active])
         granted_bits = 8.0 * sum(grants)
         self.granted_bits += granted_bits
         return granted_bits
