@@ -42,6 +42,7 @@ from abr.errors import ConfigError
 from abr.inputs import load_trace_set, load_video
 from abr.provenance import git_state, package_versions, utc_timestamp
 from abr.rollout import run_session
+from abr.run_folder import LOCK_FILE, FolderInUseError
 from abr.train_config import VALIDATION_SYNTHETIC_SEED, TrainConfig, load_train_config, save_train_config
 from abr.train_env import TrainEnvSpec, make_training_vec_env
 from agents.base import Policy
@@ -74,12 +75,6 @@ MODEL_FILE, BEST_MODEL_FILE, CHECKPOINT_FILE = "model.zip", "best_model.zip", "c
 TB_RUN_NAME = "run"
 #: Config fields a resumed run may change; every other field must match the run's config.toml.
 RESUMABLE_CHANGES = frozenset({"total_timesteps", "eval_freq_steps", "patience", "tensorboard"})
-#: Held (``flock``) by the process writing into a run folder; the same file as the other abr commands' runs.
-LOCK_FILE = ".abr-run.lock"
-
-
-class FolderInUseError(ConfigError):
-    """Another process holds a run folder's lock: a run into that folder is going on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,7 +377,8 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
     """Hold ``<folder>/.abr-run.lock`` (``flock``, exclusive) for the ``with`` block; refuse a folder in use.
 
     The operating system releases the lock when the process ends, however it ends, so a killed run never
-    strands its folder. The lock file holds the holder's pid (for the message of a refused run).
+    strands its folder. The lock file holds the holder's pid (for the message of a refused run). It is the lock
+    file of :class:`abr.run_folder.RunFolder`, so a training run and another command's run never share a folder.
 
     Raises:
         FolderInUseError: another process holds the lock (a run into ``folder`` is going on).
@@ -399,13 +395,28 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip()
-            who = f" (pid {holder})" if holder.isdigit() else ""
+            who = f" (pid {holder})" if holder.isdigit() and _is_running(int(holder)) else ""
             raise FolderInUseError(f"{folder} is in use by another abr run{who}; wait for it to end, or give "
                                    "another --out") from None
         handle.truncate(0)
         handle.write(f"{os.getpid()}\n")
         handle.flush()
-        yield  # closing the file (leaving the block, or the process ending) releases the lock
+        try:
+            yield
+        finally:
+            handle.truncate(0)  # still held: no other run can have written its pid since
+    # closing the file (above, or the process ending however it ends) releases the lock
+
+
+def _is_running(pid: int) -> bool:
+    """Whether a process ``pid`` exists (a killed run's pid may linger in the lock file)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def save_model(model: Any, path: Path) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import fcntl
 import os
 import shlex
 import signal
@@ -138,8 +139,16 @@ def test_a_killed_run_never_strands_its_folder(tmp_path):
         holder.wait(timeout=60)
     finally:
         holder.kill()
+    assert (out / LOCK_FILE).read_text().strip() == str(holder.pid)  # a killed run cannot clean up...
+    # ... and its pid is not named when another command (abr.run_folder, which writes no pid) holds the lock.
+    with open(out / LOCK_FILE, "a+") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(FolderInUseError) as refused, run_folder_lock(out):
+            pass
+        assert "pid" not in str(refused.value)
     with run_folder_lock(out):
         assert (out / LOCK_FILE).read_text().strip() == str(os.getpid())
+    assert (out / LOCK_FILE).read_text() == ""  # a run that ends leaves no pid behind
 
 
 def _rows(path: Path) -> int:
