@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from abr import inputs
-from abr._cli_common import DataDirOption, QoEKind, reported_errors
+from abr._cli_common import DataDirOption, OverwriteOption, QoEKind, reported_errors
 from abr.errors import ConfigError
 from simulator.config import preset
 from simulator.qoe import QoEWeights
@@ -25,6 +25,9 @@ from simulator.qoe import QoEWeights
 player_app = typer.Typer(help="The real web player: DASH content and the trace-shaped server.",
                          no_args_is_help=True)
 
+#: Every file ``abr play`` writes into --out (abr.player.browser.write_session) and its policy folder.
+PLAY_OUTPUTS: tuple[str, ...] = ("sessions.csv", "chunks.csv", "decisions.csv", "transfers.csv", "player_log.json",
+                                 "policy")
 DEFAULT_CONTENT_S = 192.0  # 48 segments of 4 s, as the Envivio video of the research simulator
 SpeedOption = Annotated[float, typer.Option(
     "--speed", min=0.25, max=8.0, help="Playback speed; the trace is played as fast and scaled to match.")]
@@ -129,16 +132,28 @@ def play_command(
         "--backend", help="RL policies: json (plain JS from weights.json) or onnx (ONNX Runtime Web).")] = "json",
     preset_name: PresetOption = "realistic",
     qoe: QoEOption = QoEKind.linear,
+    overwrite: OverwriteOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Play one session in a real browser (headless chromium) and write it in the schema of abr evaluate."""
     with reported_errors():
         from abr.player.browser import play_session, write_session
+        from abr.run_folder import claim_for_command
 
         c = _content(content)
-        r = play_session(agent, _trace(trace, data_dir), c, preset(preset_name), QoEWeights(kind=qoe.value),
-                         speed=speed, show=show, work_dir=out / "policy", backend=backend)
-        write_session([r], out)
+        the_trace = _trace(trace, data_dir)
+        command = ["abr", "play", "--agent", agent, "--trace", trace, "--out", str(out), "--content", str(c.folder),
+                   "--speed", f"{speed:g}", "--backend", backend, "--preset", preset_name, "--qoe", qoe.value]
+        with claim_for_command(out, kind="play", command=command, may_write=PLAY_OUTPUTS, overwrite=overwrite,
+                               inputs=[p for p in (the_trace.source,) if p]) as folder:
+            if folder.finished is not None:
+                Console().print(f"nothing to do: {out} already holds this session (--overwrite plays it again)")
+                return
+            folder.will_write(*PLAY_OUTPUTS)
+            r = play_session(agent, the_trace, c, preset(preset_name), QoEWeights(kind=qoe.value),
+                             speed=speed, show=show, work_dir=out / "policy", backend=backend)
+            write_session([r], out)
+            folder.done(failed=int(not r.complete or bool(r.undecided)))
         m = r.result.metrics
         table = Table(title=f"{agent} on {r.result.trace} in chromium ({speed:g}x)")
         for header in ("QoE", "bitrate kbps", "rebuffer s", "startup s", "switches", "segments", "decision ms"):
@@ -182,11 +197,13 @@ def fidelity_command(
     speed: SpeedOption = 4.0,
     preset_name: PresetOption = "realistic",
     qoe: QoEOption = QoEKind.linear,
+    overwrite: OverwriteOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Play the same (agent, trace) pairs in chromium and in the simulator; report each component's gap."""
     with reported_errors():
-        from abr.player.fidelity import fidelity, summarize
+        from abr.player.fidelity import OUTPUT_FILES, fidelity, summarize
+        from abr.run_folder import claim_for_command
 
         c = _content(content)
         chosen = spread(list(inputs.load_trace_set(traces, data_dir).traces), limit)
@@ -195,8 +212,19 @@ def fidelity_command(
         def progress(done: int, total: int, what: str) -> None:
             console.print(f"[{done}/{total}] {what}")
 
-        rows = fidelity(agents, chosen, c, preset(preset_name), QoEWeights(kind=qoe.value), out, speed=speed,
-                        progress=progress)
+        command = ["abr", "fidelity", *(f"--agent={a}" for a in agents), "--traces", traces, "--out", str(out),
+                   "--limit", str(limit), "--content", str(c.folder), "--speed", f"{speed:g}", "--preset", preset_name,
+                   "--qoe", qoe.value]
+        with claim_for_command(out, kind="fidelity", command=command, may_write=OUTPUT_FILES, overwrite=overwrite,
+                               inputs=[t.source for t in chosen if t.source]) as folder:
+            if folder.finished is not None:
+                Console().print(f"nothing to do: {out} already holds this comparison, {out / 'fidelity.md'} "
+                                "(--overwrite plays it again)")
+                return
+            folder.will_write(*OUTPUT_FILES)
+            rows = fidelity(agents, chosen, c, preset(preset_name), QoEWeights(kind=qoe.value), out, speed=speed,
+                            progress=progress)
+            folder.done()
         table = Table(title=f"real player - simulator, {len(chosen)} traces of {traces} ({speed:g}x)")
         for header in ("agent", "metric", "n", "mean gap", "mean |gap|"):
             table.add_column(header, justify="right")

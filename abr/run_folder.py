@@ -28,10 +28,13 @@ which no run recorded               whose they are)
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable
+import shlex
+import shutil
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -250,6 +253,9 @@ class RunFolder:
             if root not in target.parents:  # a record abr did not write: never reach outside the folder
                 raise ConfigError(f"{self.path / RECORD_FILE} lists {name!r}, outside the folder; delete the record "
                                   "and the results by hand")
+            if target.is_dir():  # a folder the run made for itself (e.g. abr play's policy/)
+                shutil.rmtree(target)
+                removed += 1
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()
                 removed += 1
@@ -297,12 +303,25 @@ def _safe_record(folder: Path) -> RunRecord | None:
         return None
 
 
-def record_outputs(folder: RunFolder | None, paths: Iterable[str | Path]) -> None:
-    """``folder.will_write(*paths)`` when there is a folder claim (helpers used with and without one)."""
-    if folder is not None:
-        folder.will_write(*paths)
+def claim_for_command(out: str | Path, *, kind: str, command: Sequence[str], may_write: Iterable[str],
+                      overwrite: bool, inputs: Iterable[str | Path] = ()) -> RunFolder:
+    """A :class:`RunFolder` for a command whose results are determined by its settings and some input files.
+
+    The fingerprint hashes the command line (less ``--out`` and its value) and the content of ``inputs``.
+    """
+    out_text = str(out)
+    settings = [a for a in command if a != out_text]
+    digest = hashlib.sha256(repr(settings).encode())
+    for path in inputs:
+        file = Path(path)
+        files = sorted(p for p in file.rglob("*") if p.is_file()) if file.is_dir() else [file]
+        for f in files:
+            digest.update(str(f.relative_to(file) if file.is_dir() else f.name).encode())
+            digest.update(hashlib.sha256(f.read_bytes()).digest())
+    return RunFolder(out, kind=kind, fingerprint=digest.hexdigest(), command=shlex.join(command), may_write=may_write,
+                     overwrite=overwrite)
 
 
-__all__ = ["DONE", "LOCK_FILE", "RECORD_FILE", "RUNNING", "FolderInUseError", "RunFolder", "RunRecord", "read_record",
-           "record_outputs"]
+__all__ = ["DONE", "LOCK_FILE", "RECORD_FILE", "RUNNING", "FolderInUseError", "RunFolder", "RunRecord",
+           "claim_for_command", "read_record"]
 

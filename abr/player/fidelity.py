@@ -62,6 +62,13 @@ class FidelityRow:
                 self.decide_ms_max)
 
 
+#: Every file :func:`fidelity` writes into its folder (``real/`` and ``sim/`` hold the sessions' tables).
+OUTPUT_FILES: tuple[str, ...] = (
+    "fidelity.csv", "fidelity_summary.csv", "fidelity.md", "real/sessions.csv", "real/chunks.csv",
+    "real/decisions.csv", "real/transfers.csv", "real/player_log.json", "sim/sessions.csv", "sim/chunks.csv",
+)
+
+
 def simulated_session(agent: str, trace: Trace, content: Content, sim_config: SimConfig,
                       qoe: QoEWeights) -> SessionResult:
     """The simulator's session of ``agent`` on ``trace`` with the content's sizes."""

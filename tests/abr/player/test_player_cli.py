@@ -55,6 +55,23 @@ def test_play_writes_the_session_in_the_evaluate_schema(tmp_path: Path, player_c
     assert log["complete"] and log["undecided"] == []
 
 
+def test_play_refuses_a_folder_holding_another_runs_results_before_starting_chromium(
+        tmp_path: Path, player_content: Content) -> None:
+    from abr.run_folder import RunFolder
+
+    trace = write_trace(tmp_path / "t.txt", 1.0, 2.0, 10)
+    out = tmp_path / "o"
+    with RunFolder(out, kind="evaluate", fingerprint="another", command="abr evaluate -a bba (earlier)") as folder:
+        folder.will_write("sessions.csv")
+        (out / "sessions.csv").write_text("earlier\n")
+        folder.done()
+    result = runner.invoke(app, ["play", "--agent", "bba", "--trace", str(trace), "--out", str(out), "--content",
+                                 str(player_content.folder)])
+    assert result.exit_code == 2, result.output
+    assert "abr evaluate -a bba (earlier)" in result.stderr and "--overwrite" in result.stderr
+    assert (out / "sessions.csv").read_text() == "earlier\n" and not (out / "policy").exists()
+
+
 def test_play_refuses_bad_input_clearly(tmp_path: Path, player_content: Content) -> None:
     trace = write_trace(tmp_path / "t.txt", 1.0, 2.0, 10)
     args = ["--trace", str(trace), "--out", str(tmp_path / "o"), "--content", str(player_content.folder)]
