@@ -3,6 +3,10 @@
 Every reader converts to the project's units on load (seconds, bits per second) and returns a
 :class:`~traces.types.Trace`. Malformed input raises :class:`~traces.errors.TraceFormatError` whose message
 starts with ``<file>:<line>:`` (the line where applicable) and says what was expected.
+
+The line formats (cooked, CSV, Mahimahi) are read in blocks of a few MiB and parsed by numpy, so a large file
+costs little more memory than the arrays of its trace (Mahimahi keeps only per-bin counts); Sabre JSON is
+read whole.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FORMATS = _parsers.FORMATS
+_WRITE_LINES = 65536  # lines formatted at a time by write_cooked_trace
 
 
 def read_cooked_trace(path: str | Path, *, family: str = "") -> Trace:
@@ -59,8 +64,8 @@ def read_cooked_trace(path: str | Path, *, family: str = "") -> Trace:
     ...     read_cooked_trace(p).throughput_bps.tolist()
     [1500000.0, 2000000.0]
     """
-    text = read_text(path, expected="lines 'time_s throughput_mbit_s'")
-    return _parsers.parse_cooked(text, path, family)
+    with _parsers.LineBlocks(path, expected="lines 'time_s throughput_mbit_s'") as blocks:
+        return _parsers.read_cooked(blocks, family)
 
 
 def read_csv_trace(path: str | Path, *, family: str = "") -> Trace:
@@ -83,8 +88,8 @@ def read_csv_trace(path: str | Path, *, family: str = "") -> Trace:
     ...     read_csv_trace(p).throughput_bps.tolist()
     [1000000.0, 3000000.0]
     """
-    text = read_text(path, expected="a 'time_s,throughput_bps' header and rows")
-    return _parsers.parse_csv(text, path, family)
+    with _parsers.LineBlocks(path, expected="a 'time_s,throughput_bps' header and rows") as blocks:
+        return _parsers.read_csv(blocks, family)
 
 
 def read_mahimahi_trace(path: str | Path, *, family: str = "", bin_s: float = 1.0) -> Trace:
@@ -116,8 +121,8 @@ def read_mahimahi_trace(path: str | Path, *, family: str = "", bin_s: float = 1.
     >>> t.times_s.tolist(), t.throughput_bps.tolist()
     ([0.0, 1.0, 2.0], [36000.0, 36000.0, 12000.0])
     """
-    text = read_text(path, expected="one integer millisecond timestamp per line (Mahimahi)")
-    return _parsers.parse_mahimahi(text, path, family, bin_s)
+    with _parsers.LineBlocks(path, expected="one integer millisecond timestamp per line (Mahimahi)") as blocks:
+        return _parsers.read_mahimahi(blocks, family, bin_s)
 
 
 def read_sabre_network(path: str | Path, *, family: str = "") -> Trace:
@@ -177,15 +182,16 @@ def read_trace(path: str | Path, *, family: str | None = None, fmt: str | None =
     if fmt is not None and fmt not in FORMATS:
         raise ConfigError(f"fmt={fmt!r} is not a trace format; use one of {FORMATS}", field="fmt", value=fmt)
     fam = default_family(path) if family is None else family
-    text = read_text(path, expected="a trace file (cooked, Mahimahi, Sabre JSON or CSV)")
-    kind = fmt or _parsers.detect_format(Path(path), text)
-    if kind == "sabre":
-        return _parsers.parse_sabre(text, path, fam)
-    if kind == "mahimahi":
-        return _parsers.parse_mahimahi(text, path, fam, 1.0)
-    if kind == "csv":
-        return _parsers.parse_csv(text, path, fam)
-    return _parsers.parse_cooked(text, path, fam)
+    expected = "a trace file (cooked, Mahimahi, Sabre JSON or CSV)"
+    if (fmt or _parsers.format_from_suffix(Path(path))) == "sabre":
+        return _parsers.parse_sabre(read_text(path, expected=expected), path, fam)
+    with _parsers.LineBlocks(path, expected=expected) as blocks:
+        kind = fmt or _parsers.sniff_format(Path(path), blocks)
+        if kind == "mahimahi":
+            return _parsers.read_mahimahi(blocks, fam, 1.0)
+        if kind == "csv":
+            return _parsers.read_csv(blocks, fam)
+        return _parsers.read_cooked(blocks, fam)
 
 
 def read_trace_dir(directory: str | Path, *, family: str | None = None) -> list[Trace]:
@@ -240,8 +246,11 @@ def write_cooked_trace(trace: Trace, path: str | Path) -> Path:
     """
     out = Path(path)
     rates_mbps = bps_to_mbps(trace.throughput_bps)
-    lines = [f"{float(t)!r}\t{float(r)!r}\n" for t, r in zip(trace.times_s, rates_mbps, strict=True)]
-    out.write_text("".join(lines), encoding="utf-8")
+    with out.open("w", encoding="utf-8") as handle:
+        for start in range(0, trace.times_s.size, _WRITE_LINES):
+            stop = start + _WRITE_LINES
+            handle.write("".join(f"{t!r}\t{r!r}\n" for t, r in zip(trace.times_s[start:stop].tolist(),
+                                                                   rates_mbps[start:stop].tolist(), strict=True)))
     return out
 
 
