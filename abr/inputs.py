@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from abr._memory import available_memory_bytes, check_fits
 from traces.datadir import configured_data_dir, resolve_traces, resolve_video
 from traces.errors import ConfigError, DataDirError
 from traces.readers import read_trace, read_trace_dir
-from traces.synthetic import generate_trace_set
+from traces.synthetic import MarkovTraceConfig, check_seed_and_count, generate_trace_set
 from traces.types import Trace, Video
 from traces.units import kbps_to_bps
 from traces.videos import check_ladder, read_video
@@ -38,6 +39,10 @@ ENVIVIO_CHUNK_DURATION_S = 4.0
 ENVIVIO_N_CHUNKS = 48  # chunks played by the research simulator
 #: The CLI option (and, as ``ladder_kbps``, the training-config field) that gives a video's ladder.
 LADDER_OPTION = "--ladder-kbps"
+# Memory of a synthetic trace set (bytes; measured 6 KB a trace and 29 KB of results a session, rounded up).
+FLOAT64_BYTES = 8
+TRACE_OVERHEAD_BYTES = 1024  # the Trace object, its name and its seed, beyond its two sample arrays
+SESSION_RESULT_BYTES = 32 * 1024  # what an evaluation keeps of one session (chunk records, metrics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +93,29 @@ def load_trace_set(spec: str, data_dir: str | Path | None = None) -> TraceSetInp
 
 
 def synthetic_trace_set(n_traces: int, seed: int) -> TraceSetInput:
-    """``n_traces`` seeded synthetic traces (``generate_trace_set``) as a set named ``"synthetic"``."""
+    """``n_traces`` seeded synthetic traces (``generate_trace_set``) as a set named ``"synthetic"``.
+
+    Raises:
+        ConfigError: a bad seed or count, or a set whose estimated memory (:func:`synthetic_set_bytes`)
+            exceeds what the machine has available; nothing is generated then.
+    """
+    check_seed_and_count(seed, n_traces)
+    per_trace = synthetic_set_bytes(1)
+    samples = MarkovTraceConfig().n_steps + 1
+    check_fits(f"--synthetic {n_traces:,} ({samples} samples a trace, each played at least once)",
+               synthetic_set_bytes(n_traces),
+               f"use fewer --synthetic traces (at most about {available_memory_bytes() // per_trace:,} fit)")
     return TraceSetInput(SYNTHETIC_SET, None, tuple(generate_trace_set(seed, n_traces)))
+
+
+def synthetic_set_bytes(n_traces: int) -> int:
+    """Estimated memory of ``n_traces`` synthetic traces and one evaluation session's results on each, in bytes.
+
+    >>> synthetic_set_bytes(1000) // 1024  # KiB
+    38015
+    """
+    samples = MarkovTraceConfig().n_steps + 1
+    return n_traces * (2 * samples * FLOAT64_BYTES + TRACE_OVERHEAD_BYTES + SESSION_RESULT_BYTES)
 
 
 def envivio_cbr_video() -> Video:

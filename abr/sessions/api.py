@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +13,12 @@ from typing import Any
 import numpy as np
 
 from abr import inputs
+from abr._memory import available_memory_bytes, check_fits
 from abr.errors import ConfigError
 from abr.sessions.outputs import write_outputs
 from abr.sessions.playback import PlaybackContext
 from abr.sessions.population import (
+    INTEREST_BLOCK_BYTES,
     Population,
     RatingData,
     build_population,
@@ -44,6 +47,15 @@ logger = logging.getLogger(__name__)
 DEFAULT_NETWORKS: tuple[str, ...] = ("fcc/test", "norway/test", "belgium4g/test")
 CATALOGS: tuple[str, ...] = ("auto", "movielens", "synthetic")
 SYNTHETIC_NETWORK_TRACES = 40
+
+# Memory of a run, by what it grows with (bytes; measured peak RSS rounded up, e.g. 1,000 users x 7 days:
+# 220 MB; 16,000 users x 1 day on MovieLens: 340 MB). See estimate_run_bytes.
+RUN_BASE_BYTES = 256 * 1024**2  # interpreter, numpy, simulator, catalog, traces and the video
+WORKER_BYTES = 256 * 1024**2  # each extra process of --workers
+USER_BYTES = 4 * 1024  # factors, population arrays, interest stream marks, churn and per-user tables
+RATING_BYTES = 96  # an initial interaction: CSR entry plus the sort and transpose temporaries of ALS
+VIEW_BYTES = 5 * 1024  # a view of one policy: record, result, feedback and its share of the outputs
+INTEREST_BLOCK_ARRAYS = 8  # [block users, titles] float64 arrays alive at once while planning a day
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +107,15 @@ def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "
         plots: draw the PNG plots.
 
     Raises:
-        ConfigError: an unknown or unusable agent, or a bad setting.
+        ConfigError: an unknown or unusable agent, a bad setting, or a run whose estimated memory
+            (:func:`estimate_run_bytes`) exceeds what the machine has available.
         DataDirError: a named input cannot be found.
     """
     _check_agents(config.agents)
+    check_run_fits(config)  # before loading anything: a size far too large is refused at once
     data = load_rating_data(catalog, config.seed, data_dir)
+    check_run_fits(config, n_titles=len(data.catalog),
+                   ratings_per_user=data.history.indices.size / max(1, data.history.n_users))
     if networks is None:
         networks = DEFAULT_NETWORKS if inputs.has_data_dir(data_dir) else ()
     sets = [inputs.load_trace_set(spec, data_dir) for spec in networks]
@@ -127,6 +143,51 @@ def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "
         }
         summary = write_outputs(out, result, data, population, settings, plots=plots)
     return PopulationRun(result, data, population, summary)
+
+
+def estimate_run_bytes(config: SessionsConfig, *, n_titles: int = 1, ratings_per_user: float = 0.0) -> int:
+    """Estimated peak memory of :func:`run_population` with ``config``, in bytes.
+
+    It grows with the users (their factors and initial ratings), the views (``users x sessions_per_day x
+    days x policies``: each keeps its record), and the catalog only through one block of users' interest rows
+    (:data:`~abr.sessions.population.INTEREST_BLOCK_BYTES`), never through ``users x titles``.
+
+    Args:
+        config: the run's settings.
+        n_titles: titles in the catalog (1: a lower bound before the catalog is loaded).
+        ratings_per_user: mean initial interactions a user is cloned with (0: a lower bound).
+
+    >>> estimate_run_bytes(SessionsConfig(users=100_000, days=1), n_titles=3650, ratings_per_user=148) < 4 * 1024**3
+    True
+    """
+    fixed, per_user = _run_bytes(config, n_titles, ratings_per_user)
+    return fixed + config.users * per_user
+
+
+def _run_bytes(config: SessionsConfig, n_titles: int, ratings_per_user: float) -> tuple[int, int]:
+    """``(fixed bytes, bytes per user)`` of a run (see :func:`estimate_run_bytes`)."""
+    block_users = min(config.users, max(1, INTEREST_BLOCK_BYTES // (8 * n_titles)))
+    fixed = RUN_BASE_BYTES + (config.workers - 1) * WORKER_BYTES + INTEREST_BLOCK_ARRAYS * block_users * n_titles * 8
+    views_per_user = config.sessions_per_day * config.days * len(config.agents)
+    per_user = USER_BYTES + ratings_per_user * RATING_BYTES + views_per_user * VIEW_BYTES
+    return fixed, int(math.ceil(per_user))
+
+
+def check_run_fits(config: SessionsConfig, *, n_titles: int = 1, ratings_per_user: float = 0.0) -> None:
+    """Refuse a run whose :func:`estimate_run_bytes` exceeds the memory available (``ConfigError``).
+
+    The message gives the estimate, the memory available and how many users would fit.
+    """
+    fixed, per_user = _run_bytes(config, n_titles, ratings_per_user)
+    estimate = fixed + config.users * per_user
+    available = available_memory_bytes()
+    if estimate <= available:
+        return
+    fit = max(0, (available - fixed) // per_user)
+    catalog = f", {n_titles:,} titles" if n_titles > 1 else ""
+    policies = f"{len(config.agents)} {'policy' if len(config.agents) == 1 else 'policies'}"
+    check_fits(f"a population of {config.users:,} users x {config.days} days x {policies}{catalog}", estimate,
+               f"use fewer --users (at most about {fit:,} fit with these days and policies) or fewer --days")
 
 
 def _jsonable(value: Any) -> Any:

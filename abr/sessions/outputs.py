@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from abr._atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from abr.provenance import package_versions
@@ -38,6 +40,8 @@ ABANDON_SLOPE_TOL = 0.012  # +-1.2 percentage points per second around 5.8, or 3
 WATCH_LOSS_SLOPE_TOL = 1.0  # +-1 % of the title per % of rebuffering ratio around 5
 BIN_TOL = 0.05  # each bin's measured rate within 0.05 + 3 binomial standard errors of its target
 BOOTSTRAP_SAMPLES = 2000
+#: Bootstrap resamples drawn together: an int64 ``[samples, users]`` block of at most this size.
+BOOTSTRAP_BLOCK_BYTES = 32 * 1024**2
 
 SESSION_COLUMNS = ("agent", "day", "user", "household", "view", "start_time_s", "title_id", "title_rank",
                    "interest", "intended_fraction", "patience_s", "window_s", "is_abandoned", "startup_delay_s",
@@ -45,22 +49,23 @@ SESSION_COLUMNS = ("agent", "day", "user", "household", "view", "start_time_s", 
                    "concurrent_views", "group_fairness", "title_duration_s", "watch_fraction", "watch_s")
 
 
-def session_rows(result: SimulationResult, data: RatingData) -> list[tuple[object, ...]]:
+def session_rows(result: SimulationResult, data: RatingData) -> Iterator[tuple[object, ...]]:
+    """The rows of ``sessions.csv``, one view at a time (a table of every view would double the views' memory)."""
     agents = result.config.agents
     ids = data.catalog.title_ids
-    return [(agents[v.arm], v.day, v.user, v.household, v.view, v.start_time_s, int(ids[v.title_idx]), v.rank,
+    return ((agents[v.arm], v.day, v.user, v.household, v.view, v.start_time_s, int(ids[v.title_idx]), v.rank,
              v.interest, v.intended_fraction, v.patience_s, v.window_s, int(v.result.is_abandoned),
              v.result.startup_delay_s, v.result.rebuffer_s, v.result.played_s, v.rebuffer_ratio,
              v.result.avg_bitrate_bps / 1e3, v.result.qoe_per_chunk, v.result.switch_count, v.result.concurrent,
-             v.result.group_fairness, v.title_duration_s, v.watch_fraction, v.watch_s) for v in result.views]
+             v.result.group_fairness, v.title_duration_s, v.watch_fraction, v.watch_s) for v in result.views)
 
 
 def _arm_views(result: SimulationResult, arm: int) -> list[ViewRecord]:
     return [v for v in result.views if v.arm == arm]
 
 
-def user_table(result: SimulationResult, population: Population) -> list[tuple[object, ...]]:
-    rows: list[tuple[object, ...]] = []
+def user_table(result: SimulationResult, population: Population) -> Iterator[tuple[object, ...]]:
+    """The rows of ``users.csv``, one (policy, user) at a time."""
     for a, agent in enumerate(result.config.agents):
         by_user: dict[int, list[ViewRecord]] = {}
         for v in _arm_views(result, a):
@@ -68,13 +73,12 @@ def user_table(result: SimulationResult, population: Population) -> list[tuple[o
         for u in range(population.n_users):
             mine = by_user.get(u, [])
             started = [v for v in mine if not v.result.is_abandoned]
-            rows.append((agent, u, int(population.household[u]), population.household_family[population.household[u]],
-                         len(mine), sum(v.watch_s for v in mine) / 3600.0,
-                         float(np.mean([v.result.is_abandoned for v in mine])) if mine else 0.0,
-                         float(np.mean([v.rebuffer_ratio for v in started])) if started else 0.0,
-                         float(np.mean([v.result.startup_delay_s for v in mine])) if mine else 0.0,
-                         float(result.churn[a, u])))
-    return rows
+            yield (agent, u, int(population.household[u]), population.household_family[population.household[u]],
+                   len(mine), sum(v.watch_s for v in mine) / 3600.0,
+                   float(np.mean([v.result.is_abandoned for v in mine])) if mine else 0.0,
+                   float(np.mean([v.rebuffer_ratio for v in started])) if started else 0.0,
+                   float(np.mean([v.result.startup_delay_s for v in mine])) if mine else 0.0,
+                   float(result.churn[a, u]))
 
 
 USER_COLUMNS = ("agent", "user", "household", "network", "views", "watch_hours", "abandoned_share",
@@ -166,7 +170,7 @@ def ab_comparison(result: SimulationResult, population: Population) -> dict[str,
             hours[v.arm, v.user] += v.watch_s / 3600.0
     diff = hours[1] - hours[0]
     rng = np.random.default_rng(np.random.SeedSequence(result.config.seed, spawn_key=(9,)))
-    means = diff[rng.integers(0, diff.size, (BOOTSTRAP_SAMPLES, diff.size))].mean(axis=1)
+    means = _bootstrap_means(diff, rng)
     low, high = np.quantile(means, [0.025, 0.975])
     return {
         "a": a_name, "b": b_name,
@@ -177,6 +181,21 @@ def ab_comparison(result: SimulationResult, population: Population) -> dict[str,
         "users_better_with_b": int(np.sum(diff > 0)), "users_worse_with_b": int(np.sum(diff < 0)),
         "paired_by": "user (same population, view times, choices' random numbers, traces and start offsets)",
     }
+
+
+def _bootstrap_means(values: npt.NDArray[np.float64], rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """Means of :data:`BOOTSTRAP_SAMPLES` resamples of ``values`` with replacement, drawn in blocks of rows.
+
+    A block holds at most :data:`BOOTSTRAP_BLOCK_BYTES` of indices (all samples at once up to about 2,000
+    users), so memory stays bounded for any population; more blocks split the draws differently.
+    """
+    n = values.size
+    rows = max(1, BOOTSTRAP_BLOCK_BYTES // (8 * n))
+    means = np.empty(BOOTSTRAP_SAMPLES)
+    for start in range(0, BOOTSTRAP_SAMPLES, rows):
+        stop = min(start + rows, BOOTSTRAP_SAMPLES)
+        means[start:stop] = values[rng.integers(0, n, (stop - start, n))].mean(axis=1)
+    return means
 
 
 def write_outputs(out: Path, result: SimulationResult, data: RatingData, population: Population,

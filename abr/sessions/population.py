@@ -4,7 +4,9 @@ Users are clones of rating-data users: each simulated user takes the rating hist
 (sampled with replacement) as their initial implicit feedback, and a taste vector learned from the ratings
 (the source user's ALS factors, perturbed so clones differ). Their true interest in a title is
 ``sigmoid(1.5 z + e)``, with ``z`` the standardised affinity ``taste . item_factors`` and ``e ~ N(0, 0.7^2)``
-an idiosyncratic term per (user, title): the recommender never sees it.
+an idiosyncratic term per (user, title): the recommender never sees it. That ``[n_users, n_titles]`` matrix is
+never stored: :class:`TrueInterest` computes any block of users' rows on demand (the same values), so a
+population's memory grows with its users times its factors, not times the catalog.
 
 Households group 1-4 users (35/35/15/15%) behind one link: a network profile is a trace family and one of
 its traces, the household's bottleneck every day (from a seeded start offset). Each user has an activity
@@ -13,7 +15,10 @@ rate (mean views per day, Gamma with shape 2 around ``sessions_per_day``).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +36,9 @@ INTEREST_SCALE = 1.5
 INTEREST_NOISE_SD = 0.7
 SYNTHETIC_SOURCE_USERS = 200
 SYNTHETIC_FACTORS = 8
+#: Users whose interest rows are computed together: a float64 ``[users, titles]`` block of at most this size.
+INTEREST_BLOCK_BYTES = 32 * 1024**2
+_FLOAT64_BYTES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +51,133 @@ class RatingData:
 
 
 @dataclass(frozen=True, slots=True)
+class _StreamMarks:
+    """The states of a generator at the start of each row of a ``[rows, row_size]`` draw, to draw rows again.
+
+    PCG64-family generators (every ``np.random.default_rng``) keep 16 bytes a row: the only part of their
+    state a draw of normals changes; any other bit generator keeps its whole state dict per row.
+    """
+
+    template: dict[str, Any]
+    high: npt.NDArray[np.uint64]
+    low: npt.NDArray[np.uint64]
+    states: tuple[dict[str, Any], ...] = ()
+
+    @classmethod
+    def record(cls, rng: np.random.Generator, n_rows: int, row_size: int) -> _StreamMarks:
+        """Advance ``rng`` past ``n_rows`` rows of ``row_size`` normals, marking where each row starts."""
+        template = dict(rng.bit_generator.state)
+        is_compact = template["bit_generator"] in ("PCG64", "PCG64DXSM")
+        high = np.zeros(n_rows if is_compact else 0, dtype=np.uint64)
+        low = np.zeros_like(high)
+        states: list[dict[str, Any]] = []
+        row = np.empty(row_size)
+        for r in range(n_rows):
+            state = dict(rng.bit_generator.state)
+            if is_compact:
+                value = int(state["state"]["state"])
+                high[r], low[r] = value >> 64, value & 0xFFFF_FFFF_FFFF_FFFF
+            else:
+                states.append(state)
+            rng.standard_normal(out=row)
+        return cls(template, high, low, tuple(states))
+
+    def generator_at(self, row: int) -> np.random.Generator:
+        """A generator in the state ``rng`` had at the start of ``row``."""
+        if self.states:
+            state = self.states[row]
+        else:
+            value = (int(self.high[row]) << 64) | int(self.low[row])
+            state = {**self.template, "state": {**self.template["state"], "state": value}}
+        bit_generator = getattr(np.random, self.template["bit_generator"])()
+        bit_generator.state = state
+        return np.random.Generator(bit_generator)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.high.nbytes + self.low.nbytes) + 1024 * len(self.states)
+
+
+@dataclass(frozen=True, slots=True)
+class TrueInterest:
+    """Every user's true interest in every title, ``[n_users, n_titles]`` in (0, 1), computed on demand.
+
+    ``interest[u, i] = sigmoid(INTEREST_SCALE * z + e)``: ``z`` is ``taste[u] . item_factors[i]`` standardised
+    by the mean and standard deviation over every (user, title) pair, ``e`` is element ``(u, i)`` of one
+    ``N(0, INTEREST_NOISE_SD^2)`` draw of shape ``[n_users, n_titles]`` from the population's generator. The
+    matrix is not kept: the generator's state at the start of each user's row is (see :class:`_StreamMarks`),
+    so :meth:`rows` draws any block of rows again and returns the values the whole matrix would hold.
+
+    Attributes:
+        taste: each user's taste vector ``[n_users, factors]``.
+        item_factors: each title's factors ``[n_titles, factors]``.
+        mean: mean of ``taste @ item_factors.T``.
+        std: its standard deviation (1 where it is 0).
+        noise: where each user's row of the noise draw starts.
+    """
+
+    taste: npt.NDArray[np.float64]
+    item_factors: npt.NDArray[np.float64]
+    mean: float
+    std: float
+    noise: _StreamMarks
+
+    @classmethod
+    def draw(cls, taste: npt.NDArray[np.float64], item_factors: npt.NDArray[np.float64],
+             rng: np.random.Generator) -> TrueInterest:
+        """Standardise the affinities (block by block) and draw the noise, advancing ``rng`` past it."""
+        n_users, n_titles = taste.shape[0], item_factors.shape[0]
+        spans = list(interest_blocks(n_users, n_titles))
+        total = 0.0
+        for start, stop in spans:
+            total += float((taste[start:stop] @ item_factors.T).sum())
+        mean = total / (n_users * n_titles)
+        squares = 0.0
+        for start, stop in spans:
+            deviation = taste[start:stop] @ item_factors.T - mean
+            squares += float((deviation * deviation).sum())
+        std = math.sqrt(squares / (n_users * n_titles)) or 1.0
+        return cls(taste, item_factors, mean, std, _StreamMarks.record(rng, n_users, n_titles))
+
+    @property
+    def n_users(self) -> int:
+        return int(self.taste.shape[0])
+
+    @property
+    def n_titles(self) -> int:
+        return int(self.item_factors.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held (the factors and the stream marks), in bytes."""
+        return int(self.taste.nbytes + self.item_factors.nbytes) + self.noise.nbytes
+
+    def blocks(self) -> Iterator[tuple[int, int]]:
+        """``(start, stop)`` user ranges of at most :data:`INTEREST_BLOCK_BYTES` of float64 rows each."""
+        return interest_blocks(self.n_users, self.n_titles)
+
+    def rows(self, start: int, stop: int) -> npt.NDArray[np.float32]:
+        """The interest of users ``start .. stop - 1`` in every title, ``[stop - start, n_titles]``."""
+        if not 0 <= start <= stop <= self.n_users:
+            raise IndexError(f"users {start}..{stop} are outside 0..{self.n_users}")
+        z = (self.taste[start:stop] @ self.item_factors.T - self.mean) / self.std
+        noise = self.noise.generator_at(start).normal(0.0, INTEREST_NOISE_SD, z.shape) if stop > start else 0.0
+        return (1.0 / (1.0 + np.exp(-(INTEREST_SCALE * z + noise)))).astype(np.float32)
+
+
+def interest_blocks(n_users: int, n_titles: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` ranges covering ``n_users`` so that a float64 block of rows stays within
+    :data:`INTEREST_BLOCK_BYTES` (at least one user a block).
+
+    >>> list(interest_blocks(5, 2 * 1024**2))
+    [(0, 2), (2, 4), (4, 5)]
+    """
+    size = max(1, INTEREST_BLOCK_BYTES // (_FLOAT64_BYTES * max(1, n_titles)))
+    for start in range(0, n_users, size):
+        yield start, min(start + size, n_users)
+
+
+@dataclass(frozen=True, slots=True)
 class Population:
     """The simulated users (see the module docstring).
 
@@ -52,7 +187,7 @@ class Population:
         household_family: network profile (trace family) of each household.
         household_trace: trace index (into the family's traces) of each household.
         activity: mean views per day of each user.
-        interest: true interest ``[n_users, n_titles]`` in (0, 1).
+        interest: true interest ``[n_users, n_titles]`` in (0, 1), computed a block of users at a time.
         initial: the initial implicit feedback, one row per user.
     """
 
@@ -61,7 +196,7 @@ class Population:
     household_family: tuple[str, ...]
     household_trace: npt.NDArray[np.int64]
     activity: npt.NDArray[np.float64]
-    interest: npt.NDArray[np.float32]
+    interest: TrueInterest
     initial: Interactions
 
     @property
@@ -131,14 +266,13 @@ def build_population(data: RatingData, n_users: int, families: dict[str, int], r
     source = rng.integers(0, data.history.n_users, n_users).astype(np.int64)
     spread = float(np.std(truth.user_factors)) or 1.0
     taste = truth.user_factors[source] + rng.normal(0.0, TASTE_NOISE * spread, (n_users, truth.config.factors))
-    affinity = taste @ truth.item_factors.T
-    z = (affinity - affinity.mean()) / (affinity.std() or 1.0)
-    noise = rng.normal(0.0, INTEREST_NOISE_SD, z.shape)
-    interest = (1.0 / (1.0 + np.exp(-(INTEREST_SCALE * z + noise)))).astype(np.float32)
+    interest = TrueInterest.draw(taste, truth.item_factors, rng)
     sizes: list[int] = []
-    while sum(sizes) < n_users:
+    housed = 0
+    while housed < n_users:
         sizes.append(int(rng.choice(HOUSEHOLD_SIZES, p=HOUSEHOLD_SIZE_P)))
-    sizes[-1] -= sum(sizes) - n_users
+        housed += sizes[-1]
+    sizes[-1] -= housed - n_users
     household = np.repeat(np.arange(len(sizes)), sizes).astype(np.int64)
     names = sorted(families)
     family_of = [names[int(i)] for i in rng.integers(0, len(names), len(sizes))]

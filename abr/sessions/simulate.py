@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from abr.errors import ConfigError
+from abr.sessions.catalog import Catalog
 from abr.sessions.engagement import EngagementModel, churn_risk, rebuffer_ratio
 from abr.sessions.playback import HouseholdDay, PlaybackContext, ViewPlan, ViewResult, play_household_day
 from abr.sessions.population import Population, RatingData
@@ -210,7 +211,10 @@ def simulate(config: SessionsConfig, data: RatingData, population: Population, c
                     _retrain(config, population, arm, day, a)
             if progress is not None:
                 progress(day + 1, config.days, f"day {day + 1}/{config.days}")
-    churn = np.array([[_user_churn(views, a, u, config) for u in range(population.n_users)]
+    by_user: dict[tuple[int, int], list[ViewRecord]] = {}
+    for v in views:
+        by_user.setdefault((v.arm, v.user), []).append(v)
+    churn = np.array([[_user_churn(by_user.get((a, u), []), config) for u in range(population.n_users)]
                       for a in range(len(arms))])
     return SimulationResult(config, views, days, churn, time.perf_counter() - started)
 
@@ -227,55 +231,48 @@ def _retrain(config: SessionsConfig, population: Population, arm: _Arm, day: int
                   warm_start=True)
 
 
+@dataclass(frozen=True, slots=True)
+class _DayDraws:
+    """What every user's views of one day and arm are chosen with (one :func:`_plan_day`)."""
+
+    config: SessionsConfig
+    catalog: Catalog
+    population: Population
+    arm: int
+    day: int
+    popularity_cdf: npt.NDArray[np.float64]
+    position_cost: npt.NDArray[np.float64]
+
+
 def _plan_day(config: SessionsConfig, data: RatingData, population: Population, arm: _Arm, a: int,
               day: int, trace_lengths: dict[tuple[str, int], int]
               ) -> tuple[list[ViewRecord], list[HouseholdDay], DayMetrics]:
+    """Recommend, choose and plan every user's views of ``day`` for arm ``a``, a block of users at a time
+    (the true interest and the scores exist for one block only; see :class:`~abr.sessions.population.TrueInterest`)."""
     catalog = data.catalog
     assert arm.matrix is not None
-    users = np.arange(population.n_users)
-    lists = top_k(arm.model.scores(users), arm.matrix, users, config.list_size)
-    interest = population.interest
-    list_interest = np.take_along_axis(interest, lists, axis=1)
-    true_masked = np.array(interest, dtype=np.float64)
-    for u in users:
-        true_masked[u, arm.matrix.row(int(u))[0]] = -np.inf
-    k = lists.shape[1]
-    true_top = np.argpartition(-true_masked, k - 1, axis=1)[:, :k]
-    precision = float(np.mean([np.intersect1d(lists[u], true_top[u]).size / k for u in users]))
-    popularity_cdf = np.cumsum(catalog.popularity) / catalog.popularity.sum()
-    position_cost = config.position_cost * np.log2(np.arange(k) + 2.0)
+    n_users = population.n_users
+    k = min(config.list_size, len(catalog))
+    draws = _DayDraws(config, catalog, population, a, day,
+                      np.cumsum(catalog.popularity) / catalog.popularity.sum(),
+                      config.position_cost * np.log2(np.arange(k) + 2.0))
+    list_interest = np.empty((n_users, k), dtype=np.float32)
+    precision = np.empty(n_users)
     records: list[ViewRecord] = []
     by_household: dict[int, list[ViewPlan]] = {}
-    for u in users:
-        rng = _rng(config.seed, VIEWS_KEY, int(u), day)
-        n_views = int(rng.poisson(population.activity[u]))
-        starts = np.sort(np.where(rng.random(n_views) < EVENING_SHARE, rng.uniform(*EVENING_S, n_views),
-                                  rng.uniform(*DAYTIME_S, n_views)))
-        available = np.ones(k, dtype=bool)
-        free_at_s = 0.0
-        for j in range(n_views):
-            browse_u, pick_u, patience_u = rng.random(3)
-            gumbel = rng.gumbel(size=k)
-            if browse_u < config.browse_share or not available.any():
-                title, rank = int(min(np.searchsorted(popularity_cdf, pick_u, side="right"), len(catalog) - 1)), -1
-            else:
-                utility = config.choice_beta * list_interest[u] - position_cost + gumbel
-                utility[~available] = -np.inf
-                rank = int(np.argmax(utility))
-                available[rank] = False
-                title = int(lists[u, rank])
-            view_rng = _rng(config.seed, VIEWS_KEY, int(u), day, j)
-            intended = config.engagement.intended_fraction(float(interest[u, title]), view_rng)
-            duration_s = float(catalog.duration_s[title])
-            start_s = max(float(starts[j]), free_at_s)
-            window_s = max(min(intended * duration_s, config.horizon_s), 1.0)
-            free_at_s = start_s + intended * duration_s
-            view_idx = int(u) * 1000 + j
-            plan = ViewPlan(view_idx, title, start_s, window_s, config.engagement.patience_s(float(patience_u)))
-            by_household.setdefault(int(population.household[u]), []).append(plan)
-            records.append(ViewRecord(a, day, int(u), int(population.household[u]), view_idx, start_s, title, rank,
-                                      float(interest[u, title]), intended, plan.patience_s, window_s,
-                                      _EMPTY_RESULT, duration_s))
+    for start, stop in population.interest.blocks():
+        users = np.arange(start, stop)
+        lists = top_k(arm.model.scores(users), arm.matrix, users, config.list_size)
+        interest = population.interest.rows(start, stop)
+        list_interest[start:stop] = np.take_along_axis(interest, lists, axis=1)
+        true_masked = np.array(interest, dtype=np.float64)
+        for row, u in enumerate(users):
+            true_masked[row, arm.matrix.row(int(u))[0]] = -np.inf
+        true_top = np.argpartition(-true_masked, k - 1, axis=1)[:, :k]
+        del true_masked
+        for row, u in enumerate(users):
+            precision[u] = np.intersect1d(lists[row], true_top[row]).size / k
+            _plan_user(draws, int(u), lists[row], list_interest[u], interest[row], records, by_household)
     tasks = []
     for h in sorted(by_household):
         family = population.household_family[h]
@@ -284,8 +281,47 @@ def _plan_day(config: SessionsConfig, data: RatingData, population: Population, 
         plans = tuple(sorted(by_household[h], key=lambda p: (p.start_time_s, p.view_idx)))
         tasks.append(HouseholdDay(a, config.seed, h, day, family, int(population.household_trace[h]), start_idx, plans))
     share = float(np.mean([r.rank >= 0 for r in records])) if records else 0.0
-    metrics = DayMetrics(a, day, float(list_interest.mean()), precision, share, 0.0)
+    metrics = DayMetrics(a, day, float(list_interest.mean()), float(np.mean(precision)), share, 0.0)
     return records, tasks, metrics
+
+
+def _plan_user(draws: _DayDraws, u: int, shown: npt.NDArray[np.int64], shown_interest: npt.NDArray[np.float32],
+               interest: npt.NDArray[np.float32], records: list[ViewRecord],
+               by_household: dict[int, list[ViewPlan]]) -> None:
+    """Draw user ``u``'s views of the day: times, choices (list or browse), intended watch and patience."""
+    config, catalog, population = draws.config, draws.catalog, draws.population
+    k = shown.size
+    rng = _rng(config.seed, VIEWS_KEY, u, draws.day)
+    n_views = int(rng.poisson(population.activity[u]))
+    starts = np.sort(np.where(rng.random(n_views) < EVENING_SHARE, rng.uniform(*EVENING_S, n_views),
+                              rng.uniform(*DAYTIME_S, n_views)))
+    available = np.ones(k, dtype=bool)
+    free_at_s = 0.0
+    for j in range(n_views):
+        browse_u, pick_u, patience_u = rng.random(3)
+        gumbel = rng.gumbel(size=k)
+        if browse_u < config.browse_share or not available.any():
+            title = int(min(np.searchsorted(draws.popularity_cdf, pick_u, side="right"), len(catalog) - 1))
+            rank = -1
+        else:
+            utility = config.choice_beta * shown_interest - draws.position_cost + gumbel
+            utility[~available] = -np.inf
+            rank = int(np.argmax(utility))
+            available[rank] = False
+            title = int(shown[rank])
+        view_rng = _rng(config.seed, VIEWS_KEY, u, draws.day, j)
+        intended = config.engagement.intended_fraction(float(interest[title]), view_rng)
+        duration_s = float(catalog.duration_s[title])
+        start_s = max(float(starts[j]), free_at_s)
+        window_s = max(min(intended * duration_s, config.horizon_s), 1.0)
+        free_at_s = start_s + intended * duration_s
+        view_idx = u * 1000 + j
+        plan = ViewPlan(view_idx, title, start_s, window_s, config.engagement.patience_s(float(patience_u)))
+        household = int(population.household[u])
+        by_household.setdefault(household, []).append(plan)
+        records.append(ViewRecord(draws.arm, draws.day, u, household, view_idx, start_s, title, rank,
+                                  float(interest[title]), intended, plan.patience_s, window_s,
+                                  _EMPTY_RESULT, duration_s))
 
 
 _EMPTY_RESULT = ViewResult(-1, False, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0, 1.0)
@@ -300,8 +336,8 @@ def _engage(record: ViewRecord, result: ViewResult, model: EngagementModel) -> N
     record.watch_fraction = model.watch_fraction(record.intended_fraction, record.rebuffer_ratio)
 
 
-def _user_churn(views: list[ViewRecord], arm: int, user: int, config: SessionsConfig) -> float:
-    mine = [v for v in views if v.arm == arm and v.user == user]
+def _user_churn(mine: list[ViewRecord], config: SessionsConfig) -> float:
+    """Churn risk of one user in one arm from their views (in the order they were planned)."""
     return churn_risk([v.day for v in mine], [v.rebuffer_ratio for v in mine], [v.result.is_abandoned for v in mine],
                       [v.result.startup_delay_s for v in mine], [v.watch_fraction for v in mine],
                       [v.intended_fraction for v in mine], today=config.days - 1, n_days=config.days,
