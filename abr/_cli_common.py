@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 EXIT_BAD_INPUT = 2
 #: Exit code of a failure while running (a session or download that fails, a file that cannot be written).
 EXIT_FAILURE = 1
+#: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 #: The largest seed every command accepts (numpy's and SB3's global seeding take 32-bit seeds).
 SEED_MAX = 2**32 - 1
 _LOGGED_PACKAGES = ("abr", "agents", "simulator", "traces")

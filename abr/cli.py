@@ -25,6 +25,7 @@ from rich.table import Table
 
 from abr import inputs
 from abr._cli_common import (
+    EXIT_INTERRUPTED,
     SEED_MAX,
     Core,
     DataDirOption,
@@ -48,7 +49,6 @@ from abr.journal import JOURNAL_FILE
 from agents.registry import AGENTS, agent_names, make_agent, shipped_model_agents
 from simulator.config import PRESETS, preset
 from simulator.qoe import QoEWeights
-from traces.errors import DataDirError
 from traces.units import bps_to_kbps
 
 app = typer.Typer(
@@ -58,8 +58,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-#: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
-EXIT_INTERRUPTED = 130
 app.add_typer(traces_app, name="traces")
 app.add_typer(sessions_app, name="sessions")
 app.command("download")(download_command)
@@ -332,8 +330,7 @@ def bench_command(
 def _bench_traces(spec: str | None, data_dir: Path | None) -> list[inputs.TraceSetInput]:
     if spec is not None:
         return [inputs.load_trace_set(spec, data_dir)]
-    try:
-        return [inputs.load_trace_set(name, data_dir)
-                for name in ("genet_benchmark/fcc-test", "genet_benchmark/norway-test")]
-    except (ConfigError, DataDirError):  # no data directory: seeded synthetic traces
+    if not inputs.has_data_dir(data_dir):  # no data directory configured (a broken one raises): synthetic traces
         return [inputs.synthetic_trace_set(50, 0)]
+    return [inputs.load_trace_set(name, data_dir)
+            for name in ("genet_benchmark/fcc-test", "genet_benchmark/norway-test")]

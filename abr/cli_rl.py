@@ -22,11 +22,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from abr import inputs
-from abr._cli_common import SEED_MAX, Algorithm, Core, DataDirOption, LadderOption, QoEKind, reported_errors
+from abr._cli_common import (
+    EXIT_INTERRUPTED,
+    SEED_MAX,
+    Algorithm,
+    Core,
+    DataDirOption,
+    LadderOption,
+    QoEKind,
+    reported_errors,
+)
 from abr.train_config import TrainConfig, load_train_config
 
 #: Exit code of a command ended by Ctrl-C (SIGINT), as ``abr evaluate`` (128 + SIGINT).
-EXIT_INTERRUPTED = 130
 
 
 class PolicyKind(str, Enum):

@@ -13,10 +13,10 @@ def check_fraction(name: str, value: float) -> None:
     >>> check_fraction("safety_factor", 1.5)
     Traceback (most recent call last):
     ...
-    traces.errors.ConfigError: safety_factor=1.5 must be in (0, 1]
+    traces.errors.ConfigError: safety_factor=1.5 must be a finite number in (0, 1]
     """
     if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 1):
-        raise ConfigError(f"{name}={value!r} must be in (0, 1]", field=name, value=value)
+        raise ConfigError(f"{name}={value!r} must be a finite number in (0, 1]", field=name, value=value)
 
 
 def check_positive(name: str, value: float) -> None:
@@ -25,7 +25,7 @@ def check_positive(name: str, value: float) -> None:
     >>> check_positive("buffer_target_s", 0.0)
     Traceback (most recent call last):
     ...
-    traces.errors.ConfigError: buffer_target_s=0.0 must be > 0
+    traces.errors.ConfigError: buffer_target_s=0.0 must be a finite number > 0
     """
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ConfigError(f"{name}={value!r} must be > 0", field=name, value=value)
+        raise ConfigError(f"{name}={value!r} must be a finite number > 0", field=name, value=value)

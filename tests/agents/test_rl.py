@@ -144,8 +144,10 @@ def test_registry_forms_of_model_agents(model_path: Path, tmp_path: Path, monkey
         make_agent("ppo")
     with pytest.raises(ConfigError, match=r"agent 'a2c': give a model file, as a2c:<path/to/model.zip>"):
         make_agent("a2c:")
-    # Both algorithms train the same actor-critic policy class, so either key plays either file.
-    assert make_agent(f"a2c:{model_path}").name == f"a2c:{model_path}"
+    # A PPO file is not played (and labelled) as A2C: the algorithm is read from the zip.
+    with pytest.raises(PolicyLoadError, match=r"was saved by PPO, not A2C; load it as ppo:"):
+        make_agent(f"a2c:{model_path}")
+    assert make_agent(f"ppo:{model_path}").name == f"ppo:{model_path}"
 
 
 def test_importing_the_packages_does_not_import_torch() -> None:

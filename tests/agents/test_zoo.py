@@ -110,13 +110,13 @@ def test_bola_chunk_sizes_replace_the_bitrates() -> None:
 def test_bola_one_level_ladder_and_bad_parameters() -> None:
     assert Bola().select(PlayerContext(Video.cbr([1e6], chunk_duration_s=4.0, n_chunks=3), (), 30.0)) == 0
     assert BolaE().select(PlayerContext(Video.cbr([1e6], chunk_duration_s=4.0, n_chunks=3), (), 30.0)) == 0
-    with pytest.raises(ConfigError, match="buffer_target_s=0.0 must be > 0"):
+    with pytest.raises(ConfigError, match="buffer_target_s=0.0 must be a finite number > 0"):
         Bola(buffer_target_s=0.0)
-    with pytest.raises(ConfigError, match="gamma_p=-1.0 must be > 0"):
+    with pytest.raises(ConfigError, match="gamma_p=-1.0 must be a finite number > 0"):
         Bola(gamma_p=-1.0)
     with pytest.raises(ConfigError, match="buffer_size_s=4.0 must be > the chunk duration"):
         Bola(buffer_target_s=4.0, gamma_p=5.0).select(_context([], 1.0))
-    with pytest.raises(ConfigError, match="safety_factor=0.0 must be in"):
+    with pytest.raises(ConfigError, match="safety_factor=0.0 must be a finite number in"):
         BolaE(safety_factor=0.0)
 
 
@@ -243,7 +243,7 @@ def test_throughput_rule_safety_factor_against_the_ladder(throughput_bps: float,
 def test_throughput_rule_first_chunk_and_parameters() -> None:
     assert ThroughputRule().select(_context([], 0.0)) == 0
     assert ThroughputRule(safety_factor=1.0).select(_context([_outcome(0, 2e6)], 10.0)) == 3
-    with pytest.raises(ConfigError, match="safety_factor=1.5 must be in"):
+    with pytest.raises(ConfigError, match="safety_factor=1.5 must be a finite number in"):
         ThroughputRule(safety_factor=1.5)
 
 
