@@ -31,11 +31,11 @@ def check_trace_feasible(trace: Trace, video: Video, payload_efficiency: float, 
 
     >>> import numpy as np
     >>> slow = Trace(np.array([0.0, 10.0]), np.array([1.0, 1.0]), name="slow")
-    >>> video = Video(np.array([1e5, 2e5]), np.full((3, 2), 4e5), name="v")
+    >>> video = Video(np.array([1e5, 2e5]), 4.0, np.full((3, 2), 4e5), name="v")
     >>> check_trace_feasible(slow, video, 0.95)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    simulator.errors.ConfigError: trace 'slow' delivers 9.5 bits per pass over its 10 s...
+    traces.errors.ConfigError: trace 'slow' delivers 9.5 bits per pass over its 10 s...
     """
     times, rates = trace.times_s, trace.throughput_bps
     bits_per_pass = float(rates[1:] @ (times[1:] - times[:-1])) * payload_efficiency

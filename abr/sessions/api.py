@@ -39,7 +39,9 @@ from abr.sessions.simulate import POPULATION_KEY, ProgressCallback, SessionsConf
 from agents.base import ClairvoyantPolicy
 from agents.registry import make_agent
 from simulator.config import preset
+from simulator.link import check_trace_feasible
 from traces.movielens import load_movielens
+from traces.types import Video
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +125,17 @@ def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "
         sets = [inputs.synthetic_trace_set(SYNTHETIC_NETWORK_TRACES, config.seed)]
     families = {s.name: s.traces for s in sets}
     base = inputs.load_video(video, data_dir, ladder_kbps=ladder_kbps)
+    sim_config = preset("realistic")
+    # The busiest title's chunks are the base table's times its complexity: every trace must carry them.
+    busiest = Video(base.bitrates_bps, base.chunk_duration_s,
+                    base.chunk_sizes_bits * float(np.max(data.catalog.complexity)), name=f"{base.name} (busiest title)")
+    for s in sets:
+        for trace in s.traces:
+            check_trace_feasible(trace, busiest, sim_config.payload_efficiency, trace_set=s.name)
     rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(POPULATION_KEY, 3)))
     population = build_population(data, config.users, {k: len(v) for k, v in families.items()}, rng,
                                   sessions_per_day=config.sessions_per_day, als=config.als)
-    ctx = PlaybackContext(families, data.catalog, base, preset("realistic"), config.agents)
+    ctx = PlaybackContext(families, data.catalog, base, sim_config, config.agents)
     result = simulate(config, data, population, ctx, progress=progress)
     summary: dict[str, Any] = {}
     if out is not None:

@@ -115,3 +115,17 @@ def test_an_out_that_is_a_file_is_refused_before_simulating(tmp_path: Path, data
     result = runner.invoke(app, ["sessions", "simulate", "--out", str(out), *SMALL, "--data-dir", str(data_dir)])
     assert result.exit_code == 2 and "is an existing file" in result.stderr, result.output
     assert out.read_text() == "x"
+
+
+def test_a_network_too_slow_for_the_video_is_refused_before_simulating(tmp_path: Path, data_dir: Path) -> None:
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "crawl").write_text("".join(f"{t}\t0.000001\n" for t in range(5)))
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["sessions", "simulate", "--out", str(out), "--users", "10", "--days", "1",
+                                 "--catalog", "synthetic", "--network", str(slow), "--data-dir", str(data_dir)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "'crawl'" in result.stderr and "too slow for this video" in result.stderr
+    assert "busiest title" in result.stderr
+    assert not out.exists()
