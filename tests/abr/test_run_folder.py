@@ -347,3 +347,20 @@ def _lines(path: Path) -> int:
         return len(path.read_text().splitlines())
     except FileNotFoundError:
         return 0
+
+
+# -- size ----------------------------------------------------------------------------------------------------
+
+
+def test_an_evaluation_that_cannot_fit_in_memory_is_refused_with_its_estimate(data, tmp_path, monkeypatch):
+    from abr.evaluate import BYTES_PER_CHUNK
+
+    monkeypatch.setenv("ABR_MEMORY_LIMIT_BYTES", "100000")
+    result = _evaluate(data, tmp_path / "out", "-a", "bba", "-a", "rb")
+    assert result.exit_code == 2, result.output
+    # 2 agents x 5 traces x 8 chunks of the tiny video
+    estimate = 2 * 5 * 8 * BYTES_PER_CHUNK / 1024**3
+    assert "an evaluation of 10 sessions (80 chunks)" in result.stderr and f"{estimate:.4f} GiB" in result.stderr
+    assert "split --traces" in result.stderr and not (tmp_path / "out").exists()
+    monkeypatch.setenv("ABR_MEMORY_LIMIT_BYTES", str(2 * 5 * 8 * BYTES_PER_CHUNK))
+    assert _evaluate(data, tmp_path / "out", "-a", "bba", "-a", "rb").exit_code == 0
