@@ -41,9 +41,11 @@ def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and str(target) not in str(exc):
+            raise OSError(exc.errno, f"{exc.strerror or exc}: cannot write {target}") from exc
         raise
     return target
 

@@ -148,11 +148,19 @@ class Journal:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._handle is not None:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self._handle.close()
-            self._handle = None
+        if self._handle is None:
+            return
+        handle, self._handle = self._handle, None
+        try:
+            handle.flush()
+            os.fsync(handle.fileno())
+        except OSError as error:
+            if exc is None:  # else the first error (already naming the journal) is the one to report
+                raise OSError(error.errno, f"{error.strerror or error}: cannot write {self.path}; rerun the same "
+                              "command to resume") from error
+        finally:
+            with contextlib.suppress(OSError):
+                handle.close()
 
     def append(self, result: SessionResult | SessionFailure) -> None:
         """Record one finished (or failed) session (flushed to the operating system at once)."""
@@ -171,12 +179,16 @@ class Journal:
 
     def _write(self, record: dict[str, Any]) -> None:
         assert self._handle is not None, "use the journal as a context manager"
-        self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._handle.flush()  # a killed process loses nothing flushed; fsync guards against a crashed machine
-        now = time.monotonic()
-        if now - self._synced_at >= FSYNC_INTERVAL_S:
-            os.fsync(self._handle.fileno())
-            self._synced_at = now
+        try:
+            self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._handle.flush()  # a killed process loses nothing flushed; fsync guards against a crashed machine
+            now = time.monotonic()
+            if now - self._synced_at >= FSYNC_INTERVAL_S:
+                os.fsync(self._handle.fileno())
+                self._synced_at = now
+        except OSError as exc:  # a full disk, a file-size limit: name the file and say what is kept
+            raise OSError(exc.errno, f"{exc.strerror or exc}: cannot write {self.path}; the sessions written before "
+                          "are kept: make room and rerun the same command to resume") from exc
 
     def _result(self, record: dict[str, Any]) -> SessionResult:
         job = self.job

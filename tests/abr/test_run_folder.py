@@ -364,3 +364,55 @@ def test_an_evaluation_that_cannot_fit_in_memory_is_refused_with_its_estimate(da
     assert "split --traces" in result.stderr and not (tmp_path / "out").exists()
     monkeypatch.setenv("ABR_MEMORY_LIMIT_BYTES", str(2 * 5 * 8 * BYTES_PER_CHUNK))
     assert _evaluate(data, tmp_path / "out", "-a", "bba", "-a", "rb").exit_code == 0
+
+
+# -- a full disk ---------------------------------------------------------------------------------------------
+
+
+def _file_size_limit(limit_bytes: int):  # noqa: ANN202 - a preexec_fn
+    def apply() -> None:
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit then fail with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return apply
+
+
+def test_a_disk_that_fills_up_names_the_file_and_loses_no_finished_session(tmp_path):
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "ABR_DATA_DIR"}
+    args = [sys.executable, "-m", "abr", "evaluate", "-a", "bba", "-a", "rb", "--synthetic", "40", "--engine",
+            "serial", "--out", str(out)]
+    full = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300,
+                          preexec_fn=_file_size_limit(60_000))
+    assert full.returncode == 1, full.stderr
+    line = full.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: ") and str(out / JOURNAL_FILE) in line and "rerun the same command" in line
+    assert not (out / "sessions.csv").exists()
+    kept = _lines(out / JOURNAL_FILE) - 1
+    assert kept > 0
+    resumed = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    fresh = subprocess.run([*args[:-1], str(tmp_path / "fresh")], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert fresh.returncode == 0, fresh.stderr
+    for name in ("sessions.csv", "chunks.csv", "summary.csv", "paired.csv"):
+        assert (out / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes(), name
+
+
+def test_a_result_file_that_cannot_be_written_whole_is_named_and_left_out(tmp_path):
+    """The journal fits but chunks.csv does not: no half-written result file, the error names the file."""
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "ABR_DATA_DIR"}
+    args = [sys.executable, "-m", "abr", "evaluate", "-a", "bba", "--synthetic", "3", "--engine", "serial", "--out",
+            str(out)]
+    full = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300,
+                          preexec_fn=_file_size_limit(22_000))
+    assert full.returncode == 1, full.stderr
+    line = full.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: ") and "cannot write" in line and str(out) in line
+    assert not (out / "chunks.csv").exists() and not list(out.glob(".*.tmp"))
+    assert _lines(out / JOURNAL_FILE) == 4  # the header and the three sessions: a rerun only writes the tables
+    assert subprocess.run(args, env=env, capture_output=True, text=True, timeout=300).returncode == 0
+    assert len(read_csv(out / "sessions.csv")) == 3
