@@ -19,7 +19,7 @@ from abr.errors import (
 )
 from abr.evaluate import EvaluationResult, SessionResult, evaluate
 from abr.inputs import TraceSetInput, envivio_cbr_video, load_trace_set, load_video
-from abr.rollout import run_session
+from simulator.rollout import run_session
 from abr.stats import SummaryRow
 from agents import Policy, agent_names, make_agent
 from simulator import PRESETS, ChunkOutcome, QoEWeights, SessionMetrics, SimConfig, preset, session_metrics

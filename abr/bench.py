@@ -27,7 +27,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from abr.rollout import run_session
+from simulator.rollout import run_session
 from agents.bba import BBA
 from simulator.config import SimConfig, preset
 from simulator.des import Session

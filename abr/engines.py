@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from abr.errors import ConfigError, EvaluationError, MissingExtraError
-from abr.rollout import run_session
+from simulator.rollout import run_session
 from agents.base import Policy
 from agents.registry import make_agent
 from simulator.config import SimConfig
@@ -89,7 +89,7 @@ class EvaluationJob:
     seed: int
     #: index into ``videos`` of each entry of ``trace_sets`` (default: all play ``videos[0]``).
     set_videos: tuple[int, ...] = ()
-    #: the session engine: ``"simpy"`` (reference) or ``"fast"`` (see :func:`abr.rollout.run_session`).
+    #: the session engine: ``"simpy"`` (reference) or ``"fast"`` (see :func:`simulator.rollout.run_session`).
     core: str = "simpy"
 
     def video_of(self, set_idx: int) -> Video:

@@ -4,7 +4,7 @@ Traces are played in name order within each set and sets in the order given, so 
 Each session gets its own generator, ``default_rng(SeedSequence(seed, spawn_key=(agent_idx, set_idx,
 trace_idx)))`` (indices in the order of ``agent_names``, ``trace_sets`` and the sorted traces), so noisy
 presets are reproducible and a session does not depend on the ones played before it. Each agent is one
-policy instance per process, reset at the start of every session (by :func:`abr.rollout.run_session`).
+policy instance per process, reset at the start of every session (by :func:`simulator.rollout.run_session`).
 Sessions run on an engine of :mod:`abr.engines` (this process, local worker processes, or Ray) with
 identical results, and are journaled as they finish so an interrupted run resumes (:mod:`abr.journal`).
 
@@ -42,7 +42,7 @@ from abr.engines import EvaluationJob, SessionFailure, SessionResult, check_reac
 from abr.errors import ConfigError
 from abr.journal import JOURNAL_FILE, Journal, fingerprint
 from abr.provenance import git_state, package_versions, utc_timestamp
-from abr.rollout import check_core, run_session
+from simulator.rollout import check_core, run_session
 from abr.run_folder import RunFolder
 from abr.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL, SUMMARY_COLUMNS, SummaryRow, summarize
 from agents.base import ClairvoyantPolicy, Policy
@@ -178,7 +178,7 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
         baseline: the agent the others are compared with in ``paired.csv`` (default: ``robustmpc`` if it
             plays, else the first agent).
         core: the session engine, ``"simpy"`` (the reference) or ``"fast"`` (the batched core's arithmetic,
-            equal to 1e-9 relative; see :func:`abr.rollout.run_session`).
+            equal to 1e-9 relative; see :func:`simulator.rollout.run_session`).
         overwrite: replace the results of another run in ``out_dir`` (only the files it recorded are removed),
             or rerun this one.
         reuse_finished: continue an interrupted run of a different evaluation in ``out_dir`` (its inputs since

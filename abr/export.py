@@ -50,7 +50,7 @@ from abr._policy_weights import numpy_logits, policy_weights, softmax
 from abr.errors import ConfigError, MissingExtraError, PolicyExportError
 from abr.inputs import envivio_cbr_video
 from abr.provenance import package_versions, utc_timestamp
-from abr.rollout import run_session
+from simulator.rollout import run_session
 from agents.rl import CRITIC_PREFIXES, RLPolicy, load_model, policy_logits
 from simulator import observation as obs_encoding
 from simulator.config import SimConfig, preset

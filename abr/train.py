@@ -13,7 +13,7 @@
 * ``.abr-run.lock``: held with ``flock`` while a run writes into the folder, so a second run is refused.
 
 Validation plays the current policy greedily on the validation traces with the SimPy engine
-(:func:`abr.rollout.run_session`, the preset without training noise), before training, every
+(:func:`simulator.rollout.run_session`, the preset without training noise), before training, every
 ``eval_freq_steps`` environment steps and at the end. Two runs with the same config (and seed) give
 identical models: one torch thread, SB3 seeding (``random``, numpy, torch and environment ``i`` with
 ``seed + i``). A resumed run continues from its last checkpoint; it is not bit-identical to an
@@ -41,7 +41,7 @@ from abr._atomic import write_atomic, write_json_atomic
 from abr.errors import ConfigError
 from abr.inputs import load_trace_set, load_video
 from abr.provenance import git_state, package_versions, utc_timestamp
-from abr.rollout import run_session
+from simulator.rollout import run_session
 from abr.run_folder import LOCK_FILE, FolderInUseError
 from abr.train_config import VALIDATION_SYNTHETIC_SEED, TrainConfig, load_train_config, save_train_config
 from abr.train_env import TrainEnvSpec, make_training_vec_env

@@ -375,7 +375,7 @@ class OfflineOptimal:
         if self.plan is None:
             raise SimulationInvariantError(
                 "OfflineOptimal.select() before prepare(): the offline optimum must see the session first "
-                "(play it with abr.rollout.run_session, which calls prepare)")
+                "(play it with simulator.rollout.run_session, which calls prepare)")
         idx = context.next_chunk_idx
         if idx >= len(self.plan.qualities):
             raise SimulationInvariantError(

@@ -15,29 +15,18 @@ from __future__ import annotations
 import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 import simpy
 
 from simulator.config import SimConfig
-from simulator.context import PlayerContext
 from simulator.des import Session
 from simulator.errors import ConfigError
 from simulator.records import ChunkOutcome
+from simulator.rollout import QualityChooser, choose_quality
 from simulator.shared_link import RateInterval, SharedLink
 from traces.types import Trace, Video
-
-
-class QualityChooser(Protocol):
-    """The part of a bitrate policy the engine uses (``agents.base.Policy`` satisfies it)."""
-
-    name: str
-
-    def reset(self, rng: np.random.Generator | None = None) -> None: ...
-
-    def select(self, context: PlayerContext) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,13 +175,7 @@ def _play(env: simpy.Environment, link: SharedLink, trace: Trace, spec: PlayerSp
     startup_s = 0.0
     is_abandoned = False
     while not session.is_done:
-        quality_idx = session.forced_quality_idx
-        if quality_idx is None:
-            quality_idx = int(spec.policy.select(session.context()))
-            if not 0 <= quality_idx < n_levels:
-                raise ValueError(f"policy {spec.policy.name!r} chose quality {quality_idx}, not a level of the "
-                                 f"{n_levels}-level ladder")
-        outcome = yield from session.download(quality_idx)
+        outcome = yield from session.download(choose_quality(spec.policy, session, n_levels))
         startup_s += outcome.startup_delay_s
         if outcome.startup_delay_s > 0 and startup_s > spec.startup_patience_s:
             is_abandoned = True

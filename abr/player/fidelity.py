@@ -23,7 +23,7 @@ from abr.engines import SessionResult
 from abr.evaluate import session_row, write_session_tables
 from abr.player.browser import PLAYER_SET, PlayResult, play_session, write_session
 from abr.player.content import Content
-from abr.rollout import run_session
+from simulator.rollout import run_session
 from agents.registry import make_agent
 from simulator.config import SimConfig
 from simulator.metrics import session_metrics

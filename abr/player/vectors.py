@@ -20,7 +20,7 @@ from abr._atomic import write_json_atomic
 from abr.export import export_policy, video_json
 from abr.inputs import envivio_cbr_video
 from abr.player.agents import BROWSER_HEURISTICS
-from abr.rollout import run_session
+from simulator.rollout import run_session
 from agents.registry import SHIPPED_PPO_MODEL, make_agent
 from simulator.config import preset
 from traces.synthetic import generate_trace_set

@@ -296,7 +296,7 @@ def test_scale_mean_mbps_scales_each_set_by_one_factor(data, tmp_path):
     assert factor == pytest.approx(2.5e6 / tiny.mean_throughput_bps, rel=1e-12)
     assert "--scale-mean-mbps 2.5" in config["command"]
     # The sessions are those of the traces scaled by that factor.
-    from abr.rollout import run_session
+    from simulator.rollout import run_session
     from agents import make_agent
     from simulator.config import preset
 

@@ -16,7 +16,7 @@ import pytest
 
 from abr.errors import ConfigError, EvaluationError
 from abr.evaluate import CHUNK_COLUMNS, SUMMARY_METRICS, evaluate
-from abr.rollout import run_session
+from simulator.rollout import run_session
 from agents import make_agent
 from agents.registry import AGENTS
 from simulator.config import preset

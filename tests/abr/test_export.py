@@ -137,7 +137,7 @@ def _encode_from_spec(spec: dict, video: Video, outcomes: list[ChunkOutcome]) ->
 @pytest.mark.parametrize("encoder", obs_encoding.ENCODERS)
 def test_a_reimplementation_from_the_spec_reproduces_the_encoder(encoder: str, data_dir: Path) -> None:
     from abr.inputs import load_video
-    from abr.rollout import run_session
+    from simulator.rollout import run_session
     from agents.registry import make_agent
 
     video = load_video("envivio_dash3", data_dir)  # VBR: row 4 changes chunk by chunk

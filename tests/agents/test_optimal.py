@@ -28,7 +28,7 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abr.rollout import run_session
+from simulator.rollout import run_session
 from agents._offline_model import VectorLink
 from agents.base import ClairvoyantPolicy
 from agents.optimal import DELTA_S, OfflineOptimal, OptimumResult, _Model, solve_offline_optimum

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("stable_baselines3")
 
-from abr.rollout import run_session  # noqa: E402
+from simulator.rollout import run_session  # noqa: E402
 from agents import make_agent  # noqa: E402
 from agents.errors import PolicyLoadError  # noqa: E402
 from agents.rl import LAYOUT_ATTR, RLPolicy, load_model, observation_layout  # noqa: E402

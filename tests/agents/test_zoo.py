@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from abr.rollout import run_session
+from simulator.rollout import run_session
 from agents import (
     Bola,
     BolaE,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from abr.rollout import run_session
+from simulator.rollout import run_session
 from agents import make_agent
 from simulator import QoEWeights, preset, session_metrics
 from traces.readers import read_trace_dir

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from agents.registry import make_agent
 from simulator.config import preset
-from simulator.des import Session
 from simulator.errors import ConfigError, SimulationInvariantError
 from simulator.fast import EQUIVALENCE_ATOL, EQUIVALENCE_RTOL
+from simulator.rollout import run_session
 from simulator.shared_link import SharedLink
 from simulator.shared_session import PlayerSpec, jain_index, run_shared
 from traces.readers import read_trace_dir
@@ -31,13 +31,7 @@ def _constant(rate_bps: float, duration_s: float = 50.0) -> Trace:
 
 
 def _single_session(policy_name: str, trace: Trace, video: Video) -> list:
-    session = Session(trace, video, REALISTIC)
-    policy = make_agent(policy_name)
-    policy.reset(None)
-    while not session.is_done:
-        forced = session.forced_quality_idx
-        session.step(forced if forced is not None else policy.select(session.context()))
-    return session.outcomes
+    return run_session(make_agent(policy_name), trace, video, REALISTIC)
 
 
 @pytest.mark.parametrize("policy_name", ["bba", "fixed-top", "bola", "rb"])
