@@ -1,7 +1,7 @@
 """Learned bitrate policies: a stable-baselines3 model (PPO or A2C) as a :class:`~agents.base.Policy`.
 
 A model file is the zip that ``model.save`` writes (``abr train`` writes ``best_model.zip`` and
-``model.zip``). Models trained by :mod:`abr.train` carry their observation layout (attribute
+``model.zip``). Models trained by :mod:`abr.training.run` carry their observation layout (attribute
 :data:`LAYOUT_ATTR`: encoder id, history length, ladder size and the normalisation constants of
 :mod:`simulator.observation`); loading checks it against this version of the encoder, so a model made for
 another layout fails with a :class:`~agents.errors.PolicyLoadError` instead of choosing nonsense.
@@ -15,7 +15,7 @@ torch and stable-baselines3 are imported only when a model is loaded (the ``rl``
 
 Loading for play (:func:`load_model`'s default) replaces the training schedules stored in a model file
 (learning rate, clip range, entropy weight: :data:`INFERENCE_OBJECTS`) by constants without unpickling them,
-so a file pickled with the training code's own schedule class (``abr.train.LinearSchedule``, in files saved
+so a file pickled with the training code's own schedule class (``abr.training.run.LinearSchedule``, in files saved
 before runs used stable-baselines3's) plays without importing ``abr``.
 """
 
@@ -202,7 +202,7 @@ def _model_file(path: Path) -> Path:
 def check_layout(model: Any, file: str | Path) -> dict[str, Any]:
     """The observation layout of ``model``, checked against this version of the encoder.
 
-    A model without a stored layout (trained outside :mod:`abr.train`) is accepted when its observation
+    A model without a stored layout (trained outside :mod:`abr.training.run`) is accepted when its observation
     space is the default layout for its action count (``history_len`` = 8).
 
     Raises:

@@ -1,7 +1,7 @@
 """Train a small PPO bitrate policy, evaluate it against BBA and RobustMPC, and export it for embedding.
 
-Covers: ``abr.train.train`` (the Python API behind ``abr train``), loading the model as the agent
-``ppo:<path>``, ``abr.evaluate.evaluate`` and ``abr.export.export_policy``.
+Covers: ``abr.training.run.train`` (the Python API behind ``abr train``), loading the model as the agent
+``ppo:<path>``, ``abr.evaluation.harness.evaluate`` and ``abr.training.export.export_policy``.
 
 Scenario: 64 seeded synthetic traces for training, 16 (another seed) for validation, the CBR Envivio ladder
 (no data directory needed). About half a minute on one core with the defaults below; pass ``--timesteps`` for a
@@ -16,11 +16,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from abr.evaluate import evaluate
-from abr.export import export_policy
-from abr.inputs import envivio_cbr_video
-from abr.train import train
-from abr.train_config import TrainConfig
+from abr.evaluation.harness import evaluate
+from abr.training.export import export_policy
+from abr.common.inputs import envivio_cbr_video
+from abr.training.run import train
+from abr.training.config import TrainConfig
 from simulator.config import preset
 from simulator.qoe import QoEWeights
 from traces.synthetic import generate_trace_set

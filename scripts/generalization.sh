@@ -4,7 +4,7 @@
 # MODEL (omitted or ""): agents/models/ppo_robust.zip (made by scripts/train_robust.sh), or when it does not
 #   exist the shipped `ppo` model (agents.registry.SHIPPED_PPO_MODEL). OUT: default reports/generalization
 #   (git-ignored).
-# Runs `abr generalization` (see abr/generalization.py) three times:
+# Runs `abr generalization` (see abr/evaluation/generalization.py) three times:
 #   1. OUT/: envivio_dash3 on the default sets (the test split of every family in the data directory, plus
 #      every file of each default family the model never saw), lumos5g, nyu_lte and ucc5g held out whole;
 #      unscaled and scaled to 1.25 Mbit/s;

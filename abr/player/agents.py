@@ -2,7 +2,7 @@
 
 The plug-in (``abr/player/web``) implements BBA, RobustMPC and FastMPC in JS (``rules.js``, the same
 arithmetic as ``agents/bba.py`` and ``agents/mpc.py``) and evaluates RL policies (``ppo``, ``ppo:PATH``,
-``a2c:PATH``) from the JSON weights and encoder specification of :mod:`abr.export`.
+``a2c:PATH``) from the JSON weights and encoder specification of :mod:`abr.training.export`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from abr._atomic import write_json_atomic
-from abr._policy_weights import policy_weights
+from abr.common.atomic import write_json_atomic
 from abr.errors import ConfigError
-from abr.export import FILES, encoder_spec, export_onnx
+from abr.training.export import FILES, encoder_spec, export_onnx
+from abr.training.weights import policy_weights
 from agents.registry import MODEL_AGENTS, SHIPPED_MODELS, make_agent
 from agents.rl import RLPolicy
 

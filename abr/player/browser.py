@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from abr._atomic import write_csv_atomic, write_json_atomic
-from abr.engines import SessionResult
+from abr.common.atomic import write_csv_atomic, write_json_atomic
 from abr.errors import ConfigError, MissingExtraError
-from abr.evaluate import write_session_tables
+from abr.evaluation.harness import write_session_tables
+from abr.evaluation.tasks import SessionResult
 from abr.player.agents import browser_agent
 from abr.player.content import Content
 from abr.player.server import PlayerServer

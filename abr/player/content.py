@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from abr._atomic import write_json_atomic
+from abr.common.atomic import write_json_atomic
 from abr.errors import ConfigError
 from traces.errors import VideoFormatError
 from traces.types import Video

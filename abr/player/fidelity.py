@@ -18,16 +18,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from abr._atomic import write_csv_atomic, write_text_atomic
-from abr.engines import SessionResult
-from abr.evaluate import session_row, write_session_tables
+from abr.common.atomic import write_csv_atomic, write_text_atomic
+from abr.evaluation.harness import session_row, write_session_tables
+from abr.evaluation.tasks import SessionResult
 from abr.player.browser import PLAYER_SET, PlayResult, play_session, write_session
 from abr.player.content import Content
-from simulator.rollout import run_session
 from agents.registry import make_agent
 from simulator.config import SimConfig
 from simulator.metrics import session_metrics
 from simulator.qoe import QoEWeights
+from simulator.rollout import run_session
 from traces.types import Trace
 
 #: The compared components: ``sessions.csv`` columns.

@@ -6,7 +6,7 @@
   seeded synthetic traces and the Envivio video): the chunk outcomes, from which the JS replays each
   decision (the context before chunk ``k`` is outcomes ``0..k-1`` and the buffer ``outcomes[k-1].buffer_s``)
   and must choose ``outcomes[k].quality_idx``;
-* the export of an RL policy (:func:`abr.export.export_policy`: ``weights.json``, ``encoder_spec.json``,
+* the export of an RL policy (:func:`abr.training.export.export_policy`: ``weights.json``, ``encoder_spec.json``,
   ``test_vectors.json``, ``encoder_vectors.json``).
 """
 
@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from abr._atomic import write_json_atomic
-from abr.export import export_policy, video_json
-from abr.inputs import envivio_cbr_video
+from abr.common.atomic import write_json_atomic
+from abr.common.inputs import envivio_cbr_video
 from abr.player.agents import BROWSER_HEURISTICS
-from simulator.rollout import run_session
+from abr.training.export import export_policy, video_json
 from agents.registry import SHIPPED_PPO_MODEL, make_agent
 from simulator.config import preset
+from simulator.rollout import run_session
 from traces.synthetic import generate_trace_set
 from traces.types import Trace, Video
 

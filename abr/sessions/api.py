@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from abr import inputs
-from abr._memory import available_memory_bytes, check_fits
+from abr.common import inputs
+from abr.common.memory import available_memory_bytes, check_fits
 from abr.errors import ConfigError
 from abr.sessions.outputs import write_outputs
 from abr.sessions.playback import PlaybackContext
@@ -102,7 +102,8 @@ def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "
         networks: trace sets of the network profiles (default: :data:`DEFAULT_NETWORKS` with a data directory,
             else a seeded synthetic set).
         video: the base chunk-size table (default: envivio_dash3, or its CBR stand-in without data).
-        ladder_kbps: the video's bitrate ladder in kbit/s (overrides its folder's; see :func:`abr.inputs.load_video`).
+        ladder_kbps: the video's bitrate ladder in kbit/s (overrides its folder's; see
+            :func:`abr.common.inputs.load_video`).
         data_dir: the data directory override.
         progress: called after each day with ``(done, total, description)``.
         command: the command line, recorded in ``config.json``.

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from abr._atomic import write_csv_atomic, write_json_atomic, write_text_atomic
-from abr.provenance import package_versions
+from abr.common.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
+from abr.common.provenance import package_versions
 from abr.sessions.engagement import (
     CurvePoint,
     abandonment_curve,

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from abr.report import save_figure
+from abr.common.plotting import save_figure
 from abr.sessions.simulate import SimulationResult
 
 _FIGSIZE_IN = (9.0, 4.0)

@@ -66,6 +66,6 @@ def train_tiny_model(config: Any, out_dir: Path, observation: str) -> Path:
     """Train ``config`` (a tiny ``TrainConfig``) on the observation encoder ``observation``; the model file."""
     import dataclasses
 
-    from abr.train import train
+    from abr.training.run import train
 
     return Path(train(dataclasses.replace(config, observation=observation), out_dir).model_path)

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from abr import cli
-from abr._cli_common import configure_logging
 from abr.cli import app
+from abr.cli.common import configure_logging
 from agents.registry import AGENTS
 from traces.download import REGISTRY
 from traces.readers import read_cooked_trace, read_trace
@@ -286,7 +286,7 @@ def test_bench_without_a_data_dir_falls_back_to_synthetic_traces(no_env_data_dir
 
 
 def test_scale_mean_mbps_scales_each_set_by_one_factor(data, tmp_path):
-    from abr.inputs import load_trace_set
+    from abr.common.inputs import load_trace_set
 
     tiny = load_trace_set("tiny", data)
     result = _evaluate(data, tmp_path / "out", "-t", "tiny", "--scale-mean-mbps", "2.5", "--engine", "serial")
@@ -296,9 +296,9 @@ def test_scale_mean_mbps_scales_each_set_by_one_factor(data, tmp_path):
     assert factor == pytest.approx(2.5e6 / tiny.mean_throughput_bps, rel=1e-12)
     assert "--scale-mean-mbps 2.5" in config["command"]
     # The sessions are those of the traces scaled by that factor.
-    from simulator.rollout import run_session
     from agents import make_agent
     from simulator.config import preset
+    from simulator.rollout import run_session
 
     rows = [r for r in read_csv(tmp_path / "out" / "sessions.csv") if r["agent"] == "bba"]
     video = cli.inputs.load_video("tinyvid", data)

@@ -8,9 +8,9 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from abr.compare import paired_comparisons, percent_of_optimum
-from abr.evaluate import evaluate
-from abr.inputs import envivio_cbr_video, synthetic_trace_set
+from abr.common.inputs import envivio_cbr_video, synthetic_trace_set
+from abr.evaluation.compare import paired_comparisons, percent_of_optimum
+from abr.evaluation.harness import evaluate
 from simulator.config import preset
 from simulator.qoe import QoEWeights
 

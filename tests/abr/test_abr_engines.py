@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from abr.engines import EvaluationJob, run_tasks
+from abr.common.inputs import envivio_cbr_video, synthetic_trace_set
 from abr.errors import ConfigError
-from abr.evaluate import evaluate
-from abr.inputs import envivio_cbr_video, synthetic_trace_set
+from abr.evaluation.engines import run_tasks
+from abr.evaluation.harness import evaluate
+from abr.evaluation.tasks import EvaluationJob
 from simulator.config import preset
 from simulator.qoe import QoEWeights
 

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 
 from abr.errors import ConfigError, EvaluationError
-from abr.evaluate import CHUNK_COLUMNS, SUMMARY_METRICS, evaluate
-from simulator.rollout import run_session
+from abr.evaluation.harness import CHUNK_COLUMNS, SUMMARY_METRICS, evaluate
 from agents import make_agent
 from agents.registry import AGENTS
 from simulator.config import preset
 from simulator.metrics import session_metrics
 from simulator.qoe import QoEWeights
 from simulator.records import ChunkOutcome
+from simulator.rollout import run_session
 from traces.types import Trace, Video
 
 from .abr_test_helpers import read_csv

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from abr.engines import EvaluationJob, _Player
+from abr.common.inputs import envivio_cbr_video, synthetic_trace_set
 from abr.errors import ConfigError
-from abr.evaluate import evaluate
-from abr.inputs import envivio_cbr_video, synthetic_trace_set
-from abr.journal import JOURNAL_FILE, Journal
+from abr.evaluation.engines import _Player
+from abr.evaluation.harness import evaluate
+from abr.evaluation.journal import JOURNAL_FILE, Journal
+from abr.evaluation.tasks import EvaluationJob
 from simulator.config import preset
 from simulator.qoe import QoEWeights
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from abr.stats import (
+from abr.evaluation.stats import (
     BOOTSTRAP_RESAMPLES,
     bootstrap_generator,
     bootstrap_indices,

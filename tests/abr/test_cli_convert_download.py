@@ -69,7 +69,7 @@ def test_a_failed_write_removes_what_it_wrote(src, tmp_path, monkeypatch):
         return real(trace, path)
 
     real = readers.write_cooked_trace
-    monkeypatch.setattr("abr.cli_data.write_cooked_trace", failing_second_write)
+    monkeypatch.setattr("abr.cli.data.write_cooked_trace", failing_second_write)
     out = tmp_path / "out"
     result = runner.invoke(app, ["traces", "convert", str(src), str(out)])
     assert result.exit_code == 1, result.output

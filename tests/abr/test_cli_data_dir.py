@@ -8,8 +8,8 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from abr import inputs
 from abr.cli import app
+from abr.common import inputs
 from traces.errors import DataDirError
 
 runner = CliRunner()

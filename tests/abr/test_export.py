@@ -15,11 +15,11 @@ onnxruntime = pytest.importorskip("onnxruntime")
 import typer  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
-from abr._policy_weights import numpy_logits, softmax  # noqa: E402
-from abr.cli_rl import export_command  # noqa: E402
+from abr.cli.training import export_command  # noqa: E402
 from abr.errors import PolicyExportError, PolicyLoadError  # noqa: E402
-from abr.export import FILES, TOLERANCE, encoder_spec, export_policy, verify_export  # noqa: E402
-from abr.train_config import TrainConfig  # noqa: E402
+from abr.training.config import TrainConfig  # noqa: E402
+from abr.training.export import FILES, TOLERANCE, encoder_spec, export_policy, verify_export  # noqa: E402
+from abr.training.weights import numpy_logits, softmax  # noqa: E402
 from agents.rl import RLPolicy  # noqa: E402
 from simulator import observation as obs_encoding  # noqa: E402
 from simulator.config import preset  # noqa: E402
@@ -136,9 +136,9 @@ def _encode_from_spec(spec: dict, video: Video, outcomes: list[ChunkOutcome]) ->
 
 @pytest.mark.parametrize("encoder", obs_encoding.ENCODERS)
 def test_a_reimplementation_from_the_spec_reproduces_the_encoder(encoder: str, data_dir: Path) -> None:
-    from abr.inputs import load_video
-    from simulator.rollout import run_session
+    from abr.common.inputs import load_video
     from agents.registry import make_agent
+    from simulator.rollout import run_session
 
     video = load_video("envivio_dash3", data_dir)  # VBR: row 4 changes chunk by chunk
     spec = encoder_spec(video.n_levels, 8, encoder)
@@ -208,7 +208,7 @@ def test_export_command(models: dict[str, Path], tmp_path: Path) -> None:
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_the_inference_model_plays_like_the_model_and_keeps_no_critic_or_optimiser_state(
         models: dict[str, Path], tmp_path: Path, variant: str) -> None:
-    from abr.export import write_inference_model
+    from abr.training.export import write_inference_model
 
     path = write_inference_model(models[variant], tmp_path / "inference.zip")
     original, slim = RLPolicy.from_file(models[variant]), RLPolicy.from_file(path)

@@ -15,11 +15,11 @@ pytest.importorskip("onnxruntime")
 
 from typer.testing import CliRunner, Result  # noqa: E402
 
-import abr.export  # noqa: E402
+import abr.training.export  # noqa: E402
 from abr.cli import app  # noqa: E402
 from abr.errors import ConfigError, PolicyExportError  # noqa: E402
-from abr.export import FILES, export_policy  # noqa: E402
-from abr.train_config import TrainConfig  # noqa: E402
+from abr.training.config import TrainConfig  # noqa: E402
+from abr.training.export import FILES, export_policy  # noqa: E402
 
 from .abr_test_helpers import train_tiny_model  # noqa: E402
 
@@ -99,7 +99,7 @@ def test_a_failed_export_leaves_the_folder_as_it_was(models, tmp_path, monkeypat
     def disagreeing(folder):
         raise PolicyExportError(f"the export in {folder} disagrees with the SB3 policy")
 
-    monkeypatch.setattr(abr.export, "verify_export", disagreeing)
+    monkeypatch.setattr(abr.training.export, "verify_export", disagreeing)
     with pytest.raises(PolicyExportError):
         export_policy(second, out, n_session=4, n_random=2, overwrite=True)
     assert _contents(out) == before

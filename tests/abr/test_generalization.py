@@ -20,8 +20,8 @@ pytest.importorskip("stable_baselines3")
 from typer.testing import CliRunner  # noqa: E402
 
 from abr.cli import app  # noqa: E402
-from abr.compare import PairedRow  # noqa: E402
-from abr.generalization import (  # noqa: E402
+from abr.evaluation.compare import PairedRow  # noqa: E402
+from abr.evaluation.generalization import (  # noqa: E402
     IN_DISTRIBUTION,
     OUT_OF_DISTRIBUTION,
     UNKNOWN,
@@ -30,7 +30,7 @@ from abr.generalization import (  # noqa: E402
     classify,
     run_generalization,
 )
-from abr.generalization_stats import (  # noqa: E402
+from abr.evaluation.generalization_stats import (  # noqa: E402
     ROW_COLUMNS,
     AcceptanceCriteria,
     GeneralizationRow,
@@ -39,8 +39,8 @@ from abr.generalization_stats import (  # noqa: E402
     titles_check,
     worst_mean,
 )
-from abr.train import train  # noqa: E402
-from abr.train_config import TrainConfig  # noqa: E402
+from abr.training.config import TrainConfig  # noqa: E402
+from abr.training.run import train  # noqa: E402
 from agents.provenance import PROVENANCE_ATTR, model_provenance  # noqa: E402
 from agents.rl import load_model  # noqa: E402
 from traces.fingerprint import trace_fingerprint  # noqa: E402
@@ -103,7 +103,7 @@ def test_training_records_provenance_in_the_model_and_config(model: Path, data: 
 
 
 def test_provenance_survives_the_exports_inference_copy(model: Path, tmp_path: Path) -> None:
-    from abr.export import write_inference_model
+    from abr.training.export import write_inference_model
 
     copy = write_inference_model(model, tmp_path / "inference.zip")
     original = model_provenance(load_model(model)[0])
@@ -366,7 +366,8 @@ def test_the_result_keeps_the_sets_played_per_scaling(protocol: GeneralizationRe
     assert dataclasses.asdict(AcceptanceCriteria())["near_optimal_pct"] == 99.0
 
 
-@pytest.mark.parametrize("module_name", ["abr.generalization", "abr.generalization_stats", "abr.cli_generalization"])
+@pytest.mark.parametrize("module_name", ["abr.evaluation.generalization", "abr.evaluation.generalization_stats",
+                                         "abr.cli.generalization"])
 def test_doctests(module_name: str) -> None:
     import doctest
     import importlib

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from abr import inputs
 from abr.cli import app
-from abr.train_config import TrainConfig, load_train_config, save_train_config, train_config_from_dict
+from abr.common import inputs
+from abr.training.config import TrainConfig, load_train_config, save_train_config, train_config_from_dict
 from traces.errors import ConfigError, VideoFormatError
 
 from .abr_test_helpers import write_tiny_video_dir
@@ -107,7 +107,7 @@ def test_the_train_config_field(data_dir: Path, tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=f"ladder_kbps.*{fragment}"):
             train_config_from_dict({"ladder_kbps": bad})
 
-    from abr.train import resolve_inputs
+    from abr.training.run import resolve_inputs
 
     small: dict[str, Any] = {"synthetic_traces": 1, "val_synthetic_traces": 1}
     video = resolve_inputs(TrainConfig(video=MERINA, ladder_kbps=(300, 750, 1200, 1850, 2850, 4300), **small),

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from abr import inputs
-from abr._memory import GIB, MEMORY_LIMIT_ENV, available_memory_bytes, check_fits, format_gib
 from abr.cli import app
+from abr.common import inputs
+from abr.common.memory import GIB, MEMORY_LIMIT_ENV, available_memory_bytes, check_fits, format_gib
 from abr.errors import ConfigError
 from abr.sessions import SessionsConfig, run_population
 from abr.sessions import api as sessions_api

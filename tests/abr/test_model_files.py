@@ -1,4 +1,4 @@
-"""Model files that load without ``abr``: SB3 schedules in new runs, old checkpoints with ``abr.train``'s
+"""Model files that load without ``abr``: SB3 schedules in new runs, old checkpoints with ``abr.training.run``'s
 schedule, inference loading that never unpickles schedules, inference copies, and the ``ppo-v1`` agent."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typer.testing import CliRunner  # noqa: E402
 
 from abr.cli import app  # noqa: E402
 from abr.errors import PolicyExportError  # noqa: E402
-from abr.export import write_inference_model  # noqa: E402
-from abr.train import LinearSchedule, learning_rate_schedule  # noqa: E402
-from abr.train_config import TrainConfig  # noqa: E402
+from abr.training.config import TrainConfig  # noqa: E402
+from abr.training.export import write_inference_model  # noqa: E402
+from abr.training.run import LinearSchedule, learning_rate_schedule  # noqa: E402
 from agents.registry import (  # noqa: E402
     SHIPPED_MODELS,
     SHIPPED_PPO_MODEL,
@@ -60,7 +60,7 @@ def _save_tiny_model(path: Path, learning_rate: Any, **attributes: Any) -> Path:
 
 @pytest.fixture(scope="module")
 def old_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A checkpoint as runs saved it before: its learning rate is the pickled ``abr.train.LinearSchedule``."""
+    """A checkpoint as runs saved it before: its learning rate is the pickled ``abr.training.run.LinearSchedule``."""
     return _save_tiny_model(tmp_path_factory.mktemp("old") / "old.zip", LinearSchedule(LR_START, LR_END))
 
 
@@ -85,7 +85,7 @@ def test_an_old_checkpoint_still_loads_for_play_and_for_training(old_checkpoint:
     trained, _ = load_model(old_checkpoint, inference=False)  # e.g. init_from, or a resume: the real schedule
     assert isinstance(trained.learning_rate, LinearSchedule)
     assert trained.lr_schedule(0.0) == pytest.approx(LR_END) and trained.lr_schedule(1.0) == pytest.approx(LR_START)
-    resumed = PPO.load(str(old_checkpoint), device="cpu")  # what abr.train's resume path calls
+    resumed = PPO.load(str(old_checkpoint), device="cpu")  # what abr.training.run's resume path calls
     assert resumed.lr_schedule(0.5) == pytest.approx((LR_START + LR_END) / 2)
 
 
@@ -101,7 +101,7 @@ def test_the_inference_copy_pickles_no_abr_object(old_checkpoint: Path, tmp_path
 
 def test_an_inference_copy_that_would_import_abr_is_refused(tmp_path: Path) -> None:
     source = _save_tiny_model(tmp_path / "odd.zip", LR_START, abr_extra=LinearSchedule(1.0, 2.0))
-    with pytest.raises(PolicyExportError, match=r"would import abr when loaded: abr_extra \(abr.train\)"):
+    with pytest.raises(PolicyExportError, match=r"would import abr when loaded: abr_extra \(abr.training.run\)"):
         write_inference_model(source, tmp_path / "inference.zip")
     assert not (tmp_path / "inference.zip").exists()
 

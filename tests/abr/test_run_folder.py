@@ -1,4 +1,4 @@
-"""One run per output folder (abr.run_folder): reused folders, overwrites, locks, and work that is never stranded."""
+"""One run per output folder (abr.common.run_folder): reused folders, overwrites, locks, no stranded work."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ import pytest
 from typer.testing import CliRunner
 
 from abr.cli import app
-from abr.engines import EvaluationJob, _Player
+from abr.common.inputs import envivio_cbr_video, synthetic_trace_set
+from abr.common.run_folder import LOCK_FILE, RECORD_FILE, FolderInUseError, RunFolder, read_record
 from abr.errors import ConfigError
-from abr.evaluate import evaluate
-from abr.inputs import envivio_cbr_video, synthetic_trace_set
-from abr.journal import JOURNAL_FILE, Journal
-from abr.run_folder import LOCK_FILE, RECORD_FILE, FolderInUseError, RunFolder, read_record
+from abr.evaluation.engines import _Player
+from abr.evaluation.harness import evaluate
+from abr.evaluation.journal import JOURNAL_FILE, Journal
+from abr.evaluation.tasks import EvaluationJob
 from simulator.config import preset
 from simulator.qoe import QoEWeights
 
@@ -130,7 +131,7 @@ def test_a_malformed_record_is_refused_naming_it(tmp_path):
 
 _HOLDER = """
 import sys, time
-from abr.run_folder import RunFolder
+from abr.common.run_folder import RunFolder
 with RunFolder(sys.argv[1], kind="evaluate", fingerprint="other", command="abr evaluate (holder)"):
     print("holding", flush=True)
     time.sleep(600)
@@ -220,7 +221,7 @@ def _interrupted_journal(out: Path, traces: list, agents: tuple[str, ...], n_don
     """A journal and run record as a run killed after ``n_done`` sessions leaves them."""
     job = EvaluationJob(agents, (("syn", tuple(sorted(traces, key=lambda t: t.name))),), (envivio_cbr_video(),),
                         preset("pensieve"), QoEWeights(), 0)
-    from abr.journal import fingerprint
+    from abr.evaluation.journal import fingerprint
 
     with RunFolder(out, kind="evaluate", fingerprint=fingerprint(job), command="abr evaluate (first)") as folder:
         folder.will_write(JOURNAL_FILE)
@@ -353,7 +354,7 @@ def _lines(path: Path) -> int:
 
 
 def test_an_evaluation_that_cannot_fit_in_memory_is_refused_with_its_estimate(data, tmp_path, monkeypatch):
-    from abr.evaluate import BYTES_PER_CHUNK
+    from abr.evaluation.harness import BYTES_PER_CHUNK
 
     monkeypatch.setenv("ABR_MEMORY_LIMIT_BYTES", "100000")
     result = _evaluate(data, tmp_path / "out", "-a", "bba", "-a", "rb")

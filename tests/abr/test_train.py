@@ -16,12 +16,12 @@ pytest.importorskip("stable_baselines3")
 import typer  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
-from abr.cli_rl import train_command  # noqa: E402
-from abr.evaluate import evaluate  # noqa: E402
-from abr.inputs import envivio_cbr_video  # noqa: E402
-from abr.train import EVALUATION_COLUMNS, EvaluationPoint, TrainResult, train  # noqa: E402
-from abr.train_config import TrainConfig, load_train_config, save_train_config, train_config_from_dict  # noqa: E402
-from abr.train_env import TrainEnvSpec, make_training_vec_env  # noqa: E402
+from abr.cli.training import train_command  # noqa: E402
+from abr.common.inputs import envivio_cbr_video  # noqa: E402
+from abr.evaluation.harness import evaluate  # noqa: E402
+from abr.training.config import TrainConfig, load_train_config, save_train_config, train_config_from_dict  # noqa: E402
+from abr.training.envs import TrainEnvSpec, make_training_vec_env  # noqa: E402
+from abr.training.run import EVALUATION_COLUMNS, EvaluationPoint, TrainResult, train  # noqa: E402
 from simulator import ConfigError, QoEWeights  # noqa: E402
 from simulator.config import SimConfig, preset  # noqa: E402
 from simulator.env import AbrEnv, EnvConfig  # noqa: E402
@@ -160,7 +160,7 @@ def test_init_from_starts_a_fine_tuning_run_from_the_models_weights(smoke_run: T
     again = _params(train(tune, tmp_path / "again").model_path)  # a fine-tuning stage is seeded too
     assert all(np.array_equal(again[k], end[k]) for k in end)
     # From an inference copy (a zeroed critic, as shipped) the actor is copied and the critic starts afresh.
-    from abr.export import write_inference_model
+    from abr.training.export import write_inference_model
 
     copy = write_inference_model(smoke_run.best_model_path, tmp_path / "inference.zip")
     from_copy = train(dataclasses.replace(tune, init_from=str(copy), total_timesteps=512), tmp_path / "from_copy")
@@ -227,7 +227,7 @@ def test_the_fast_core_trains_too(tmp_path: Path) -> None:
 
 
 def test_broad_pool_fields_weight_sets_and_pick_generator_and_encoder(tmp_path: Path) -> None:
-    from abr.train import env_spec, resolve_inputs
+    from abr.training.run import env_spec, resolve_inputs
     from traces.readers import write_cooked_trace
 
     folders = []
@@ -259,7 +259,7 @@ def test_broad_pool_fields_weight_sets_and_pick_generator_and_encoder(tmp_path: 
 
 
 def test_a_held_out_family_cannot_be_trained_or_validated_on(tmp_path: Path) -> None:
-    from abr.train import resolve_inputs
+    from abr.training.run import resolve_inputs
 
     config = dataclasses.replace(TINY, traces=("fcc/train",), val_traces=("lumos5g/test",), held_out=("lumos5g",))
     with pytest.raises(ConfigError, match=r"trace set 'lumos5g/test' belongs to the held-out family 'lumos5g' "

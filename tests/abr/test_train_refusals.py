@@ -22,8 +22,8 @@ from click.testing import Result  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from abr.cli import app  # noqa: E402
-from abr.train import CHECKPOINT_FILE, LOCK_FILE, FolderInUseError, run_folder_lock, train  # noqa: E402
-from abr.train_config import TrainConfig, load_train_config, save_train_config  # noqa: E402
+from abr.training.config import TrainConfig, load_train_config, save_train_config  # noqa: E402
+from abr.training.run import CHECKPOINT_FILE, LOCK_FILE, FolderInUseError, run_folder_lock, train  # noqa: E402
 from simulator import ConfigError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,7 +128,8 @@ def test_a_killed_run_never_strands_its_folder(tmp_path):
     out = tmp_path / "killed"
     out.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from abr.train import run_folder_lock\n"
+        [sys.executable, "-c", "import sys, time; from pathlib import Path\n"
+         "from abr.training.run import run_folder_lock\n"
          "with run_folder_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(600)", str(out)],
         cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -140,7 +141,7 @@ def test_a_killed_run_never_strands_its_folder(tmp_path):
     finally:
         holder.kill()
     assert (out / LOCK_FILE).read_text().strip() == str(holder.pid)  # a killed run cannot clean up...
-    # ... and its pid is not named when another command (abr.run_folder, which writes no pid) holds the lock.
+    # ... and its pid is not named when another command (abr.common.run_folder, which writes no pid) holds the lock.
     with open(out / LOCK_FILE, "a+") as other:
         fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(FolderInUseError) as refused, run_folder_lock(out):

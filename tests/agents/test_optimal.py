@@ -28,7 +28,6 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.rollout import run_session
 from agents._offline_model import VectorLink
 from agents.base import ClairvoyantPolicy
 from agents.optimal import DELTA_S, OfflineOptimal, OptimumResult, _Model, solve_offline_optimum
@@ -38,6 +37,7 @@ from simulator.errors import ConfigError, SimulationInvariantError
 from simulator.link import TraceLink
 from simulator.metrics import session_metrics
 from simulator.qoe import QoEWeights, qoe_terms
+from simulator.rollout import run_session
 from traces.readers import read_trace_dir
 from traces.types import Trace, Video
 from traces.videos import read_video

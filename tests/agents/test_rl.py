@@ -15,13 +15,13 @@ import pytest
 
 pytest.importorskip("stable_baselines3")
 
-from simulator.rollout import run_session  # noqa: E402
 from agents import make_agent  # noqa: E402
 from agents.errors import PolicyLoadError  # noqa: E402
 from agents.rl import LAYOUT_ATTR, RLPolicy, load_model, observation_layout  # noqa: E402
 from simulator import ConfigError  # noqa: E402
 from simulator.config import preset  # noqa: E402
 from simulator.env import AbrEnv, EnvConfig  # noqa: E402
+from simulator.rollout import run_session  # noqa: E402
 from traces.synthetic import generate_trace_set  # noqa: E402
 from traces.types import Video  # noqa: E402
 
@@ -151,7 +151,8 @@ def test_registry_forms_of_model_agents(model_path: Path, tmp_path: Path, monkey
 
 
 def test_importing_the_packages_does_not_import_torch() -> None:
-    code = ("import sys, abr, agents, agents.registry, agents.rl, abr.train, abr.export, abr.cli_rl; "
+    code = ("import sys, abr, agents, agents.registry, agents.rl, abr.training.run, abr.training.export, "
+            "abr.cli.training; "
             "print(sorted(m for m in ('torch', 'stable_baselines3', 'onnx') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
@@ -199,8 +200,8 @@ def test_the_shipped_policy_is_its_recipes_model_and_never_saw_its_held_out_fami
     trace contents (by fingerprint); the held-out families named in the recipe are in neither."""
     from stable_baselines3 import PPO
 
-    from abr.inputs import load_trace_set
-    from abr.train_config import load_train_config
+    from abr.common.inputs import load_trace_set
+    from abr.training.config import load_train_config
     from agents.provenance import model_provenance, seen_families, seen_fingerprints
     from agents.registry import SHIPPED_PPO_MODEL
     from traces.fingerprint import trace_fingerprint

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.rollout import run_session
 from agents import (
     Bola,
     BolaE,
@@ -30,6 +29,7 @@ from simulator import ConfigError
 from simulator.config import preset
 from simulator.context import PlayerContext
 from simulator.records import ChunkOutcome
+from simulator.rollout import run_session
 from traces.readers import read_trace_dir
 from traces.types import Trace, Video
 from traces.videos import read_video

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.rollout import run_session
 from agents import make_agent
 from simulator import QoEWeights, preset, session_metrics
+from simulator.rollout import run_session
 from traces.readers import read_trace_dir
 from traces.videos import read_video
 

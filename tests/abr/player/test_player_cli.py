@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from abr.cli import app
-from abr.evaluate import SESSION_COLUMNS
+from abr.evaluation.harness import SESSION_COLUMNS
 from abr.player.content import Content, read_content
 from abr.player.fidelity import simulated_session
 from simulator.config import preset
@@ -57,7 +57,7 @@ def test_play_writes_the_session_in_the_evaluate_schema(tmp_path: Path, player_c
 
 def test_play_refuses_a_folder_holding_another_runs_results_before_starting_chromium(
         tmp_path: Path, player_content: Content) -> None:
-    from abr.run_folder import RunFolder
+    from abr.common.run_folder import RunFolder
 
     trace = write_trace(tmp_path / "t.txt", 1.0, 2.0, 10)
     out = tmp_path / "o"

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("stable_baselines3")
-from abr.inputs import load_video  # noqa: E402
+from abr.common.inputs import load_video  # noqa: E402
 from abr.player.vectors import RULE_VECTORS, rule_vectors, write_vectors  # noqa: E402
-from abr.train_config import TrainConfig  # noqa: E402
+from abr.training.config import TrainConfig  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from simulator import observation as obs_encoding  # noqa: E402
 from simulator.context import PlayerContext  # noqa: E402

@@ -22,20 +22,16 @@ import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from abr.errors import ConfigError, EvaluationError, MissingExtraError
-from simulator.rollout import run_session
+from abr.evaluation.tasks import EvaluationJob, SessionFailure, SessionResult, SessionTask
 from agents.base import Policy
 from agents.registry import make_agent
-from simulator.config import SimConfig
-from simulator.metrics import SessionMetrics, session_metrics
-from simulator.qoe import QoEWeights
-from simulator.records import ChunkOutcome
-from traces.types import Trace, Video
+from simulator.metrics import session_metrics
+from simulator.rollout import run_session
 
 logger = logging.getLogger(__name__)
 
@@ -43,63 +39,6 @@ ENGINES: tuple[str, ...] = ("local", "serial", "ray")
 #: Sessions per task sent to a worker: large enough to amortise the transfer, small enough to balance.
 BATCH_SESSIONS = 8
 ResultCallback = Callable[["SessionResult | SessionFailure"], None]
-
-
-@dataclass(frozen=True, slots=True)
-class SessionResult:
-    """One agent's session on one trace: its metrics and its chunk outcomes."""
-
-    agent: str
-    trace_set: str
-    trace: str
-    metrics: SessionMetrics
-    outcomes: tuple[ChunkOutcome, ...]
-    key: tuple[int, int, int] = (0, 0, 0)
-    video: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionFailure:
-    """A session that raised: the evaluation records it (with its reason) and goes on with the others."""
-
-    agent: str
-    trace_set: str
-    trace: str
-    reason: str
-    key: tuple[int, int, int] = (0, 0, 0)
-    video: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionTask:
-    """One session to play: agent ``key[0]`` on trace ``key[2]`` of trace set ``key[1]`` of the job."""
-
-    key: tuple[int, int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class EvaluationJob:
-    """Everything a worker needs to play any session of an evaluation (picklable)."""
-
-    agents: tuple[str, ...]
-    trace_sets: tuple[tuple[str, tuple[Trace, ...]], ...]
-    videos: tuple[Video, ...]
-    sim_config: SimConfig
-    qoe: QoEWeights
-    seed: int
-    #: index into ``videos`` of each entry of ``trace_sets`` (default: all play ``videos[0]``).
-    set_videos: tuple[int, ...] = ()
-    #: the session engine: ``"simpy"`` (reference) or ``"fast"`` (see :func:`simulator.rollout.run_session`).
-    core: str = "simpy"
-
-    def video_of(self, set_idx: int) -> Video:
-        """The video the sessions of trace-set entry ``set_idx`` play."""
-        return self.videos[self.set_videos[set_idx] if self.set_videos else 0]
-
-    def tasks(self) -> list[SessionTask]:
-        """Every session of the job, in play order (agent, then trace set, then trace by name)."""
-        return [SessionTask((a, s, t)) for a in range(len(self.agents))
-                for s, (_, traces) in enumerate(self.trace_sets) for t in range(len(traces))]
 
 
 class _Player:

@@ -27,12 +27,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from simulator.rollout import run_session
 from agents.bba import BBA
 from simulator.config import SimConfig, preset
 from simulator.des import Session
 from simulator.env import EnvConfig
 from simulator.fast import BatchedSessions
+from simulator.rollout import run_session
 from simulator.vector_env import AbrVectorEnv
 from traces.types import Trace, Video
 

@@ -5,21 +5,21 @@ Each session gets its own generator, ``default_rng(SeedSequence(seed, spawn_key=
 trace_idx)))`` (indices in the order of ``agent_names``, ``trace_sets`` and the sorted traces), so noisy
 presets are reproducible and a session does not depend on the ones played before it. Each agent is one
 policy instance per process, reset at the start of every session (by :func:`simulator.rollout.run_session`).
-Sessions run on an engine of :mod:`abr.engines` (this process, local worker processes, or Ray) with
-identical results, and are journaled as they finish so an interrupted run resumes (:mod:`abr.journal`).
+Sessions run on an engine of :mod:`abr.evaluation.engines` (this process, local worker processes, or Ray) with
+identical results, and are journaled as they finish so an interrupted run resumes (:mod:`abr.evaluation.journal`).
 
 Files written to ``out_dir`` (each atomically: a crash never leaves a half-written file):
 
 * ``sessions.csv``: one row per (agent, trace), columns :data:`SESSION_COLUMNS`.
 * ``chunks.csv``: one row per downloaded chunk, columns :data:`CHUNK_COLUMNS` (every ``ChunkOutcome`` field).
 * ``summary.csv``: long format, one row per (agent, trace set, metric) with ``n, mean, median, p5, p95,
-  ci_low, ci_high``; ``trace_set == "all"`` pools every set of the agent. See :mod:`abr.stats`.
+  ci_low, ci_high``; ``trace_set == "all"`` pools every set of the agent. See :mod:`abr.evaluation.stats`.
 * ``paired.csv``: every agent against the baseline, per trace set: mean difference with CI, win rate
-  (:mod:`abr.compare`); ``optimum.csv``: % of the offline optimum, when the ``optimal`` agent plays.
+  (:mod:`abr.evaluation.compare`); ``optimum.csv``: % of the offline optimum, when the ``optimal`` agent plays.
 * ``config.json``: the resolved configuration, package versions, git commit and creation time.
 * ``failures.csv``: the sessions that failed, with their reason (only when one did).
-* ``report.md`` with its plots: see :mod:`abr.report`.
-* ``.abr-run.json`` / ``.abr-run.lock``: the run's record and lock (:mod:`abr.run_folder`).
+* ``report.md`` with its plots: see :mod:`abr.evaluation.report`.
+* ``.abr-run.json`` / ``.abr-run.lock``: the run's record and lock (:mod:`abr.common.run_folder`).
 """
 
 from __future__ import annotations
@@ -34,17 +34,24 @@ from typing import Any
 
 import numpy as np
 
-from abr import report
-from abr._atomic import write_csv_atomic, write_json_atomic
-from abr._memory import check_fits
-from abr.compare import OPTIMUM_COLUMNS, PAIRED_COLUMNS, OptimumRow, PairedRow, paired_comparisons, percent_of_optimum
-from abr.engines import EvaluationJob, SessionFailure, SessionResult, check_reachable, run_tasks
+from abr.common.atomic import write_csv_atomic, write_json_atomic
+from abr.common.memory import check_fits
+from abr.common.provenance import git_state, package_versions, utc_timestamp
+from abr.common.run_folder import RunFolder
 from abr.errors import ConfigError
-from abr.journal import JOURNAL_FILE, Journal, fingerprint
-from abr.provenance import git_state, package_versions, utc_timestamp
-from simulator.rollout import check_core, run_session
-from abr.run_folder import RunFolder
-from abr.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL, SUMMARY_COLUMNS, SummaryRow, summarize
+from abr.evaluation import report
+from abr.evaluation.compare import (
+    OPTIMUM_COLUMNS,
+    PAIRED_COLUMNS,
+    OptimumRow,
+    PairedRow,
+    paired_comparisons,
+    percent_of_optimum,
+)
+from abr.evaluation.engines import check_reachable, run_tasks
+from abr.evaluation.journal import JOURNAL_FILE, Journal, fingerprint
+from abr.evaluation.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL, SUMMARY_COLUMNS, SummaryRow, summarize
+from abr.evaluation.tasks import EvaluationJob, SessionFailure, SessionResult
 from agents.base import ClairvoyantPolicy, Policy
 from agents.registry import MODEL_AGENTS, make_agent
 from simulator.config import SimConfig
@@ -53,6 +60,7 @@ from simulator.link import check_trace_feasible
 from simulator.metrics import session_metrics
 from simulator.qoe import QoEWeights
 from simulator.records import ChunkOutcome
+from simulator.rollout import check_core, run_session
 from traces.types import Trace, Video
 from traces.units import bps_to_kbps, bps_to_mbps
 
@@ -150,11 +158,11 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
              overwrite: bool = False, reuse_finished: bool = False) -> EvaluationResult:
     """Run every agent over every trace of every set and write the results to ``out_dir``.
 
-    ``out_dir`` is claimed for this evaluation (:mod:`abr.run_folder`): a folder holding another run's results
+    ``out_dir`` is claimed for this evaluation (:mod:`abr.common.run_folder`): a folder holding another run's results
     is refused unless ``overwrite``; the same evaluation, finished, has nothing to do (its results are read
     back); interrupted (killed, Ctrl-C), it resumes from its journal, playing only the sessions still missing
-    (see :mod:`abr.journal`). Everything that can be checked is checked before the journal exists: the agents'
-    parameters (each agent plays one session of each video on a fast constant link), every trace's
+    (see :mod:`abr.evaluation.journal`). Everything that can be checked is checked before the journal exists:
+    the agents' parameters (each agent plays one session of each video on a fast constant link), every trace's
     feasibility for every video, and the Ray address. A session that still fails is recorded with its reason
     (:attr:`EvaluationResult.failures`, ``failures.csv``, the report) and the run goes on; comparisons pair only
     the traces both agents finished.
@@ -171,7 +179,7 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
         progress: called with (sessions done, total, description) before the first and after each session.
         command: the command line that started the run, recorded in ``config.json`` and ``report.md``.
         metadata: extra JSON-serialisable facts recorded in ``config.json`` (e.g. the preset name).
-        engine: ``"serial"``, ``"local"`` (worker processes) or ``"ray"`` (see :mod:`abr.engines`); every
+        engine: ``"serial"``, ``"local"`` (worker processes) or ``"ray"`` (see :mod:`abr.evaluation.engines`); every
             engine gives identical results.
         workers: worker processes of the local engine (CPUs of a new local Ray instance).
         ray_address: a running Ray cluster for ``engine="ray"`` (``None``: start a local instance).

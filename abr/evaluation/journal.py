@@ -13,7 +13,7 @@ content, the simulator, QoE, seed and the session's own seed indices) is also a 
 is kept, and the rest dropped. That continues a run whose inputs were corrected (a bad trace removed, an
 agent's parameter fixed). Failed sessions are recorded with their reason and played again on a resume. The
 journal is deleted once the result files are written; the result files themselves are only ever written whole
-(see :mod:`abr._atomic`).
+(see :mod:`abr.common.atomic`).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from abr._atomic import write_text_atomic
-from abr.engines import EvaluationJob, SessionFailure, SessionResult
+from abr.common.atomic import write_text_atomic
 from abr.errors import ConfigError
+from abr.evaluation.tasks import EvaluationJob, SessionFailure, SessionResult
 from simulator.metrics import session_metrics
 from simulator.records import ChunkOutcome
 

@@ -2,7 +2,7 @@
 
 :func:`train` runs one seeded training run into ``out_dir``:
 
-* ``config.toml``: the :class:`~abr.train_config.TrainConfig` (reload it with ``abr train --config``);
+* ``config.toml``: the :class:`~abr.training.config.TrainConfig` (reload it with ``abr train --config``);
 * ``config.json``: the resolved configuration: trace sets (names of every trace), video, simulator config,
   QoE, observation layout, package versions, git commit, command;
 * ``evaluations.csv``: the learning curve: one row per validation (``timesteps, mean_qoe,
@@ -35,17 +35,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from abr._atomic import write_atomic, write_json_atomic
+from abr.common.atomic import write_json_atomic
+from abr.common.inputs import load_trace_set, load_video
+from abr.common.provenance import git_state, package_versions, utc_timestamp
+from abr.common.run_folder import LOCK_FILE, FolderInUseError
 from abr.errors import ConfigError
-from abr.inputs import load_trace_set, load_video
-from abr.provenance import git_state, package_versions, utc_timestamp
-from simulator.rollout import run_session
-from abr.run_folder import LOCK_FILE, FolderInUseError
-from abr.train_config import VALIDATION_SYNTHETIC_SEED, TrainConfig, load_train_config, save_train_config
-from abr.train_env import TrainEnvSpec, make_training_vec_env
-from agents.base import Policy
+from abr.training.config import VALIDATION_SYNTHETIC_SEED, TrainConfig, load_train_config, save_train_config
+from abr.training.envs import TrainEnvSpec, make_training_vec_env
+from abr.training.validation import (
+    BEST_MODEL_FILE,
+    CHECKPOINT_FILE,
+    EVALUATION_COLUMNS,
+    MODEL_FILE,
+    EvaluationPoint,
+    save_model,
+)
 from agents.errors import PolicyLoadError
 from agents.provenance import (
     PROVENANCE_ATTR,
@@ -58,20 +62,15 @@ from agents.provenance import (
 from agents.rl import CRITIC_PREFIXES, LAYOUT_ATTR, algorithm_class, load_model, observation_layout, single_thread_torch
 from simulator.config import SimConfig, preset
 from simulator.env import EnvConfig
-from simulator.metrics import SessionMetrics, session_metrics
 from simulator.qoe import QoEWeights
 from traces.synthetic import generate_trace_set
 from traces.synthetic_broad import generate_broad_trace_set
 from traces.types import Trace, Video
-from traces.units import bps_to_kbps
 
 logger = logging.getLogger(__name__)
 
 #: ``progress(timesteps_done, total_timesteps, last_validation_mean_qoe)``; called after each rollout.
 TrainProgress = Callable[[int, int, "float | None"], None]
-EVALUATION_COLUMNS: tuple[str, ...] = ("timesteps", "mean_qoe", "mean_qoe_excl_first", "mean_bitrate_kbps",
-                                       "mean_rebuffer_s", "train_episode_qoe", "ent_coef", "wall_s")
-MODEL_FILE, BEST_MODEL_FILE, CHECKPOINT_FILE = "model.zip", "best_model.zip", "checkpoint.zip"
 TB_RUN_NAME = "run"
 #: Config fields a resumed run may change; every other field must match the run's config.toml.
 RESUMABLE_CHANGES = frozenset({"total_timesteps", "eval_freq_steps", "patience", "tensorboard"})
@@ -93,24 +92,6 @@ class TrainInputs:
     train_sets: tuple[tuple[str, tuple[Trace, ...]], ...] = ()
     val_sets: tuple[tuple[str, tuple[Trace, ...]], ...] = ()
     provenance: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EvaluationPoint:
-    """One validation of the learning curve (means over the validation traces).
-
-    ``train_episode_qoe`` is the mean return of the last (up to 100) training episodes, with the training
-    policy's sampled actions, noise and randomisation (the first chunk excluded; NaN before any episode).
-    """
-
-    timesteps: int
-    mean_qoe: float
-    mean_qoe_excl_first: float
-    mean_bitrate_kbps: float
-    mean_rebuffer_s: float
-    train_episode_qoe: float
-    ent_coef: float
-    wall_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,27 +181,6 @@ def env_spec(config: TrainConfig, inputs: TrainInputs) -> TrainEnvSpec:
                         config.env_core)
 
 
-def validate_policy(policy: Policy, traces: Sequence[Trace], video: Video, sim_config: SimConfig,
-                    qoe: QoEWeights, *, seed: int = 0) -> list[SessionMetrics]:
-    """Play ``policy`` on every trace (from its start) with the SimPy engine; one metrics record per trace.
-
-    Session ``i`` gets ``default_rng(SeedSequence(seed, spawn_key=(i,)))`` (used only by noisy presets).
-    Any :class:`~agents.base.Policy` plays (training validates an :class:`~agents.rl.RLPolicy`).
-
-    >>> from agents.bba import BBA
-    >>> from abr.inputs import envivio_cbr_video
-    >>> m = validate_policy(BBA(), generate_trace_set(0, 2), envivio_cbr_video(), preset("pensieve"), QoEWeights())
-    >>> len(m), m[0].n_chunks
-    (2, 48)
-    """
-    metrics = []
-    for i, trace in enumerate(traces):
-        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))
-        outcomes = run_session(policy, trace, video, sim_config, rng=rng, qoe=qoe)
-        metrics.append(session_metrics(outcomes, video.bitrates_bps, qoe, chunk_duration_s=video.chunk_duration_s))
-    return metrics
-
-
 def build_model(config: TrainConfig, vec_env: Any, n_levels: int, tensorboard_log: str | None, *,
                 provenance: dict[str, Any] | None = None) -> Any:
     """A new SB3 model for ``config`` on ``vec_env`` (seeded; the observation layout and ``provenance`` attached)."""
@@ -258,7 +218,7 @@ class LinearSchedule:
     """The learning-rate schedule of older runs: ``start`` at the beginning of training, ``end`` at its end.
 
     Kept, unchanged, because model files saved before runs switched to stable-baselines3's own
-    ``LinearSchedule`` pickled this class (``abr.train.LinearSchedule``): resuming such a checkpoint needs it.
+    ``LinearSchedule`` pickled this class (``abr.training.run.LinearSchedule``): resuming such a checkpoint needs it.
     New runs do not use it (:func:`learning_rate_schedule`), so their files pickle only SB3 objects and load
     without ``abr``; :func:`agents.rl.load_model` never unpickles it for inference.
 
@@ -353,7 +313,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress |
             _check_out_dir(out, config, resume)  # another run may have claimed the folder since the first check
         save_train_config(config, out / "config.toml")
         write_json_atomic(out / "config.json", resolved_config(config, inputs, command))
-        from abr._train_callbacks import EntropySchedule, Validation
+        from abr.training.callbacks import EntropySchedule, Validation
 
         validation = Validation(config, inputs, out, progress, history=_read_evaluations(out) if resume else [])
         remaining = config.total_timesteps - int(model.num_timesteps)
@@ -378,7 +338,7 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
 
     The operating system releases the lock when the process ends, however it ends, so a killed run never
     strands its folder. The lock file holds the holder's pid (for the message of a refused run). It is the lock
-    file of :class:`abr.run_folder.RunFolder`, so a training run and another command's run never share a folder.
+    file of :class:`abr.common.run_folder.RunFolder`, so a training run and another command's run never share a folder.
 
     Raises:
         FolderInUseError: another process holds the lock (a run into ``folder`` is going on).
@@ -417,11 +377,6 @@ def _is_running(pid: int) -> bool:
     except PermissionError:  # it exists, under another user
         return True
     return True
-
-
-def save_model(model: Any, path: Path) -> Path:
-    """``model.save(path)`` atomically: a run interrupted while saving keeps the previous complete file."""
-    return write_atomic(path, lambda tmp: model.save(str(tmp)))
 
 
 def _check_resumed_total(out: Path, config: TrainConfig, done_steps: int) -> None:
@@ -532,24 +487,3 @@ def resolved_config(config: TrainConfig, inputs: TrainInputs, command: str | Non
         "versions": versions,
         "git": git_state(),
     }
-
-
-def evaluation_point(timesteps: int, metrics: Sequence[SessionMetrics], train_episode_qoe: float, ent_coef: float,
-                     wall_s: float) -> EvaluationPoint:
-    """The learning-curve point of one validation.
-
-    >>> from simulator.metrics import SessionMetrics
-    >>> m = SessionMetrics(10.0, 12.0, 0.2, 20.0, 5.0, 5.0, 1e6, 1.0, 0.5, 0.01, 0.0, 0, 0.0, 1e8, 200.0, 48)
-    >>> evaluation_point(100, [m], float("nan"), 0.1, 1.0).mean_bitrate_kbps
-    1000.0
-    """
-    return EvaluationPoint(
-        timesteps=int(timesteps),
-        mean_qoe=float(np.mean([m.qoe for m in metrics])),
-        mean_qoe_excl_first=float(np.mean([m.qoe_excl_first for m in metrics])),
-        mean_bitrate_kbps=bps_to_kbps(float(np.mean([m.avg_bitrate_bps for m in metrics]))),
-        mean_rebuffer_s=float(np.mean([m.rebuffer_s for m in metrics])),
-        train_episode_qoe=float(train_episode_qoe),
-        ent_coef=float(ent_coef),
-        wall_s=float(wall_s),
-    )

@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from abr import inputs
-from abr._cli_common import DataDirOption, OverwriteOption, QoEKind, reported_errors
+from abr.cli.common import DataDirOption, OverwriteOption, QoEKind, reported_errors
+from abr.common import inputs
 from abr.errors import ConfigError
 from simulator.config import preset
 from simulator.qoe import QoEWeights
@@ -137,8 +137,8 @@ def play_command(
 ) -> None:
     """Play one session in a real browser (headless chromium) and write it in the schema of abr evaluate."""
     with reported_errors():
+        from abr.common.run_folder import claim_for_command
         from abr.player.browser import play_session, write_session
-        from abr.run_folder import claim_for_command
 
         c = _content(content)
         the_trace = _trace(trace, data_dir)
@@ -202,8 +202,8 @@ def fidelity_command(
 ) -> None:
     """Play the same (agent, trace) pairs in chromium and in the simulator; report each component's gap."""
     with reported_errors():
+        from abr.common.run_folder import claim_for_command
         from abr.player.fidelity import OUTPUT_FILES, fidelity, summarize
-        from abr.run_folder import claim_for_command
 
         c = _content(content)
         chosen = spread(list(inputs.load_trace_set(traces, data_dir).traces), limit)

@@ -2,7 +2,7 @@
 
 Registered in :mod:`abr.cli` with ``app.command("train")(train_command)`` and
 ``app.command("export")(export_command)``. Options override the values of ``--config`` (a TOML file of
-:class:`~abr.train_config.TrainConfig` fields); ``--resume`` continues the run in ``--out`` from its config.
+:class:`~abr.training.config.TrainConfig` fields); ``--resume`` continues the run in ``--out`` from its config.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from abr import inputs
-from abr._cli_common import (
+from abr.cli.common import (
     EXIT_INTERRUPTED,
     SEED_MAX,
     Algorithm,
@@ -32,13 +31,14 @@ from abr._cli_common import (
     QoEKind,
     reported_errors,
 )
-from abr.train_config import TrainConfig, load_train_config
+from abr.common import inputs
+from abr.training.config import TrainConfig, load_train_config
 
 #: Exit code of a command ended by Ctrl-C (SIGINT), as ``abr evaluate`` (128 + SIGINT).
 
 
 class PolicyKind(str, Enum):
-    """The policy networks (see ``abr.train_config.TrainConfig.policy``)."""
+    """The policy networks (see ``abr.training.config.TrainConfig.policy``)."""
 
     pensieve = "pensieve"
     mlp = "mlp"
@@ -96,7 +96,7 @@ def train_command(
 ) -> None:
     """Train a PPO/A2C bitrate policy; validate it periodically and keep the best model."""
     with reported_errors():
-        from abr.train import train
+        from abr.training.run import train
 
         base = _base_config(out, config, resume)
         overrides: dict[str, Any] = {
@@ -135,7 +135,7 @@ def train_command(
 @contextlib.contextmanager
 def _resumable_training(out: Path, data_dir: Path | None) -> Iterator[None]:
     """Ctrl-C ends a training run with exit 130 and the command that resumes it from its checkpoint."""
-    from abr.train import CHECKPOINT_FILE
+    from abr.training.run import CHECKPOINT_FILE
 
     try:
         yield
@@ -201,7 +201,7 @@ def export_command(
     with --overwrite.
     """
     with reported_errors():
-        from abr.export import export_policy
+        from abr.training.export import export_policy
 
         trace_list = list(inputs.load_trace_set(traces, data_dir).traces) if traces else None
         if ladder_kbps is not None and video is None:

@@ -10,7 +10,7 @@ plays every trace, so that is the whole set), pairing the two sessions of each t
   convention: a ratio of means, which stays meaningful when single traces have an optimum near zero),
   with a bootstrap CI that resamples traces and recomputes the ratio. Needs the ``optimal`` agent in the run.
 
-The bootstrap of each (trace set) group is seeded from the evaluation seed alone (see :mod:`abr.stats`).
+The bootstrap of each (trace set) group is seeded from the evaluation seed alone (see :mod:`abr.evaluation.stats`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import astuple, dataclass
 import numpy as np
 import numpy.typing as npt
 
-from abr.stats import CI_LEVEL, bootstrap_generator, bootstrap_indices
+from abr.evaluation.stats import CI_LEVEL, bootstrap_generator, bootstrap_indices
 
 OPTIMUM_AGENT = "optimal"
 TIE_TOLERANCE = 1e-9

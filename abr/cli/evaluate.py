@@ -1,18 +1,8 @@
-"""The ``abr`` command line: evaluate agents, list agents and presets, inspect and convert traces, download.
-
-Commands: ``abr evaluate``, ``abr agents``, ``abr presets``, ``abr traces info``, ``abr traces convert``,
-``abr download``, ``abr train``, ``abr export``, ``abr player content``, ``abr player serve``, ``abr play``,
-``abr fidelity``. Only the CLI configures logging (a rich handler on stderr; ``-v`` info, ``-vv`` debug,
-``-q`` errors only) and draws progress bars. Bad input (an unknown name, a missing or malformed file, a bad
-value) is reported as one line ``error: <message>`` on stderr with exit code 2; a failure while running
-(a session or a download that fails, a file that cannot be written) exits with code 1.
-"""
+"""``abr evaluate``: every agent on every trace; the tables, comparisons and report (:mod:`abr.evaluation`)."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import inspect
 import shlex
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,8 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from abr import inputs
-from abr._cli_common import (
+from abr.cli.common import (
     EXIT_INTERRUPTED,
     SEED_MAX,
     Core,
@@ -33,56 +22,20 @@ from abr._cli_common import (
     LadderOption,
     OverwriteOption,
     QoEKind,
-    configure_logging,
     report_failures,
     reported_errors,
 )
-from abr.cli_data import download_command, traces_app
-from abr.cli_generalization import generalization_command
-from abr.cli_player import fidelity_command, play_command, player_app
-from abr.cli_rl import export_command, train_command
-from abr.cli_sessions import sessions_app
-from abr.engines import default_workers
+from abr.common import inputs
 from abr.errors import ConfigError
-from abr.evaluate import ALL_SETS, EvaluationResult, ProgressCallback, evaluate
-from abr.journal import JOURNAL_FILE
-from agents.registry import AGENTS, agent_names, make_agent, shipped_model_agents
-from simulator.config import PRESETS, preset
+from abr.evaluation.engines import default_workers
+from abr.evaluation.harness import ALL_SETS, EvaluationResult, ProgressCallback, evaluate
+from abr.evaluation.journal import JOURNAL_FILE
+from agents.registry import make_agent
+from simulator.config import preset
 from simulator.qoe import QoEWeights
 from traces.units import bps_to_kbps
 
-app = typer.Typer(
-    name="abr",
-    help="Adaptive-bitrate streaming lab: evaluate bitrate agents on throughput traces.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(traces_app, name="traces")
-app.add_typer(sessions_app, name="sessions")
-app.command("download")(download_command)
-app.command("train")(train_command)
-app.command("export")(export_command)
-app.add_typer(player_app, name="player")
-app.command("play")(play_command)
-app.command("fidelity")(fidelity_command)
-app.command("generalization")(generalization_command)
 
-
-
-
-@app.callback()
-def main(
-    ctx: typer.Context,
-    verbose: Annotated[int, typer.Option(
-        "--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only log errors.")] = False,
-) -> None:
-    """Adaptive-bitrate streaming lab."""
-    ctx.call_on_close(configure_logging(verbose, quiet))
-
-
-@app.command("evaluate")
 def evaluate_command(
     agent: Annotated[list[str], typer.Option("--agent", "-a", help="Agent name; repeat for several.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the results.")],
@@ -249,88 +202,3 @@ def results_table(result: EvaluationResult) -> Table:
         table.add_row(agent_name, set_name, str(qoe.n),
                       f"{qoe.mean:.2f} [{qoe.ci_low:.2f}, {qoe.ci_high:.2f}]", *means, style=style)
     return table
-
-
-@app.command("agents")
-def agents_command() -> None:
-    """List the agents with a one-line description, and whether the real player runs them (abr play)."""
-    from abr.player.agents import has_browser_rule
-
-    table = Table(title="Agents")
-    table.add_column("name")
-    table.add_column("description")
-    table.add_column("player")
-    for name in sorted(AGENTS):
-        doc = inspect.getdoc(AGENTS[name]) or ""
-        table.add_row(name, doc.splitlines()[0] if doc else "", "yes" if has_browser_rule(name) else "")
-    for name, path in shipped_model_agents().items():
-        table.add_row(name, f"Shipped trained policy: agents/models/{path.name} (greedy).",
-                      "yes" if has_browser_rule(name) else "")
-    Console().print(table)
-
-
-@app.command("presets")
-def presets_command() -> None:
-    """List the simulator presets and their fields."""
-    table = Table(title="Simulator presets")
-    table.add_column("field")
-    for name in PRESETS:
-        table.add_column(name)
-    for f in dataclasses.fields(next(iter(PRESETS.values()))):
-        table.add_row(f.name, *(repr(getattr(cfg, f.name)) for cfg in PRESETS.values()))
-    Console().print(table)
-
-
-@app.command("bench")
-def bench_command(
-    traces: Annotated[str | None, typer.Option(
-        "--traces", "-t", help="Trace set (default: genet_benchmark from the data dir, else 50 synthetic).")] = None,
-    video: Annotated[str | None, typer.Option(
-        "--video", help="Video (default: envivio_dash3, or the synthetic Envivio ladder).")] = None,
-    ladder_kbps: LadderOption = None,
-    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Runs per figure; the median is printed.")] = 3,
-    limit: Annotated[int | None, typer.Option(
-        "--limit", min=1, help="Use only the first N traces (by name).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
-    agent: Annotated[list[str] | None, typer.Option(
-        "--agent", "-a", help="Also time this agent's decisions; repeatable ('all': every agent).")] = None,
-    data_dir: DataDirOption = None,
-) -> None:
-    """Measure chunk-steps per second of the engines (median of repeats, one process) and decision times."""
-    import json
-
-    from abr.bench import run_benchmarks
-
-    with reported_errors():
-        sets = _bench_traces(traces, data_dir)
-        the_traces = [t for s in sets for t in s.traces][:limit]
-        names = agent_names() if agent == ["all"] else list(agent or [])
-        for name in names:
-            make_agent(name)  # fail fast on an unknown agent
-        the_video = inputs.load_video(video, data_dir, ladder_kbps=ladder_kbps)
-        figures = run_benchmarks(the_traces, the_video, repeats=repeats, agents=names)
-        figures["trace_sets"] = [s.name for s in sets]
-        if as_json:
-            typer.echo(json.dumps(figures))
-            return
-        table = Table(title=f"Chunk-steps per second ({figures['traces']} traces, median of {repeats})")
-        table.add_column("engine")
-        table.add_column("steps/s", justify="right")
-        for key, value in figures.items():
-            if isinstance(value, float):
-                table.add_row(key, f"{value:,.0f}")
-            elif key in ("batched", "vector_env"):
-                for n, rate in value.items():
-                    table.add_row(f"{key} N={n}", f"{rate:,.0f}")
-        for name, timing in figures["decisions"].items():
-            table.add_row(f"decisions: {name}", f"{timing['decisions_per_s']:,.0f} ({timing['mean_us']:.0f} µs)")
-        Console().print(table)
-
-
-def _bench_traces(spec: str | None, data_dir: Path | None) -> list[inputs.TraceSetInput]:
-    if spec is not None:
-        return [inputs.load_trace_set(spec, data_dir)]
-    if not inputs.has_data_dir(data_dir):  # no data directory configured (a broken one raises): synthetic traces
-        return [inputs.synthetic_trace_set(50, 0)]
-    return [inputs.load_trace_set(name, data_dir)
-            for name in ("genet_benchmark/fcc-test", "genet_benchmark/norway-test")]

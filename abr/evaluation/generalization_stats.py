@@ -1,14 +1,14 @@
-"""Statistics and acceptance checks of the generalisation protocol (:mod:`abr.generalization`).
+"""Statistics and acceptance checks of the generalisation protocol (:mod:`abr.evaluation.generalization`).
 
 Every figure is of ``qoe_excl_first`` (the QoE of chunks 2..N) per session, from the session rows the
 evaluation harness wrote (``sessions.csv``), grouped by (trace set, scaling, agent):
 
-* ``mean`` with its 95% percentile-bootstrap CI (:mod:`abr.stats`, seeded), ``median``, ``p10`` (10th
+* ``mean`` with its 95% percentile-bootstrap CI (:mod:`abr.evaluation.stats`, seeded), ``median``, ``p10`` (10th
   percentile of the sessions), ``worst5_mean`` (mean of the worst 5% of sessions, at least one), the mean
   ``rebuffer_ratio``;
-* the share of the optimum, ``100 * mean / optimum mean`` (:func:`abr.compare.percent_of_optimum`), only
+* the share of the optimum, ``100 * mean / optimum mean`` (:func:`abr.evaluation.compare.percent_of_optimum`), only
   where the optimum's mean is positive (blank otherwise), and always ``diff_vs_optimum`` (mean − optimum mean);
-* paired differences (:func:`abr.compare.paired_comparisons`, same traces, bootstrap CI, win rate) against
+* paired differences (:func:`abr.evaluation.compare.paired_comparisons`, same traces, bootstrap CI, win rate) against
   ``robustmpc``, ``bola-e`` and, per set, the better of the two by mean (``best``).
 
 A pooled group (``fcc/test+norway/test``) pools the sessions of several sets, pairing by (set, trace).
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from abr.compare import PairedRow, paired_comparisons, percent_of_optimum
-from abr.stats import bootstrap_generator, bootstrap_indices, percentile_ci
+from abr.evaluation.compare import PairedRow, paired_comparisons, percent_of_optimum
+from abr.evaluation.stats import bootstrap_generator, bootstrap_indices, percentile_ci
 
 METRIC = "qoe_excl_first"
 OPTIMUM = "optimal"
@@ -66,7 +66,7 @@ class GeneralizationRow:
     optimum_mean: float | None
     pct_of_optimum: float | None
     diff_vs_optimum: float | None
-    vs: dict[str, PairedRow] = field(default_factory=dict)  # abr.compare's rows, by baseline key
+    vs: dict[str, PairedRow] = field(default_factory=dict)  # abr.evaluation.compare's rows, by baseline key
 
     def as_record(self) -> dict[str, Any]:
         """A flat dict (``vs_<baseline>_<figure>`` columns; ``None`` for blanks), as in the CSV."""

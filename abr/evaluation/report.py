@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from abr._atomic import write_atomic, write_text_atomic
-from abr.compare import OPTIMUM_AGENT, OptimumRow, PairedRow
-from abr.stats import SummaryRow
+from abr.common.atomic import write_text_atomic
+from abr.common.plotting import save_figure
+from abr.evaluation.compare import OPTIMUM_AGENT, OptimumRow, PairedRow
+from abr.evaluation.stats import SummaryRow
 
 REPORT_FILE = "report.md"
 QOE_CDF_FILE = "qoe_cdf.png"
@@ -36,11 +37,9 @@ VS_OPTIMUM_FILE = "vs_optimum.png"
 REPORT_FILES: tuple[str, ...] = (REPORT_FILE, QOE_CDF_FILE, TRADEOFF_FILE, COMPONENTS_FILE, VS_OPTIMUM_FILE)
 #: A failed session as the report lists it: (agent, trace set, trace, reason).
 Failure = tuple[str, str, str, str]
-_FIGSIZE_IN = (6.4, 4.2)
 # Beyond ten agents the colour cycle repeats: the markers / line styles tell the repeats apart.
 _MARKERS = ("o", "s", "D", "^")
 _LINESTYLES = ("-", "--", ":", "-.")
-_DPI = 110
 
 
 def write_report(out: Path, rows: Sequence[Mapping[str, Any]], summary: Sequence[SummaryRow], *,
@@ -181,18 +180,6 @@ def _setup_lines(config: Mapping[str, Any]) -> list[str]:
         f"- QoE: `{config.get('qoe', {}).get('kind')}`; seed {config.get('seed')}",
         "",
     ]
-
-
-def save_figure(path: Path, draw: Any, *, figsize_in: tuple[float, float] = _FIGSIZE_IN, dpi: int = _DPI) -> Path:
-    """Draw a figure with ``draw(fig)`` and write it atomically as a PNG without timestamps (byte-reproducible)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize_in, dpi=dpi)
-    FigureCanvasAgg(fig)
-    draw(fig)
-    fig.tight_layout()
-    return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
 
 
 def _by_agent(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:

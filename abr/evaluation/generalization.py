@@ -9,14 +9,14 @@
    no (or an incomplete) provenance;
 2. evaluates the model (agent ``ppo:<path>``), the heuristics and the offline ``optimal`` on every set, once
    as recorded (``unscaled``) and once with each set scaled by one factor to a time-weighted mean of
-   ``scale_mean_mbps`` (``scaled``), through the evaluation harness (:func:`abr.evaluate.evaluate`: its
+   ``scale_mean_mbps`` (``scaled``), through the evaluation harness (:func:`abr.evaluation.harness.evaluate`: its
    engines, its journal, so an interrupted run resumes), into ``<out>/unscaled`` and ``<out>/scaled``;
    ``scalings`` (``--scalings``) may skip one of the two;
 3. computes per (set, scaling, agent) the statistics of :class:`GeneralizationRow` from the sessions, and
-   the acceptance checks of :class:`AcceptanceCriteria` (:mod:`abr.generalization_stats`; a video other than
+   the acceptance checks of :class:`AcceptanceCriteria` (:mod:`abr.evaluation.generalization_stats`; a video other than
    the default ``envivio_dash3`` adds the titles check, and a check that needs a skipped scaling is n/a);
 4. writes ``generalization.csv``, ``generalization.json``, ``generalization.md`` and ``generalization.png``
-   (:mod:`abr.generalization_report`).
+   (:mod:`abr.evaluation.generalization_report`).
 
 Default sets: the test split of every family of :data:`DEFAULT_FAMILIES` found in the data directory, and for
 every one of those families the model's provenance does not contain (held out entirely), all its files
@@ -34,9 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from abr.common.inputs import TraceSetInput, load_trace_set, load_video, parse_ladder_kbps, rescaled_trace_set
+from abr.common.run_folder import LOCK_FILE, RECORD_FILE, RunFolder, read_record
 from abr.errors import ConfigError
-from abr.evaluate import EvaluationResult, ProgressCallback, evaluate, session_row
-from abr.generalization_stats import (
+from abr.evaluation.generalization_stats import (
     METRIC,
     POOL_SEPARATOR,
     AcceptanceCriteria,
@@ -46,8 +47,7 @@ from abr.generalization_stats import (
     pool,
     pooled_name,
 )
-from abr.inputs import TraceSetInput, load_trace_set, load_video, parse_ladder_kbps, rescaled_trace_set
-from abr.run_folder import LOCK_FILE, RECORD_FILE, RunFolder, read_record
+from abr.evaluation.harness import EvaluationResult, ProgressCallback, evaluate, session_row
 from agents.provenance import is_complete, model_provenance, seen_families, seen_fingerprints, spec_family
 from agents.registry import MODEL_AGENTS, make_agent
 from agents.rl import load_model
@@ -306,7 +306,7 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
     """Run the generalisation protocol of a trained model and write its report (see the module docstring).
 
     Every input is checked before anything is evaluated or written. ``out_dir`` is claimed for this run
-    (:mod:`abr.run_folder`): another run's results there are refused unless ``overwrite``. An interrupted run
+    (:mod:`abr.common.run_folder`): another run's results there are refused unless ``overwrite``. An interrupted run
     resumes when the same call is made again (each evaluation keeps its journal in ``<out>/<scaling>``); a
     finished one reads its evaluations back and writes nothing.
 
@@ -320,9 +320,9 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
         heuristics: the agents the model is compared with (``robustmpc``, ``bola-e`` and ``optimal`` are added
             when missing).
         video: a video spec (default: ``envivio_dash3`` from the data directory). Any other title adds the
-            titles check (:func:`abr.generalization_stats.titles_check`).
+            titles check (:func:`abr.evaluation.generalization_stats.titles_check`).
         ladder_kbps: the video's bitrate ladder in kbit/s (``"300,750,..."`` or numbers), overriding the folder's
-            (:func:`abr.inputs.load_video`); needed for a folder without one, such as the MERINA titles.
+            (:func:`abr.common.inputs.load_video`); needed for a folder without one, such as the MERINA titles.
         scalings: the scalings evaluated, ``"unscaled"`` and/or ``"scaled"`` (default both); checks that need
             a skipped one are n/a.
         preset_name: the simulator preset (noise-free, since ``optimal`` plays).
@@ -330,7 +330,7 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
         algorithm: the model's algorithm, ``"ppo"`` or ``"a2c"``.
         data_dir: the data directory (else ``$ABR_DATA_DIR``).
         seed: the seed of the evaluations and bootstraps.
-        engine: where sessions run (``"local"`` processes, ``"serial"``, ``"ray"``; see :mod:`abr.engines`).
+        engine: where sessions run (``"local"`` processes, ``"serial"``, ``"ray"``; see :mod:`abr.evaluation.engines`).
         workers: local worker processes.
         ray_address: a Ray cluster for ``engine="ray"``.
         criteria: the acceptance thresholds (default :class:`AcceptanceCriteria`).
@@ -349,7 +349,7 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
         VideoFormatError: the video has no ladder (give ``ladder_kbps``) or one of another level count.
         EvaluationError: a session failed (the journal keeps the finished ones).
     """
-    from abr.generalization_report import OUTPUT_FILES, write_generalization_files
+    from abr.evaluation.generalization_report import OUTPUT_FILES, write_generalization_files
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

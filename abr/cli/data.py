@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from abr import inputs
-from abr._atomic import write_atomic
-from abr._cli_common import DataDirOption, reported_errors
+from abr.cli.common import DataDirOption, reported_errors
+from abr.common import inputs
+from abr.common.atomic import write_atomic
 from abr.errors import ConfigError
 from traces.datadir import data_dir as resolve_data_dir
 from traces.datadir import list_trace_files

@@ -1,4 +1,4 @@
-"""The SB3 callbacks of :mod:`abr.train`: the entropy schedule and the validation with checkpoints."""
+"""The SB3 callbacks of :mod:`abr.training.run`: the entropy schedule and the validation with checkpoints."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from abr._atomic import write_csv_atomic
+from abr.common.atomic import write_csv_atomic
 from agents.rl import LAYOUT_ATTR, RLPolicy
 from simulator.errors import MissingExtraError
 
@@ -17,8 +17,18 @@ except ImportError as exc:  # pragma: no cover - exercised only without the rl e
     raise MissingExtraError("stable-baselines3", "rl") from exc
 
 if TYPE_CHECKING:
-    from abr.train import EvaluationPoint, TrainInputs, TrainProgress
-    from abr.train_config import TrainConfig
+    from abr.training.config import TrainConfig
+    from abr.training.run import TrainInputs, TrainProgress
+
+from abr.training.validation import (
+    BEST_MODEL_FILE,
+    CHECKPOINT_FILE,
+    EVALUATION_COLUMNS,
+    EvaluationPoint,
+    evaluation_point,
+    save_model,
+    validate_policy,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,15 +110,6 @@ class Validation(BaseCallback):
             self.progress(int(self.model.num_timesteps), self.config.total_timesteps, last)
 
     def _validate(self) -> None:
-        from abr.train import (
-            BEST_MODEL_FILE,
-            CHECKPOINT_FILE,
-            EVALUATION_COLUMNS,
-            evaluation_point,
-            save_model,
-            validate_policy,
-        )
-
         steps = int(self.model.num_timesteps)
         policy = RLPolicy(self.model, getattr(self.model, LAYOUT_ATTR), name=f"{self.config.algorithm}@{steps}")
         was_training = self.model.policy.training

@@ -22,7 +22,7 @@ from rich.logging import RichHandler
 from abr.errors import INPUT_ERRORS, AbrError, DownloadError, SimulationInvariantError
 
 if TYPE_CHECKING:
-    from abr.engines import SessionFailure
+    from abr.evaluation.tasks import SessionFailure
 
 #: Exit code of bad input (an unknown name, a missing or malformed file, a bad value), as click uses.
 EXIT_BAD_INPUT = 2
@@ -43,7 +43,7 @@ class QoEKind(str, Enum):
 
 
 class Engine(str, Enum):
-    """Where an evaluation's sessions run (see ``abr.engines``)."""
+    """Where an evaluation's sessions run (see ``abr.evaluation.engines``)."""
 
     local = "local"
     serial = "serial"

@@ -1,4 +1,4 @@
-"""``abr generalization``: the generalisation protocol of a trained model (:mod:`abr.generalization`).
+"""``abr generalization``: the generalisation protocol of a trained model (:mod:`abr.evaluation.generalization`).
 
 Registered in :mod:`abr.cli` with ``app.command("generalization")(generalization_command)``. The exit code is
 0 whether or not the acceptance checks pass (they are reported); 2 for bad input, 1 for a failure while running.
@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from abr._cli_common import (
+from abr.cli.common import (
     SEED_MAX,
     Algorithm,
     DataDirOption,
@@ -27,8 +27,8 @@ from abr._cli_common import (
     report_failures,
     reported_errors,
 )
-from abr.engines import default_workers
-from abr.evaluate import ProgressCallback
+from abr.evaluation.engines import default_workers
+from abr.evaluation.harness import ProgressCallback
 
 
 def split_families(values: Sequence[str] | None) -> list[str]:
@@ -80,8 +80,8 @@ def generalization_command(
     --out; an interrupted run resumes when the same command is run again.
     """
     with reported_errors():
-        from abr.generalization import DEFAULT_HEURISTICS, check_scalings, run_generalization
-        from abr.inputs import parse_ladder_kbps
+        from abr.common.inputs import parse_ladder_kbps
+        from abr.evaluation.generalization import DEFAULT_HEURISTICS, check_scalings, run_generalization
 
         families = split_families(held_out)
         heuristics = list(agent) if agent else list(DEFAULT_HEURISTICS)

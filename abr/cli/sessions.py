@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from abr._cli_common import SEED_MAX, DataDirOption, LadderOption, OverwriteOption, reported_errors
+from abr.cli.common import SEED_MAX, DataDirOption, LadderOption, OverwriteOption, reported_errors
 from abr.errors import ConfigError
 from traces.datadir import configured_data_dir
 
@@ -70,10 +70,10 @@ def simulate_command(
 ) -> None:
     """Run the population: recommendations, choices, shared-link playback, engagement; write the reports.
 
-    --out is claimed for the run (abr.run_folder): another run's results there are refused unless --overwrite,
+    --out is claimed for the run (abr.common.run_folder): another run's results there are refused unless --overwrite,
     and the same command on a finished folder has nothing to do.
     """
-    from abr.run_folder import RunFolder
+    from abr.common.run_folder import RunFolder
     from abr.sessions import SessionsConfig, run_population
 
     with reported_errors():

@@ -40,9 +40,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from abr._atomic import write_json_atomic
+from abr.common.atomic import write_json_atomic
+from abr.common.provenance import utc_timestamp
 from abr.errors import ConfigError
-from abr.provenance import utc_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class RunFolder:
         overwrite: replace another run's results (or rerun this finished one), removing only the files the
             earlier run recorded.
         reuse: take over an interrupted run of the same kind but other inputs (the caller keeps the part of
-            its work that still holds, e.g. :meth:`abr.journal.Journal.load` with ``reuse``).
+            its work that still holds, e.g. :meth:`abr.evaluation.journal.Journal.load` with ``reuse``).
         option: the command-line spelling of ``overwrite``, for messages (``--overwrite``).
         reuse_option: the command-line spelling of ``reuse``, where the command has it (named in messages).
 

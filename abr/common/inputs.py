@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from abr._memory import available_memory_bytes, check_fits
+from abr.common.memory import available_memory_bytes, check_fits
 from traces.datadir import configured_data_dir, resolve_traces, resolve_video
 from traces.errors import ConfigError, DataDirError
 from traces.readers import read_trace, read_trace_dir

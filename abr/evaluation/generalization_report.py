@@ -1,7 +1,7 @@
 """The files of the generalisation protocol: ``generalization.csv``, ``.json``, ``.md`` and ``.png``.
 
 * ``generalization.csv``: one row per (trace set or pooled group, scaling, agent), columns
-  :data:`abr.generalization_stats.ROW_COLUMNS`; blank where a figure does not apply (the share of the
+  :data:`abr.evaluation.generalization_stats.ROW_COLUMNS`; blank where a figure does not apply (the share of the
   optimum where the optimum's mean is not positive, a paired difference of an agent with itself).
 * ``generalization.json``: the settings, the model and its provenance summary, the sets and their
   classification, the acceptance checks with their figures, every row, versions and git commit.
@@ -19,16 +19,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from abr._atomic import write_csv_atomic, write_json_atomic, write_text_atomic
-from abr.compare import PairedRow
-from abr.generalization_stats import ROW_COLUMNS, GeneralizationRow, clean_record
-from abr.provenance import git_state, package_versions, utc_timestamp
-from abr.report import save_figure
-from abr.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL
+from abr.common.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
+from abr.common.plotting import save_figure
+from abr.common.provenance import git_state, package_versions, utc_timestamp
+from abr.evaluation.compare import PairedRow
+from abr.evaluation.generalization_stats import ROW_COLUMNS, GeneralizationRow, clean_record
+from abr.evaluation.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL
 from agents.provenance import provenance_summary
 
 if TYPE_CHECKING:
-    from abr.generalization import ModelInfo, ProtocolSet
+    from abr.evaluation.generalization import ModelInfo, ProtocolSet
 
 CSV_FILE, JSON_FILE, MARKDOWN_FILE, PLOT_FILE = ("generalization.csv", "generalization.json", "generalization.md",
                                                  "generalization.png")

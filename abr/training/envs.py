@@ -1,4 +1,4 @@
-"""The training environments of :mod:`abr.train`: ``AbrEnv`` instances in training mode, vectorised for SB3.
+"""The training environments of :mod:`abr.training.run`: ``AbrEnv`` instances in training mode, vectorised for SB3.
 
 Domain randomisation:
 

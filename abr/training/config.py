@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from abr._atomic import write_atomic
-from abr.inputs import parse_ladder_kbps
+from abr.common.atomic import write_atomic
+from abr.common.inputs import parse_ladder_kbps
 from agents.rl import ALGORITHMS
 from simulator.config import PRESETS
 from simulator.errors import ConfigError
@@ -331,7 +331,7 @@ def train_config_toml(config: TrainConfig) -> str:
     >>> print(train_config_toml(TrainConfig(traces=("fcc/train",))).splitlines()[8])
     traces = ["fcc/train"]
     """
-    lines = ["# abr training run configuration (see abr.train_config.TrainConfig)"]
+    lines = ["# abr training run configuration (see abr.training.config.TrainConfig)"]
     for key, value in config.as_dict().items():
         if value is not None:
             lines.append(f"{key} = {_toml_value(value)}")

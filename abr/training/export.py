@@ -4,7 +4,7 @@
 
 * ``policy.onnx``: input ``obs`` (float32 ``[batch, 6, W]``), outputs ``logits`` and ``probs``
   (``[batch, n_levels]``): the actor's logits path (features -> actor layers -> action head) and its softmax;
-* ``weights.json``: the same network as plain JSON (:mod:`abr._policy_weights` describes the format and
+* ``weights.json``: the same network as plain JSON (:mod:`abr.training.weights` describes the format and
   evaluates it with numpy);
 * ``encoder_spec.json``: how to build the observation from a player's history: every row, its unit,
   normalisation constant and column layout (:func:`encoder_spec`);
@@ -45,16 +45,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from abr._atomic import write_atomic, write_json_atomic
-from abr._policy_weights import numpy_logits, policy_weights, softmax
+from abr.common.atomic import write_atomic, write_json_atomic
+from abr.common.inputs import envivio_cbr_video
+from abr.common.provenance import package_versions, utc_timestamp
 from abr.errors import ConfigError, MissingExtraError, PolicyExportError
-from abr.inputs import envivio_cbr_video
-from abr.provenance import package_versions, utc_timestamp
-from simulator.rollout import run_session
+from abr.training.weights import numpy_logits, policy_weights, softmax
 from agents.rl import CRITIC_PREFIXES, RLPolicy, load_model, policy_logits
 from simulator import observation as obs_encoding
 from simulator.config import SimConfig, preset
 from simulator.context import PlayerContext
+from simulator.rollout import run_session
 from traces.synthetic import generate_trace_set
 from traces.types import Trace, Video
 
