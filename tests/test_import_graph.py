@@ -29,7 +29,7 @@ def _is_type_checking(node: ast.If) -> bool:
 
 
 def _imports(path: Path, module: str, modules: dict[str, Path]) -> set[str]:
-    """The project modules ``module`` imports (a ``from package import name`` counts the submodule when there is one)."""
+    """The project modules ``module`` imports (``from package import name``: the submodule when there is one)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     targets: set[str] = set()
 
@@ -109,6 +109,6 @@ def test_no_import_cycles() -> None:
 
 def test_the_checks_find_what_they_look_for() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-    assert _layer("abr.cli.app") > _layer("agents.rl") > _layer("simulator.env") > _layer("traces.types")
+    assert _layer("abr.cli.main") > _layer("agents.rl") > _layer("simulator.env") > _layer("traces.types")
     graph = _graph()
     assert "simulator.rollout" in graph["abr.evaluation.engines"]  # function-level and module-level imports count

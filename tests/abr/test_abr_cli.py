@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from abr import cli
+import abr.cli.main as cli_app
 from abr.cli import app
 from abr.cli.common import configure_logging
+from abr.common.inputs import load_video
 from agents.registry import AGENTS
 from traces.download import REGISTRY
 from traces.readers import read_cooked_trace, read_trace
@@ -261,7 +262,7 @@ def test_verbosity_flags_set_the_log_level_only_while_the_command_runs():
     for flags, level in ((["-q"], logging.ERROR), ([], logging.WARNING), (["-v"], logging.INFO),
                          (["-vv"], logging.DEBUG)):
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(cli, "configure_logging", spy)
+            mp.setattr(cli_app, "configure_logging", spy)
             assert runner.invoke(app, [*flags, "agents"]).exit_code == 0
         assert seen["level"] == level
         assert (traces_logger.level, list(traces_logger.handlers), traces_logger.propagate) == before
@@ -301,7 +302,7 @@ def test_scale_mean_mbps_scales_each_set_by_one_factor(data, tmp_path):
     from simulator.rollout import run_session
 
     rows = [r for r in read_csv(tmp_path / "out" / "sessions.csv") if r["agent"] == "bba"]
-    video = cli.inputs.load_video("tinyvid", data)
+    video = load_video("tinyvid", data)
     for row, trace in zip(rows, tiny.traces, strict=True):
         outcomes = run_session(make_agent("bba"), trace.scaled(factor), video, preset("pensieve"))
         assert float(row["rebuffer_s"]) == pytest.approx(sum(o.rebuffer_s for o in outcomes), rel=1e-12, abs=1e-12)
