@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import simpy
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from agents.registry import make_agent
 from simulator.config import preset
 from simulator.errors import ConfigError, SimulationInvariantError
 from simulator.fast import EQUIVALENCE_ATOL, EQUIVALENCE_RTOL
+from simulator.link import MAX_TRACE_PASSES
 from simulator.rollout import run_session
 from simulator.shared_link import SharedLink
 from simulator.shared_session import PlayerSpec, jain_index, run_shared
@@ -88,16 +89,42 @@ def players(draw: st.DrawFn) -> list[tuple[float, int, Video]]:
              draw(videos())) for _ in range(n)]
 
 
+def _payload_bits_per_pass(trace: Trace, efficiency: float) -> float:
+    """Payload one pass over ``trace`` carries, summed interval by interval (sample ``i``'s rate holds over
+    ``(t[i-1], t[i]]``), written here independently of the links' own sums."""
+    t, r = trace.times_s.tolist(), trace.throughput_bps.tolist()
+    return math.fsum(r[i] * (t[i] - t[i - 1]) for i in range(1, len(t))) * efficiency
+
+
+def _largest_requested_bits(specs: list[tuple[float, int, Video]]) -> float:
+    """The largest chunk fixed players ask for: each one downloads every chunk of its level."""
+    return max(float(video.chunk_sizes_bits[:, min(level, video.n_levels - 1)].max()) for _, level, video in specs)
+
+
+def _fixed_players(specs: list[tuple[float, int, Video]]) -> list[PlayerSpec]:
+    return [PlayerSpec(make_agent(f"fixed:{min(level, video.n_levels - 1)}"), video, start_time_s=start)
+            for start, level, video in specs]
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(trace=traces(may_be_slow=False), specs=players(), efficiency=st.sampled_from([0.95, 1.0]))
-def test_the_link_never_exceeds_capacity_and_delivers_every_bit(trace: Trace, specs: list, efficiency: float) -> None:
+@given(trace=traces(may_be_slow=False), specs=players(), efficiency=st.sampled_from([0.95, 1.0]),
+       slow_factor=st.sampled_from([1.0, 1.0, 1.0, 1.0, 1e-5]))
+def test_the_link_never_exceeds_capacity_and_delivers_every_bit(
+        trace: Trace, specs: list, efficiency: float, slow_factor: float) -> None:
+    trace = trace.scaled(slow_factor)  # 1e-5: far too slow, so the run must be refused
     config = REALISTIC.replace(payload_efficiency=efficiency, max_buffer_s=12.0)
-    player_specs = [PlayerSpec(make_agent(f"fixed:{min(level, video.n_levels - 1)}"), video, start_time_s=start)
-                    for start, level, video in specs]
-    try:
-        run = run_shared(trace, player_specs, config, record_rates=True)
-    except SimulationInvariantError:  # a chunk far too big for the trace: refused, as by the single engine
+    player_specs = _fixed_players(specs)
+    # Refused exactly when a requested chunk needs more than MAX_TRACE_PASSES passes over the trace (what the
+    # single engine refuses); any other SimulationInvariantError is a bug and fails the test.
+    largest_bits = _largest_requested_bits(specs)
+    limit_bits = MAX_TRACE_PASSES * _payload_bits_per_pass(trace, efficiency)
+    assume(not math.isclose(largest_bits, limit_bits, rel_tol=1e-9))  # a tie is decided by rounding
+    event("refused" if largest_bits > limit_bits else "played")
+    if largest_bits > limit_bits:
+        with pytest.raises(SimulationInvariantError, match=f"more than {MAX_TRACE_PASSES} passes"):
+            run_shared(trace, player_specs, config, record_rates=True)
         return
+    run = run_shared(trace, player_specs, config, record_rates=True)
     for interval in run.rate_log:
         total_bps = sum(interval.rates_bps.values())
         assert interval.end_s >= interval.start_s
@@ -115,6 +142,30 @@ def test_the_link_never_exceeds_capacity_and_delivers_every_bit(trace: Trace, sp
     for (start, _, _), player in zip(specs, run.players):
         assert player.start_time_s == start
         assert all(o.download_time_s > 0 and o.rebuffer_s >= 0 for o in player.outcomes)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trace=traces(may_be_slow=False), level=st.integers(0, 5), video=videos(),
+       passes_needed=st.sampled_from([0.8, 0.999, 1.001, 1.25]) | st.floats(0.7, 1.4))
+def test_a_refusal_happens_exactly_when_a_chunk_needs_more_than_the_allowed_passes(
+        trace: Trace, level: int, video: Video, passes_needed: float) -> None:
+    # Scale the trace so that the largest requested chunk needs passes_needed x MAX_TRACE_PASSES passes.
+    video = Video(video.bitrates_bps, video.chunk_duration_s, video.chunk_sizes_bits[:3], name="short")
+    specs = [(0.0, level, video)]
+    largest_bits = _largest_requested_bits(specs)
+    factor = largest_bits / (passes_needed * MAX_TRACE_PASSES * _payload_bits_per_pass(trace, 1.0))
+    slowed = trace.scaled(factor)
+    assume(not math.isclose(passes_needed, 1.0, rel_tol=1e-6))
+    event("refused" if passes_needed > 1 else "played")
+    if passes_needed > 1:
+        with pytest.raises(SimulationInvariantError, match=f"more than {MAX_TRACE_PASSES} passes"):
+            run_shared(slowed, _fixed_players(specs), REALISTIC.replace(payload_efficiency=1.0))
+        return
+    player = run_shared(slowed, _fixed_players(specs), REALISTIC.replace(payload_efficiency=1.0)).players[0]
+    # Played to the end, the largest chunk taking at least (passes_needed x MAX_TRACE_PASSES - 1) whole passes.
+    assert [o.chunk_idx for o in player.outcomes] == list(range(video.n_chunks))
+    assert max(o.download_time_s for o in player.outcomes) >= (passes_needed * MAX_TRACE_PASSES - 1) * (
+        trace.times_s[-1] - trace.times_s[0])
 
 
 def test_a_player_that_runs_out_of_patience_stops_and_frees_the_link() -> None:
