@@ -21,7 +21,7 @@ from dataclasses import astuple, dataclass
 import numpy as np
 import numpy.typing as npt
 
-from abr.evaluation.stats import CI_LEVEL, bootstrap_generator, bootstrap_indices
+from abr.evaluation.stats import bootstrap_ci, bootstrap_generator, bootstrap_means, percentile_interval
 
 OPTIMUM_AGENT = "optimal"
 TIE_TOLERANCE = 1e-9
@@ -117,8 +117,7 @@ def paired_comparisons(rows: Sequence[Row], baseline: str, *, seed: int, metrics
                 if mine.size == 0:
                     continue
                 diff = mine - theirs
-                means = diff[bootstrap_indices(diff.size, bootstrap_generator(seed))].mean(axis=1)
-                low, high = _interval(means)
+                low, high = bootstrap_ci(diff, bootstrap_generator(seed))
                 out.append(PairedRow(agent, baseline, label, metric, int(diff.size), float(diff.mean()), low, high,
                                      float(np.mean(diff > TIE_TOLERANCE)),
                                      float(np.mean(np.abs(diff) <= TIE_TOLERANCE)),
@@ -145,17 +144,13 @@ def percent_of_optimum(rows: Sequence[Row], *, seed: int, optimum: str = OPTIMUM
             mine, best = _paired_values(rows, agent, optimum, trace_set, metric)
             if mine.size == 0:
                 continue
-            indices = bootstrap_indices(mine.size, bootstrap_generator(seed))
+            resampled_mine, resampled_best = bootstrap_means(np.stack([mine, best]), bootstrap_generator(seed))
             with np.errstate(divide="ignore", invalid="ignore"):
-                ratios = 100.0 * mine[indices].mean(axis=1) / best[indices].mean(axis=1)
+                ratios = 100.0 * resampled_mine / resampled_best
                 pct = 100.0 * float(mine.mean()) / float(best.mean())
-            low, high = _interval(ratios[np.isfinite(ratios)]) if np.isfinite(ratios).any() else (np.nan, np.nan)
+            finite = ratios[np.isfinite(ratios)]
+            low, high = percentile_interval(finite) if finite.size else (np.nan, np.nan)
             out.append(OptimumRow(agent, label, int(mine.size), metric, float(mine.mean()), float(best.mean()),
                                   pct, low, high))
     return out
 
-
-def _interval(samples: npt.NDArray[np.float64]) -> tuple[float, float]:
-    tail = 100.0 * (1.0 - CI_LEVEL) / 2.0
-    low, high = np.percentile(samples, [tail, 100.0 - tail])
-    return float(low), float(high)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from abr.evaluation.compare import PairedRow, paired_comparisons, percent_of_optimum
-from abr.evaluation.stats import bootstrap_generator, bootstrap_indices, percentile_ci
+from abr.evaluation.stats import bootstrap_ci, bootstrap_generator
 
 METRIC = "qoe_excl_first"
 OPTIMUM = "optimal"
@@ -144,7 +144,7 @@ def group_rows(rows: Sequence[Row], *, group: str, kind: str, family: str, label
     out = []
     for agent in agents:
         data = values[agent]
-        low, high = percentile_ci(data, bootstrap_indices(data.size, bootstrap_generator(seed)))
+        low, high = bootstrap_ci(data, bootstrap_generator(seed))
         ratios = [float(r["rebuffer_ratio"]) for r in rows if r["agent"] == agent]
         pct = shares.get(agent) if optimum is not None and optimum > 0 else None
         out.append(GeneralizationRow(

@@ -8,7 +8,9 @@ the same seed and inputs give byte-identical files):
 * ``policies.csv``: one row per policy: totals and means, fairness on shared links.
 * ``recommender.csv``: online recommender metrics per (policy, day).
 * ``calibration.json``: the engagement curves measured from the sessions next to the published targets.
-* ``ab.json`` (two policies): the paired difference in watch hours per user with a bootstrap CI.
+* ``ab.json`` (two policies): the paired difference in watch hours per user with a 95% percentile-bootstrap
+  CI: the evaluation's bootstrap and settings (:func:`abr.evaluation.stats.bootstrap_ci`: 1,000 resamples of
+  the users, drawn from the run seed's bootstrap stream :func:`abr.evaluation.stats.bootstrap_generator`).
 * ``config.json``: the resolved settings, seed and package versions; ``report.md`` and the plots.
 """
 
@@ -21,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from abr.common.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from abr.common.provenance import package_versions
+from abr.evaluation.stats import bootstrap_ci, bootstrap_generator
 from abr.sessions.engagement import (
     CurvePoint,
     abandonment_curve,
@@ -39,9 +41,6 @@ from abr.sessions.simulate import SimulationResult, ViewRecord
 ABANDON_SLOPE_TOL = 0.012  # +-1.2 percentage points per second around 5.8, or 3 standard errors if larger
 WATCH_LOSS_SLOPE_TOL = 1.0  # +-1 % of the title per % of rebuffering ratio around 5
 BIN_TOL = 0.05  # each bin's measured rate within 0.05 + 3 binomial standard errors of its target
-BOOTSTRAP_SAMPLES = 2000
-#: Bootstrap resamples drawn together: an int64 ``[samples, users]`` block of at most this size.
-BOOTSTRAP_BLOCK_BYTES = 32 * 1024**2
 
 SESSION_COLUMNS = ("agent", "day", "user", "household", "view", "start_time_s", "title_id", "title_rank",
                    "interest", "intended_fraction", "patience_s", "window_s", "is_abandoned", "startup_delay_s",
@@ -162,16 +161,15 @@ def calibration(result: SimulationResult, arm: int | None = None) -> dict[str, A
 
 
 def ab_comparison(result: SimulationResult, population: Population) -> dict[str, Any]:
-    """Arm 1 minus arm 0: watch hours per user (paired by user), with a seeded bootstrap 95% CI."""
+    """Arm 1 minus arm 0: watch hours per user (paired by user), with a seeded bootstrap 95% CI (the module
+    docstring gives its settings)."""
     a_name, b_name = result.config.agents[:2]
     hours = np.zeros((2, population.n_users))
     for v in result.views:
         if v.arm < 2:
             hours[v.arm, v.user] += v.watch_s / 3600.0
     diff = hours[1] - hours[0]
-    rng = np.random.default_rng(np.random.SeedSequence(result.config.seed, spawn_key=(9,)))
-    means = _bootstrap_means(diff, rng)
-    low, high = np.quantile(means, [0.025, 0.975])
+    low, high = bootstrap_ci(diff, bootstrap_generator(result.config.seed))
     return {
         "a": a_name, "b": b_name,
         "watch_hours_a": float(hours[0].sum()), "watch_hours_b": float(hours[1].sum()),
@@ -181,21 +179,6 @@ def ab_comparison(result: SimulationResult, population: Population) -> dict[str,
         "users_better_with_b": int(np.sum(diff > 0)), "users_worse_with_b": int(np.sum(diff < 0)),
         "paired_by": "user (same population, view times, choices' random numbers, traces and start offsets)",
     }
-
-
-def _bootstrap_means(values: npt.NDArray[np.float64], rng: np.random.Generator) -> npt.NDArray[np.float64]:
-    """Means of :data:`BOOTSTRAP_SAMPLES` resamples of ``values`` with replacement, drawn in blocks of rows.
-
-    A block holds at most :data:`BOOTSTRAP_BLOCK_BYTES` of indices (all samples at once up to about 2,000
-    users), so memory stays bounded for any population; more blocks split the draws differently.
-    """
-    n = values.size
-    rows = max(1, BOOTSTRAP_BLOCK_BYTES // (8 * n))
-    means = np.empty(BOOTSTRAP_SAMPLES)
-    for start in range(0, BOOTSTRAP_SAMPLES, rows):
-        stop = min(start + rows, BOOTSTRAP_SAMPLES)
-        means[start:stop] = values[rng.integers(0, n, (stop - start, n))].mean(axis=1)
-    return means
 
 
 def write_outputs(out: Path, result: SimulationResult, data: RatingData, population: Population,

@@ -15,11 +15,11 @@ from abr.cli import app
 from abr.common import inputs
 from abr.common.memory import GIB, MEMORY_LIMIT_ENV, available_memory_bytes, check_fits, format_gib
 from abr.errors import ConfigError
+from abr.evaluation import stats
 from abr.sessions import SessionsConfig, run_population
 from abr.sessions import api as sessions_api
 from abr.sessions import population as population_module
 from abr.sessions.api import check_run_fits, estimate_run_bytes
-from abr.sessions.outputs import BOOTSTRAP_SAMPLES, _bootstrap_means
 from abr.sessions.population import (
     INTEREST_NOISE_SD,
     INTEREST_SCALE,
@@ -160,14 +160,33 @@ def test_a_population_keeps_memory_linear_in_users() -> None:
     assert population.interest.rows(2990, 3000).shape == (10, len(data.catalog))
 
 
-def test_bootstrap_in_one_block_is_the_whole_draw_and_blocks_stay_bounded() -> None:
+class _RecordingGenerator:
+    """A generator that records the shape of every ``integers`` draw."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.sizes: list[tuple[int, int]] = []
+
+    def integers(self, low: int, high: int, size: tuple[int, int]) -> np.ndarray:
+        self.sizes.append(size)
+        return self.rng.integers(low, high, size=size)
+
+
+def test_bootstrap_blocks_stay_bounded_and_give_the_whole_draw(monkeypatch: pytest.MonkeyPatch) -> None:
     values = np.random.default_rng(3).normal(size=1000)
-    expected_rng, rng = (np.random.default_rng(np.random.SeedSequence(5, spawn_key=(9,))) for _ in range(2))
-    expected = values[expected_rng.integers(0, values.size, (BOOTSTRAP_SAMPLES, values.size))].mean(axis=1)
-    np.testing.assert_array_equal(_bootstrap_means(values, rng), expected)
-    many = np.random.default_rng(4).normal(size=40_000)  # 2,000 x 40,000 indices would be 640 MB at once
-    means = _bootstrap_means(many, np.random.default_rng(6))
-    assert means.shape == (BOOTSTRAP_SAMPLES,) and abs(float(means.mean()) - float(many.mean())) < 0.01
+    whole = values[np.random.default_rng(5).integers(0, values.size, (stats.BOOTSTRAP_RESAMPLES, values.size))]
+    np.testing.assert_array_equal(stats.bootstrap_means(values, np.random.default_rng(5)), whole.mean(axis=1))
+    monkeypatch.setattr(stats, "BOOTSTRAP_BLOCK_BYTES", 8 * 1000 * 300)  # 300 resamples of 1,000 values a block
+    rng = _RecordingGenerator(5)
+    blocks = stats.bootstrap_means(values, rng)  # type: ignore[arg-type]
+    assert rng.sizes == [(300, 1000)] * 3 + [(100, 1000)]
+    np.testing.assert_array_equal(blocks, whole.mean(axis=1))  # the block size changes memory, not the result
+    monkeypatch.undo()
+    many = np.random.default_rng(4).normal(size=40_000)  # 1,000 x 40,000 indices would be 320 MB at once
+    rng = _RecordingGenerator(6)
+    means = stats.bootstrap_means(many, rng)  # type: ignore[arg-type]
+    assert all(8 * rows * n <= stats.BOOTSTRAP_BLOCK_BYTES for rows, n in rng.sizes)
+    assert means.shape == (stats.BOOTSTRAP_RESAMPLES,) and abs(float(means.mean()) - float(many.mean())) < 0.01
 
 
 # --- abr evaluate --synthetic --------------------------------------------------------------------------------
