@@ -13,11 +13,22 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, Protocol
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from abr.errors import INPUT_ERRORS, AbrError, DownloadError, SimulationInvariantError
 
@@ -111,6 +122,44 @@ def configure_logging(verbose: int, quiet: bool) -> Callable[[], None]:
             package_logger.propagate = propagate
 
     return restore
+
+
+class ProgressUpdate(Protocol):
+    """What :func:`progress_bar` yields: report ``done`` of ``total`` and, when ``what`` is given, a new description."""
+
+    def __call__(self, done: int, total: int | None, what: str | None = None) -> None: ...
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, *, time_remaining: bool = False,
+                 transfer: bool = False) -> Iterator[ProgressUpdate]:
+    """A transient rich progress bar on stderr, for the length of the ``with`` block.
+
+    Yields ``update(done, total, what=None)``: ``done`` of ``total`` (``None``: not known yet) and, when
+    ``what`` is given, a new description. Every command's bar is this one.
+
+    Args:
+        description: the text in front of the bar until an update gives another.
+        time_remaining: also show the estimated time left (training).
+        transfer: count bytes (size done and transfer speed) instead of items and elapsed time (downloads).
+    """
+    columns: list[ProgressColumn] = [TextColumn("{task.description}"), BarColumn()]
+    if transfer:
+        columns += [DownloadColumn(), TransferSpeedColumn()]
+    else:
+        columns += [MofNCompleteColumn(), TimeElapsedColumn()]
+    if time_remaining:
+        columns.append(TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int | None, what: str | None = None) -> None:
+            if what is None:
+                bar.update(task, completed=done, total=total)
+            else:
+                bar.update(task, completed=done, total=total, description=what)
+
+        yield update
 
 
 def one_line(exc: BaseException) -> str:

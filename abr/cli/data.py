@@ -9,10 +9,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from abr.cli.common import DataDirOption, reported_errors
+from abr.cli.common import DataDirOption, progress_bar, reported_errors
 from abr.common import inputs
 from abr.common.atomic import write_atomic
 from abr.errors import ConfigError
@@ -123,11 +122,8 @@ def download_command(
         if name not in REGISTRY:
             raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(sorted(REGISTRY))}")
         target_root = dest if dest is not None else resolve_data_dir(data_dir)
-        columns = (TextColumn(name), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task(name, total=None)
-            installed = download_dataset(
-                name, target_root, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        with progress_bar(name, transfer=True) as update:
+            installed = download_dataset(name, target_root, progress=update)
         Console().print(f"{name} installed in {installed}")
 
 

@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from abr.cli.common import (
@@ -22,13 +21,14 @@ from abr.cli.common import (
     LadderOption,
     OverwriteOption,
     QoEKind,
+    progress_bar,
     report_failures,
     reported_errors,
 )
 from abr.common import inputs
 from abr.errors import ConfigError
 from abr.evaluation.engines import default_workers
-from abr.evaluation.harness import ALL_SETS, EvaluationResult, ProgressCallback, evaluate
+from abr.evaluation.harness import ALL_SETS, EvaluationResult, evaluate
 from abr.evaluation.journal import JOURNAL_FILE
 from agents.registry import make_agent
 from simulator.config import preset
@@ -105,7 +105,7 @@ def evaluate_command(
             "video_ladders_kbps": {v.name: bps_to_kbps(v.bitrates_bps).tolist() for v in videos},
             "data_dir": str(data_dir) if data_dir else None,
         }
-        with _progress_bar("evaluating") as progress, _resumable(out):
+        with progress_bar("evaluating") as progress, _resumable(out):
             result = evaluate(agent, {s.name: list(s.traces) for s in sets}, videos, sim_config, weights,
                               out, seed=seed, progress=progress, command=command, metadata=metadata,
                               engine=engine.value, workers=workers or default_workers(),
@@ -173,18 +173,6 @@ def _resumable(out: Path) -> Iterator[None]:
         typer.echo(f"interrupted: finished sessions are kept in {out / JOURNAL_FILE}; rerun the same command "
                    "to resume", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-
-
-@contextlib.contextmanager
-def _progress_bar(description: str) -> Iterator[ProgressCallback]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=None)
-
-        def update(done: int, total: int, what: str) -> None:
-            bar.update(task, completed=done, total=total, description=what)
-
-        yield update
 
 
 def results_table(result: EvaluationResult) -> Table:

@@ -6,15 +6,13 @@ Registered in :mod:`abr.cli` with ``app.command("generalization")(generalization
 
 from __future__ import annotations
 
-import contextlib
 import shlex
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from abr.cli.common import (
@@ -24,11 +22,11 @@ from abr.cli.common import (
     Engine,
     LadderOption,
     OverwriteOption,
+    progress_bar,
     report_failures,
     reported_errors,
 )
 from abr.evaluation.engines import default_workers
-from abr.evaluation.harness import ProgressCallback
 
 
 def split_families(values: Sequence[str] | None) -> list[str]:
@@ -88,7 +86,7 @@ def generalization_command(
         ladder, run_scalings = parse_ladder_kbps(ladder_kbps), check_scalings(scalings)
         command = _command_line(model, out, traces, families, agent, video, preset_name, scale_mean_mbps, algo.value,
                                 seed, data_dir, ladder=ladder, scalings=run_scalings)
-        with _progress_bar() as progress:
+        with progress_bar("evaluating") as progress:
             result = run_generalization(
                 model, out, sets=traces, held_out=families, heuristics=heuristics, video=video,
                 ladder_kbps=ladder, scalings=run_scalings, preset_name=preset_name, scale_mean_mbps=scale_mean_mbps,
@@ -146,15 +144,3 @@ def _command_line(model: Path, out: Path, traces: list[str] | None, held_out: li
     if data_dir is not None:
         args += ["--data-dir", str(data_dir)]
     return shlex.join(args)
-
-
-@contextlib.contextmanager
-def _progress_bar() -> Iterator[ProgressCallback]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("evaluating", total=None)
-
-        def update(done: int, total: int, what: str) -> None:
-            bar.update(task, completed=done, total=total, description=what)
-
-        yield update

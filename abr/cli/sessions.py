@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import shlex
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from abr.cli.common import SEED_MAX, DataDirOption, LadderOption, OverwriteOption, reported_errors
+from abr.cli.common import SEED_MAX, DataDirOption, LadderOption, OverwriteOption, progress_bar, reported_errors
 from abr.errors import ConfigError
 from traces.datadir import configured_data_dir
 
@@ -27,18 +24,6 @@ SESSIONS_OUTPUTS: tuple[str, ...] = (
 
 sessions_app = typer.Typer(help="Viewing sessions: recommender, population on shared links, engagement.",
                            no_args_is_help=True)
-
-
-@contextlib.contextmanager
-def _day_progress() -> Iterator[Callable[[int, int, str], None]]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("simulating days", total=None)
-
-        def update(done: int, total: int, what: str) -> None:
-            bar.update(task, completed=done, total=total, description=what)
-
-        yield update
 
 
 @sessions_app.command("simulate")
@@ -106,7 +91,7 @@ def simulate_command(
                                 "again)")
                 return
             folder.will_write(*SESSIONS_OUTPUTS)
-            with _day_progress() as progress:
+            with progress_bar("simulating days") as progress:
                 run = run_population(config, out, catalog=catalog, networks=tuple(network) if network else None,
                                      video=video, ladder_kbps=ladder_kbps, data_dir=data_dir,
                                      command=shlex.join(args), plots=plots,

@@ -11,14 +11,13 @@ import contextlib
 import dataclasses
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from abr.cli.common import (
@@ -28,7 +27,9 @@ from abr.cli.common import (
     Core,
     DataDirOption,
     LadderOption,
+    ProgressUpdate,
     QoEKind,
+    progress_bar,
     reported_errors,
 )
 from abr.common import inputs
@@ -117,8 +118,9 @@ def train_command(
             overrides.update(throughput_scale_low=scale[0], throughput_scale_high=scale[1])
         run_config = dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
         command = shlex.join(sys.argv)  # the process's command line, as typed
-        with _resumable_training(out, data_dir), _progress_bar() as progress:
-            result = train(run_config, out, progress=progress, resume=resume, data_dir=data_dir, command=command)
+        with _resumable_training(out, data_dir), progress_bar("training", time_remaining=True) as update:
+            result = train(run_config, out, progress=_training_progress(update), resume=resume, data_dir=data_dir,
+                           command=command)
         table = Table(title=f"Training run {out} ({result.timesteps} steps, {result.steps_per_s:,.0f} steps/s)")
         for header in ("timesteps", "mean QoE", "QoE excl. first", "bitrate kbps", "rebuffer s"):
             table.add_column(header, justify="right")
@@ -164,18 +166,12 @@ def _base_config(out: Path, config: Path | None, resume: bool) -> TrainConfig:
     return load_train_config(config) if config is not None else TrainConfig()
 
 
-@contextlib.contextmanager
-def _progress_bar() -> Iterator[Any]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("training", total=None)
+def _training_progress(update: ProgressUpdate) -> Callable[[int, int, float | None], None]:
+    """``train``'s progress (timesteps done, total, last validation mean QoE) on a progress bar."""
+    def progress(done: int, total: int, mean_qoe: float | None) -> None:
+        update(done, total, "training" if mean_qoe is None else f"training (validation QoE {mean_qoe:.2f})")
 
-        def update(done: int, total: int, mean_qoe: float | None) -> None:
-            what = "training" if mean_qoe is None else f"training (validation QoE {mean_qoe:.2f})"
-            bar.update(task, completed=done, total=total, description=what)
-
-        yield update
+    return progress
 
 
 def export_command(
