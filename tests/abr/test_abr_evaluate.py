@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from abr.errors import ConfigError, EvaluationError
+from abr.errors import ConfigError
 from abr.evaluation.harness import CHUNK_COLUMNS, SUMMARY_METRICS, evaluate
 from agents import make_agent
 from agents.registry import AGENTS
 from simulator.config import preset
+from simulator.context import PlayerContext
 from simulator.metrics import session_metrics
 from simulator.qoe import QoEWeights
 from simulator.records import ChunkOutcome
@@ -63,7 +64,9 @@ def test_writes_every_file_with_one_session_row_per_agent_and_trace(tmp_path, ti
     chunks = read_csv(tmp_path / "out" / "chunks.csv")
     assert tuple(chunks[0]) == CHUNK_COLUMNS
     assert len(chunks) == sum(int(r["n_chunks"]) for r in rows) == len(rows) * tiny_video.n_chunks
-    assert not [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    # Besides the results, only the run's record and lock (abr.common.run_folder): no temporary file is left.
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")) == [
+        ".abr-run.json", ".abr-run.lock"]
 
 
 def test_session_metrics_recomputed_from_chunks_csv_match_sessions_csv(tmp_path, tiny_traces, tiny_video):
@@ -146,45 +149,46 @@ def test_traces_are_played_in_name_order(tmp_path, tiny_traces, tiny_video):
 
 
 @dataclass
-class FailsOnThirdSession:
-    """A policy that raises while choosing a chunk of its third session."""
+class FailsOnSlowLinks:
+    """Plays the lowest level, and raises once the mean measured throughput is below 0.7 Mbit/s."""
 
     name: str = "flaky"
-    sessions: int = 0
 
     def reset(self, rng: np.random.Generator | None = None) -> None:
-        self.sessions += 1
+        pass
 
-    def select(self, context: object) -> int:
-        if self.sessions == 3:
+    def select(self, context: PlayerContext) -> int:
+        if context.outcomes and np.mean([o.throughput_bps for o in context.outcomes]) < 0.7e6:
             raise RuntimeError("simulated agent crash")
         return 0
 
 
-def test_a_failing_session_names_agent_and_trace_and_leaves_no_result_file(
+def test_a_failing_session_is_recorded_with_its_reason_and_the_others_finish(
         tmp_path, tiny_traces, tiny_video, monkeypatch):
-    monkeypatch.setitem(AGENTS, "flaky", FailsOnThirdSession)
+    monkeypatch.setitem(AGENTS, "flaky", FailsOnSlowLinks)
     out = tmp_path / "out"
-    with pytest.raises(EvaluationError) as info:
-        _run(out, tiny_traces, tiny_video, agents=["bba", "flaky"])
-    message = str(info.value)
-    assert "'flaky'" in message and f"'{tiny_traces[2].name}'" in message
-    assert "simulated agent crash" in message
-    assert isinstance(info.value.__cause__, RuntimeError)
-    # No result file; the journal keeps the sessions that finished (bba's five and flaky's first two).
-    assert sorted(p.name for p in out.iterdir()) == ["journal.jsonl"]
-    assert len((out / "journal.jsonl").read_text().splitlines()) == 1 + 5 + 2
+    result = _run(out, tiny_traces, tiny_video, agents=["bba", "flaky"])
+    assert [(f.agent, f.trace, f.reason) for f in result.failures] == [
+        ("flaky", "a_slow", "RuntimeError: simulated agent crash")]
+    rows = read_csv(out / "sessions.csv")
+    assert len(rows) == 2 * len(tiny_traces) - 1 == len(result.sessions)
+    assert ("flaky", "a_slow") not in {(r["agent"], r["trace"]) for r in rows}
+    assert [(r["agent"], r["trace"], r["reason"]) for r in read_csv(out / "failures.csv")] == [
+        ("flaky", "a_slow", "RuntimeError: simulated agent crash")]
+    # The pooled comparison pairs only the traces both agents finished.
+    pooled = [r for r in result.paired if r.trace_set == "all" and r.metric == "qoe"]
+    assert [(r.agent, r.n) for r in pooled] == [("flaky", len(tiny_traces) - 1)]
+    assert not (out / "journal.jsonl").exists()
 
 
-def test_a_failed_rerun_keeps_the_previous_complete_results(tmp_path, tiny_traces, tiny_video, monkeypatch):
+def test_a_run_into_a_folder_of_other_results_is_refused_and_keeps_them(tmp_path, tiny_traces, tiny_video):
     out = tmp_path / "out"
     _run(out, tiny_traces, tiny_video, agents=["bba"])
     before = {name: (out / name).read_bytes() for name in RESULT_FILES}
-    monkeypatch.setitem(AGENTS, "flaky", FailsOnThirdSession)
-    with pytest.raises(EvaluationError):
-        _run(out, tiny_traces, tiny_video, agents=["flaky"])
+    with pytest.raises(ConfigError, match="pass --overwrite to replace them"):
+        _run(out, tiny_traces, tiny_video, agents=["rb"])
     assert {name: (out / name).read_bytes() for name in RESULT_FILES} == before
-    assert sorted(p.name for p in out.iterdir()) == sorted([*RESULT_FILES, "journal.jsonl"])
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(RESULT_FILES)
 
 
 BAD_INPUTS = {
