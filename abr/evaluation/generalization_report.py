@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from abr.common.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from abr.common.plotting import save_figure
 from abr.common.provenance import git_state, package_versions, utc_timestamp
+from abr.common.tables import markdown_table
 from abr.evaluation.compare import PairedRow
 from abr.evaluation.generalization_stats import ROW_COLUMNS, GeneralizationRow, clean_record
 from abr.evaluation.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL
@@ -106,21 +107,20 @@ def _optimum_cell(row: GeneralizationRow) -> str:
 
 def results_table(rows: Sequence[GeneralizationRow], scaling: str, model_agent: str) -> list[str]:
     """Markdown table lines of one scaling: one row per (set, agent)."""
-    lines = ["| set | label | agent | n | mean [95% CI] | median | p10 | worst 5% | rebuffer | of optimum | "
-             "− robustmpc [95% CI] | − bola-e [95% CI] | − best of the two [95% CI] | win vs best |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    cells = []
     for r in rows:
         if r.scaling != scaling:
             continue
-        agent = "**model**" if r.agent == model_agent else r.agent
         best = r.vs.get("best")
-        lines.append(
-            f"| {r.trace_set} | {r.label} | {agent} | {r.n} | {r.mean:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}] | "
-            f"{r.median:.2f} | {r.p10:.2f} | {r.worst5_mean:.2f} | {100 * r.rebuffer_ratio:.2f}% | "
-            f"{_optimum_cell(r)} | {_diff_cell(r.vs.get('robustmpc'))} | {_diff_cell(r.vs.get('bola_e'))} | "
-            f"{_diff_cell(best)}{f' ({best.baseline})' if best else ''} | "
-            f"{'' if best is None else f'{best.win_rate:.0%}'} |")
-    return lines
+        cells.append((r.trace_set, r.label, "**model**" if r.agent == model_agent else r.agent, r.n,
+                      f"{r.mean:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]", f"{r.median:.2f}", f"{r.p10:.2f}",
+                      f"{r.worst5_mean:.2f}", f"{100 * r.rebuffer_ratio:.2f}%", _optimum_cell(r),
+                      _diff_cell(r.vs.get("robustmpc")), _diff_cell(r.vs.get("bola_e")),
+                      f"{_diff_cell(best)}{f' ({best.baseline})' if best else ''}",
+                      "" if best is None else f"{best.win_rate:.0%}"))
+    return markdown_table(("set", "label", "agent", "n", "mean [95% CI]", "median", "p10", "worst 5%", "rebuffer",
+                           "of optimum", "− robustmpc [95% CI]", "− bola-e [95% CI]", "− best of the two [95% CI]",
+                           "win vs best"), cells, align="lllrrrrrrrrrrr")
 
 
 def _figures_text(figures: Mapping[str, Any]) -> str:
@@ -137,14 +137,15 @@ def _fmt(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, float) else "–" if value is None else str(value)
 
 
+_RESULT_TEXT = {True: "**pass**", False: "**FAIL**", None: "n/a"}
+
+
 def checks_table(checks: Sequence[Mapping[str, Any]]) -> list[str]:
     """Markdown table lines of the acceptance checks."""
-    lines = ["| check | criterion | set | result | figures |", "|---|---|---|---|---|"]
-    for c in checks:
-        result = {True: "**pass**", False: "**FAIL**", None: "n/a"}[c["passed"]]
-        figures = _figures_text(c["figures"]) + (f" ({c['note']})" if c.get("note") else "")
-        lines.append(f"| {c['name']} | {c['criterion']} | {c['trace_set'] or ''} | {result} | {figures} |")
-    return lines
+    return markdown_table(
+        ("check", "criterion", "set", "result", "figures"),
+        [(c["name"], c["criterion"], c["trace_set"] or "", _RESULT_TEXT[c["passed"]],
+          _figures_text(c["figures"]) + (f" ({c['note']})" if c.get("note") else "")) for c in checks])
 
 
 def _provenance_lines(summary: Mapping[str, Any]) -> list[str]:
@@ -181,12 +182,12 @@ def render_markdown(document: Mapping[str, Any], rows: Sequence[GeneralizationRo
     lines += ["## Trace sets", "",
               "Seen: traces whose content (fingerprint) the model was trained or validated on, under any name. An "
               "out-of-distribution set is played without its seen traces.", "",
-              "| set | family | label | traces | seen | played | scale factor (scaled) |",
-              "|---|---|---|---:|---:|---:|---:|"]
-    for s in document["sets"]:
-        factor = s["scale_factors"].get("scaled")
-        lines.append(f"| {s['name']} | {s['family']} | {s['label']} | {s['n_traces']} | {s['n_seen']} | "
-                     f"{s['n_evaluated']} | {_num(factor, 3) if 'scaled' in evaluated else 'not run'} |")
+              *markdown_table(
+                  ("set", "family", "label", "traces", "seen", "played", "scale factor (scaled)"),
+                  [(s["name"], s["family"], s["label"], s["n_traces"], s["n_seen"], s["n_evaluated"],
+                    _num(s["scale_factors"].get("scaled"), 3) if "scaled" in evaluated else "not run")
+                   for s in document["sets"]],
+                  align="lllrrrr")]
     if document["skipped_sets"]:
         lines.append(f"\nDefault sets not in the data directory (skipped): {', '.join(document['skipped_sets'])}")
     lines += ["", "## Acceptance checks", "", *checks_table(document["checks"]), ""]

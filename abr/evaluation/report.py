@@ -25,6 +25,7 @@ import numpy as np
 
 from abr.common.atomic import write_text_atomic
 from abr.common.plotting import save_figure
+from abr.common.tables import markdown_table
 from abr.evaluation.compare import OPTIMUM_AGENT, OptimumRow, PairedRow
 from abr.evaluation.stats import SummaryRow
 
@@ -93,8 +94,7 @@ def render_markdown(summary: Sequence[SummaryRow], *, command: str | None, confi
         lines += [f"## {len(failures)} sessions failed", "",
                   "They are left out of every table below; comparisons pair only the traces both agents finished "
                   "(their n says how many). Reasons (`failures.csv`):", "",
-                  "| agent | trace set | trace | reason |", "|---|---|---|---|",
-                  *(f"| {a} | {s} | {t} | {r.replace('|', '/')} |" for a, s, t, r in failures), ""]
+                  *markdown_table(("agent", "trace set", "trace", "reason"), failures), ""]
     lines += _setup_lines(config)
     lines += ["## Results", "", *results_table(summary), ""]
     lines += [
@@ -121,45 +121,35 @@ def render_markdown(summary: Sequence[SummaryRow], *, command: str | None, confi
 
 def optimum_table(optimum: Sequence[OptimumRow]) -> list[str]:
     """Markdown table lines of the % of the offline optimum, per (agent, trace set)."""
-    lines = ["| agent | trace set | n | QoE excl. first | optimum | % of optimum [95% CI] |",
-             "|---|---|---:|---:|---:|---:|"]
-    for r in optimum:
-        if r.agent == OPTIMUM_AGENT:
-            continue
-        lines.append(f"| {r.agent} | {r.trace_set} | {r.n} | {r.mean:.2f} | {r.optimum_mean:.2f} | "
-                     f"{r.pct_of_optimum:.1f} [{r.ci_low:.1f}, {r.ci_high:.1f}] |")
-    return lines
+    return markdown_table(
+        ("agent", "trace set", "n", "QoE excl. first", "optimum", "% of optimum [95% CI]"),
+        [(r.agent, r.trace_set, r.n, f"{r.mean:.2f}", f"{r.optimum_mean:.2f}",
+          f"{r.pct_of_optimum:.1f} [{r.ci_low:.1f}, {r.ci_high:.1f}]") for r in optimum if r.agent != OPTIMUM_AGENT],
+        align="llrrrr")
 
 
 def paired_table(paired: Sequence[PairedRow], metric: str = "qoe_excl_first") -> list[str]:
     """Markdown table lines of the paired comparison on ``metric``."""
-    lines = ["| agent | trace set | n | mean difference [95% CI] | win | tie | loss |",
-             "|---|---|---:|---:|---:|---:|---:|"]
-    for r in paired:
-        if r.metric != metric:
-            continue
-        mark = " *" if r.is_significant else ""
-        lines.append(f"| {r.agent} | {r.trace_set} | {r.n} | {r.mean_diff:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
-                     f"{mark} | {r.win_rate:.0%} | {r.tie_rate:.0%} | {r.loss_rate:.0%} |")
-    return lines
+    return markdown_table(
+        ("agent", "trace set", "n", "mean difference [95% CI]", "win", "tie", "loss"),
+        [(r.agent, r.trace_set, r.n,
+          f"{r.mean_diff:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]{' *' if r.is_significant else ''}",
+          f"{r.win_rate:.0%}", f"{r.tie_rate:.0%}", f"{r.loss_rate:.0%}") for r in paired if r.metric == metric],
+        align="llrrrrr")
 
 
 def results_table(summary: Sequence[SummaryRow]) -> list[str]:
     """Markdown table lines: one row per (agent, trace set), ``all`` rows included."""
     stats = {(r.agent, r.trace_set, r.metric): r for r in summary}
     groups = list(dict.fromkeys((r.agent, r.trace_set) for r in summary))
-    lines = [
-        "| agent | trace set | n | mean QoE [95% CI] | QoE excl. first | bitrate kbps | rebuffer s | "
-        "smoothness Mbit/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
+    rows = []
     for agent, set_name in groups:
         qoe = stats[(agent, set_name, "qoe")]
-        cells = [f"{stats[(agent, set_name, m)].mean:.2f}"
-                 for m in ("qoe_excl_first", "avg_bitrate_kbps", "rebuffer_s", "smoothness_mbps")]
-        qoe_cell = f"{qoe.mean:.2f} [{qoe.ci_low:.2f}, {qoe.ci_high:.2f}]"
-        lines.append(f"| {agent} | {set_name} | {qoe.n} | {qoe_cell} | " + " | ".join(cells) + " |")
-    return lines
+        rows.append((agent, set_name, qoe.n, f"{qoe.mean:.2f} [{qoe.ci_low:.2f}, {qoe.ci_high:.2f}]",
+                     *(f"{stats[(agent, set_name, m)].mean:.2f}"
+                       for m in ("qoe_excl_first", "avg_bitrate_kbps", "rebuffer_s", "smoothness_mbps"))))
+    return markdown_table(("agent", "trace set", "n", "mean QoE [95% CI]", "QoE excl. first", "bitrate kbps",
+                           "rebuffer s", "smoothness Mbit/s"), rows, align="llrrrrrr")
 
 
 def _setup_lines(config: Mapping[str, Any]) -> list[str]:

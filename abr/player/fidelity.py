@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from abr.common.atomic import write_csv_atomic, write_text_atomic
+from abr.common.tables import markdown_table
 from abr.evaluation.harness import session_row, write_session_tables
 from abr.evaluation.tasks import SessionResult
 from abr.player.browser import PLAYER_SET, PlayResult, play_session, write_session
@@ -136,13 +137,14 @@ def summarize(rows: Sequence[FidelityRow]) -> list[tuple[str, str, int, float, f
 def _markdown(rows: Sequence[FidelityRow], summary: Sequence[tuple[str, str, int, float, float]],
               speed: float) -> str:
     lines = [f"# Simulator vs real player ({len(rows)} sessions, {speed:g}x)", "",
-             "| agent | trace | bitrate real | bitrate sim | gap % | rebuffer real s | rebuffer sim s | "
-             "startup real s | startup sim s | QoE real | QoE sim | decision ms p50 / max |", "|" + "---|" * 12]
-    for r in rows:
-        lines.append(f"| {r.agent} | {r.trace} | {r.real['avg_bitrate_kbps']:.0f} | {r.sim['avg_bitrate_kbps']:.0f} | "
-                     f"{100 * r.bitrate_rel_gap:+.1f} | {r.real['rebuffer_s']:.2f} | {r.sim['rebuffer_s']:.2f} | "
-                     f"{r.real['startup_delay_s']:.2f} | {r.sim['startup_delay_s']:.2f} | {r.real['qoe']:.1f} | "
-                     f"{r.sim['qoe']:.1f} | {r.decide_ms_p50:.3f} / {r.decide_ms_max:.3f} |")
-    lines += ["", "| agent | metric | n | mean gap (real - sim) | mean abs gap |", "|---|---|---|---|---|"]
-    lines += [f"| {a} | {m} | {n} | {g:+.4g} | {ag:.4g} |" for a, m, n, g, ag in summary]
+             *markdown_table(
+                 ("agent", "trace", "bitrate real", "bitrate sim", "gap %", "rebuffer real s", "rebuffer sim s",
+                  "startup real s", "startup sim s", "QoE real", "QoE sim", "decision ms p50 / max"),
+                 [(r.agent, r.trace, f"{r.real['avg_bitrate_kbps']:.0f}", f"{r.sim['avg_bitrate_kbps']:.0f}",
+                   f"{100 * r.bitrate_rel_gap:+.1f}", f"{r.real['rebuffer_s']:.2f}", f"{r.sim['rebuffer_s']:.2f}",
+                   f"{r.real['startup_delay_s']:.2f}", f"{r.sim['startup_delay_s']:.2f}", f"{r.real['qoe']:.1f}",
+                   f"{r.sim['qoe']:.1f}", f"{r.decide_ms_p50:.3f} / {r.decide_ms_max:.3f}") for r in rows]),
+             "",
+             *markdown_table(("agent", "metric", "n", "mean gap (real - sim)", "mean abs gap"),
+                             [(a, m, n, f"{g:+.4g}", f"{ag:.4g}") for a, m, n, g, ag in summary])]
     return "\n".join(lines) + "\n"

@@ -26,6 +26,7 @@ import numpy as np
 
 from abr.common.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from abr.common.provenance import package_versions
+from abr.common.tables import markdown_table
 from abr.evaluation.stats import bootstrap_ci, bootstrap_generator
 from abr.sessions.engagement import (
     CurvePoint,
@@ -213,14 +214,14 @@ def write_outputs(out: Path, result: SimulationResult, data: RatingData, populat
 def render_report(policies: list[dict[str, Any]], calib: dict[str, Any], ab: dict[str, Any] | None,
                   settings: dict[str, Any]) -> str:
     lines = ["# Viewing sessions", "", f"`{settings.get('command', '')}`", "",
-             "| policy | views | watch h | h/user | startup abandon | watch frac | startup s | rebuffer ratio | "
-             "kbps | churn risk | fairness (shared) |", "|" + "---|" * 11]
-    for p in policies:
-        lines.append(f"| {p['agent']} | {p['views']} | {p['watch_hours']:.1f} | {p['watch_hours_per_user']:.3f} | "
-                     f"{p['startup_abandonment_rate']:.3f} | {p['mean_watch_fraction']:.3f} | "
-                     f"{p['mean_startup_delay_s']:.2f} | {p['mean_rebuffer_ratio']:.4f} | "
-                     f"{p['mean_bitrate_kbps']:.0f} | "
-                     f"{p['mean_churn_risk']:.3f} | {p['shared_mean_fairness']:.3f} |")
+             *markdown_table(
+                 ("policy", "views", "watch h", "h/user", "startup abandon", "watch frac", "startup s",
+                  "rebuffer ratio", "kbps", "churn risk", "fairness (shared)"),
+                 [(p["agent"], p["views"], f"{p['watch_hours']:.1f}", f"{p['watch_hours_per_user']:.3f}",
+                   f"{p['startup_abandonment_rate']:.3f}", f"{p['mean_watch_fraction']:.3f}",
+                   f"{p['mean_startup_delay_s']:.2f}", f"{p['mean_rebuffer_ratio']:.4f}",
+                   f"{p['mean_bitrate_kbps']:.0f}", f"{p['mean_churn_risk']:.3f}", f"{p['shared_mean_fairness']:.3f}")
+                  for p in policies])]
     if ab:
         lines += ["", f"A/B ({ab['b']} - {ab['a']}): {ab['delta_watch_hours_per_user']:+.4f} watch hours per user "
                   f"(95% CI {ab['delta_ci95'][0]:+.4f} to {ab['delta_ci95'][1]:+.4f}), {ab['relative_change']:+.1%} "
