@@ -80,7 +80,8 @@ class BolaParameters:
         vp_s: ``V * p``, in seconds.
         gp: ``gamma * p`` in the utility scale.
 
-    >>> p = BolaParameters.from_buffer_target([300e3, 750e3, 1200e3, 1850e3, 2850e3, 4300e3])
+    >>> from traces.videos import ENVIVIO_LADDER_BPS
+    >>> p = BolaParameters.from_buffer_target(ENVIVIO_LADDER_BPS)
     >>> round(p.vp_s, 4), round(p.gp, 4), p.quality(11.7), p.quality(11.8), p.quality(21.1)
     (4.5069, 3.2188, 0, 1, 5)
     """
@@ -159,7 +160,8 @@ class Bola:
         use_chunk_sizes: divide by the next chunk's real sizes rather than the ladder bitrates.
 
     >>> from traces.types import Video
-    >>> video = Video.cbr([300e3, 750e3, 1200e3, 1850e3, 2850e3, 4300e3], chunk_duration_s=4.0, n_chunks=5)
+    >>> from traces.videos import ENVIVIO_LADDER_BPS
+    >>> video = Video.cbr(list(ENVIVIO_LADDER_BPS), chunk_duration_s=4.0, n_chunks=5)
     >>> [Bola().select(PlayerContext(video, (), buffer_s=b)) for b in (5.0, 16.0, 25.0)]
     [0, 2, 5]
     """
@@ -209,7 +211,8 @@ class BolaE:
 
     >>> from simulator.records import ChunkOutcome
     >>> from traces.types import Video
-    >>> video = Video.cbr([300e3, 750e3, 1200e3, 1850e3, 2850e3, 4300e3], chunk_duration_s=4.0, n_chunks=5)
+    >>> from traces.videos import ENVIVIO_LADDER_BPS
+    >>> video = Video.cbr(list(ENVIVIO_LADDER_BPS), chunk_duration_s=4.0, n_chunks=5)
     >>> first = ChunkOutcome(0, 1, 750e3, 3e6, 0.0, 1.5, 1.5, 2e6, 1.5, 0.0, 4.0, 0.0)
     >>> policy = BolaE()
     >>> policy.select(PlayerContext(video, (first,), buffer_s=4.0))  # startup: 2e6 * 0.9 -> 1200 kbit/s

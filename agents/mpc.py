@@ -28,9 +28,8 @@ import numpy.typing as npt
 from agents.rate_based import harmonic_mean
 from simulator.context import PlayerContext
 from simulator.errors import ConfigError
-
-REBUFFER_PENALTY_PER_S = 4.3  # linear QoE, as in the reference
-BPS_PER_MBPS = 1e6
+from simulator.qoe import REBUFFER_PENALTY_PER_S
+from traces.units import bps_to_mbps
 
 
 @dataclass(slots=True)
@@ -128,8 +127,8 @@ class MPC:
             bitrate_sum += rate
             smooth += np.abs(rate - previous)
             previous = rate
-        reward = (bitrate_sum / BPS_PER_MBPS - self.rebuffer_penalty_per_s * rebuffer
-                  - self.smoothness_weight * smooth / BPS_PER_MBPS)
+        reward = (bps_to_mbps(bitrate_sum) - self.rebuffer_penalty_per_s * rebuffer
+                  - self.smoothness_weight * bps_to_mbps(smooth))
         best = combos.shape[0] - 1 - int(np.argmax(reward[::-1]))  # ties: the last enumerated
         return combos[best]
 

@@ -26,9 +26,10 @@ from simulator.observation import (
 from simulator.qoe import QoEWeights, chunk_qoe
 from simulator.records import ChunkOutcome
 from traces.types import Trace, Video
+from traces.units import bps_to_kbps
+from traces.videos import envivio_cbr_video
 
 ObsType = npt.NDArray[np.float32]
-ENVIVIO_LADDER_BPS = (300e3, 750e3, 1200e3, 1850e3, 2850e3, 4300e3)  # Pensieve's Envivio-Dash3 ladder
 DEFAULT_SYNTHETIC_TRACES = 16
 DEFAULT_SYNTHETIC_SEED = 0
 # Upper bound of every observation entry: reached only by throughputs near 80 Gbit/s or 100,000 s buffers.
@@ -297,7 +298,7 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
             return None
         o = self._session.outcomes[-1]
         return (f"chunk {o.chunk_idx + 1}/{self.video.n_chunks} level {o.quality_idx} "
-                f"({o.bitrate_bps / 1e3:.0f} kbit/s) download {o.download_time_s:.2f} s "
+                f"({bps_to_kbps(o.bitrate_bps):.0f} kbit/s) download {o.download_time_s:.2f} s "
                 f"rebuffer {o.rebuffer_s:.2f} s buffer {o.buffer_s:.1f} s")
 
 
@@ -335,7 +336,7 @@ def _outcome_info(outcome: ChunkOutcome) -> dict[str, Any]:
 
 def default_video() -> Video:
     """A constant-bitrate video on the Envivio ladder, 48 chunks of 4 s (no data needed)."""
-    return Video.cbr(list(ENVIVIO_LADDER_BPS), chunk_duration_s=4.0, n_chunks=48, name="cbr-envivio")
+    return envivio_cbr_video(name="cbr-envivio")
 
 
 def _default_traces() -> list[Trace]:

@@ -5,7 +5,8 @@ with u the utility of a quality level and q_0 taken equal to q_1 (the first chun
 Startup delay is reported separately and is not part of the sum (unless the simulator counts it as
 rebuffering, as the research simulator does). Variants (Mao et al., SIGCOMM 2017; Yin et al., SIGCOMM 2015):
 
-* ``linear``: u = bitrate in Mbit/s; rebuffer penalty 4.3 per second (the top bitrate of the Envivio ladder).
+* ``linear``: u = bitrate in Mbit/s; rebuffer penalty :data:`REBUFFER_PENALTY_PER_S` (4.3, the top bitrate of
+  the Envivio ladder in Mbit/s) per second.
 * ``log``: u = ln(bitrate / top bitrate); rebuffer penalty 4.3 per second.
 * ``hd``: u = a per-level score table, by default (1, 2, 3, 12, 15, 20) for the 6-level Envivio ladder;
   rebuffer penalty 4.3 per second, as in the research simulator's reference results.
@@ -23,12 +24,15 @@ import numpy.typing as npt
 
 from simulator.errors import ConfigError
 from simulator.records import ChunkOutcome
+from traces.units import bps_to_mbps
 
 QoEKind = Literal["linear", "log", "hd"]
 QOE_KINDS: tuple[str, ...] = ("linear", "log", "hd")
 HD_UTILITIES: tuple[float, ...] = (1.0, 2.0, 3.0, 12.0, 15.0, 20.0)  # Pensieve's HD reward table
-_DEFAULT_REBUFFER_PENALTY_PER_S = {"linear": 4.3, "log": 4.3, "hd": 4.3}
-_BPS_PER_MBPS = 1e6
+#: The rebuffering penalty per second of stall of every variant, as the reference results use (MPC plans with it).
+REBUFFER_PENALTY_PER_S = 4.3
+_DEFAULT_REBUFFER_PENALTY_PER_S = {"linear": REBUFFER_PENALTY_PER_S, "log": REBUFFER_PENALTY_PER_S,
+                                   "hd": REBUFFER_PENALTY_PER_S}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +80,7 @@ class QoEWeights:
         """
         rates = np.asarray(bitrates_bps, dtype=np.float64)
         if self.kind == "linear":
-            return rates / _BPS_PER_MBPS
+            return bps_to_mbps(rates)
         if self.kind == "log":
             return np.log(rates / rates[-1])
         if len(self.hd_utilities) != rates.size:

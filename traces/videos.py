@@ -1,6 +1,9 @@
-"""Video (chunk-size table) readers and writers: Pensieve ``video_size_N`` folders and Sabre manifests.
+"""Video (chunk-size table) readers and writers: Pensieve ``video_size_N`` folders and Sabre manifests; the
+Envivio ladder.
 
-Sizes are converted to bits and bitrates to bits per second on load.
+Sizes are converted to bits and bitrates to bits per second on load. :data:`ENVIVIO_LADDER_BPS` is the
+project's one copy of Pensieve's Envivio-Dash3 ladder; :func:`envivio_cbr_video` the constant-bitrate video on it
+that stands in when no data directory is set.
 """
 
 from __future__ import annotations
@@ -35,6 +38,22 @@ _SIZE_EXPECTED = "one integer chunk size in bytes per line"
 LEVEL_RATE_TOLERANCE = 3.0
 #: The name error messages give the caller's ladder argument (the CLI passes ``"--ladder-kbps"``).
 DEFAULT_LADDER_OPTION = "bitrates_bps"
+#: Pensieve's Envivio-Dash3 ladder, in bit/s (300, 750, 1200, 1850, 2850, 4300 kbit/s).
+ENVIVIO_LADDER_BPS: tuple[float, ...] = (300e3, 750e3, 1200e3, 1850e3, 2850e3, 4300e3)
+ENVIVIO_CHUNK_DURATION_S = 4.0
+#: Chunks of the Envivio video the research simulator plays.
+ENVIVIO_N_CHUNKS = 48
+
+
+def envivio_cbr_video(name: str = "envivio_cbr_synthetic") -> Video:
+    """A constant-bitrate stand-in for the Envivio video: its ladder, 48 chunks of 4 s.
+
+    >>> v = envivio_cbr_video()
+    >>> v.n_chunks, v.n_levels, float(v.chunk_sizes_bits[0, 0])
+    (48, 6, 1200000.0)
+    """
+    return Video.cbr(list(ENVIVIO_LADDER_BPS), chunk_duration_s=ENVIVIO_CHUNK_DURATION_S,
+                     n_chunks=ENVIVIO_N_CHUNKS, name=name)
 
 
 def read_pensieve_video(
@@ -343,7 +362,7 @@ def write_pensieve_video(video: Video, directory: str | Path) -> Path:
         raise VideoFormatError(f"the folder already holds {sorted(stale)} beyond this video's "
                                f"{video.n_levels} levels; write into an empty folder", path=folder)
     sizes_bytes = np.rint(bits_to_bytes(video.chunk_sizes_bits)).astype(np.int64)
-    if not np.allclose(sizes_bytes * 8.0, video.chunk_sizes_bits):
+    if not np.allclose(bytes_to_bits(sizes_bytes), video.chunk_sizes_bits):
         logger.info("rounded chunk sizes of %s to whole bytes", video.name)
     for level in range(video.n_levels):
         text = "".join(f"{size}\n" for size in sizes_bytes[:, level])

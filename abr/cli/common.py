@@ -31,6 +31,8 @@ from rich.progress import (
 )
 
 from abr.errors import INPUT_ERRORS, AbrError, DownloadError, SimulationInvariantError
+from traces.units import bps_to_kbps
+from traces.videos import ENVIVIO_LADDER_BPS
 
 if TYPE_CHECKING:
     from abr.evaluation.tasks import SessionFailure
@@ -44,6 +46,8 @@ EXIT_INTERRUPTED = 130
 #: The largest seed every command accepts (numpy's and SB3's global seeding take 32-bit seeds).
 SEED_MAX = 2**32 - 1
 _LOGGED_PACKAGES = ("abr", "agents", "simulator", "traces")
+#: The Envivio ladder as ``--ladder-kbps`` takes it: ``"300,750,1200,1850,2850,4300"``.
+ENVIVIO_LADDER_KBPS_TEXT = ",".join(f"{bps_to_kbps(b):g}" for b in ENVIVIO_LADDER_BPS)
 
 class QoEKind(str, Enum):
     """The QoE variants (see ``simulator.qoe``)."""
@@ -87,7 +91,7 @@ OverwriteOption = Annotated[
 LadderOption = Annotated[
     str | None,
     typer.Option("--ladder-kbps", help="The video's bitrate ladder in kbit/s, one per level, ascending, comma-"
-                 "separated (e.g. 300,750,1200,1850,2850,4300); overrides the folder's ladder.json and Manifest.mpd."),
+                 f"separated (e.g. {ENVIVIO_LADDER_KBPS_TEXT}); overrides the folder's ladder.json and Manifest.mpd."),
 ]
 
 

@@ -16,11 +16,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from abr.cli.common import DataDirOption, OverwriteOption, QoEKind, reported_errors
+from abr.cli.common import ENVIVIO_LADDER_KBPS_TEXT, DataDirOption, OverwriteOption, QoEKind, reported_errors
 from abr.common import inputs
 from abr.errors import ConfigError
 from simulator.config import preset
 from simulator.qoe import QoEWeights
+from traces.units import bps_to_kbps
 
 player_app = typer.Typer(help="The real web player: DASH content and the trace-shaped server.",
                          no_args_is_help=True)
@@ -43,7 +44,7 @@ def content_command(
     out: Annotated[Path, typer.Argument(help="The content folder to create (must be new or empty).")],
     ladder: Annotated[str, typer.Option(
         "--ladder-kbps", "--ladder", help="Bitrates in kbit/s, ascending, comma-separated.")
-                      ] = "300,750,1200,1850,2850,4300",
+                      ] = ENVIVIO_LADDER_KBPS_TEXT,
     duration: Annotated[float, typer.Option("--duration", min=0.0, help="Seconds of content (0: a whole --source).")
                         ] = DEFAULT_CONTENT_S,
     segment: Annotated[float, typer.Option("--segment", min=0.5, help="Segment duration, seconds.")] = 4.0,
@@ -158,7 +159,7 @@ def play_command(
         table = Table(title=f"{agent} on {r.result.trace} in chromium ({speed:g}x)")
         for header in ("QoE", "bitrate kbps", "rebuffer s", "startup s", "switches", "segments", "decision ms"):
             table.add_column(header, justify="right")
-        table.add_row(f"{m.qoe:.2f}", f"{m.avg_bitrate_bps / 1e3:.0f}", f"{m.rebuffer_s:.2f}",
+        table.add_row(f"{m.qoe:.2f}", f"{bps_to_kbps(m.avg_bitrate_bps):.0f}", f"{m.rebuffer_s:.2f}",
                       f"{m.startup_delay_s:.2f}", str(m.switch_count), f"{m.n_chunks}/{c.n_segments}",
                       f"p50 {r.decision_ms_p50:.3f}, max {r.decision_ms_max:.3f}")
         Console().print(table)

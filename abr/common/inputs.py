@@ -3,7 +3,7 @@
 A spec is an existing path or a name under the data directory (``--data-dir``, else ``$ABR_DATA_DIR``):
 ``traces/<spec>`` for trace sets (e.g. ``"fcc/test"``), ``videos/<spec>`` for videos (e.g.
 ``"envivio_dash3"``). Without a data directory the default video is a synthetic CBR video with the
-Envivio ladder (300, 750, 1200, 1850, 2850, 4300 kbit/s), 48 chunks of 4 s: :func:`envivio_cbr_video`.
+Envivio ladder (:data:`traces.videos.ENVIVIO_LADDER_BPS`), 48 chunks of 4 s: :func:`envivio_cbr_video`.
 
 A video's bitrate ladder comes from ``ladder_kbps`` (the CLI's ``--ladder-kbps``), else the folder's
 ``ladder.json``, else its ``Manifest.mpd`` (see :func:`traces.videos.read_pensieve_video`); the MERINA
@@ -27,16 +27,14 @@ from traces.errors import ConfigError, DataDirError
 from traces.readers import read_trace, read_trace_dir
 from traces.synthetic import MarkovTraceConfig, check_seed_and_count, generate_trace_set
 from traces.types import Trace, Video
-from traces.units import kbps_to_bps
-from traces.videos import check_ladder, read_video
+from traces.units import kbps_to_bps, mbps_to_bps
+from traces.videos import ENVIVIO_CHUNK_DURATION_S, ENVIVIO_N_CHUNKS, check_ladder, read_video
+from traces.videos import envivio_cbr_video as _envivio_cbr_video
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_VIDEO = "envivio_dash3"
 SYNTHETIC_SET = "synthetic"
-ENVIVIO_BITRATES_KBPS: tuple[float, ...] = (300.0, 750.0, 1200.0, 1850.0, 2850.0, 4300.0)  # Pensieve's ladder
-ENVIVIO_CHUNK_DURATION_S = 4.0
-ENVIVIO_N_CHUNKS = 48  # chunks played by the research simulator
 #: The CLI option (and, as ``ladder_kbps``, the training-config field) that gives a video's ladder.
 LADDER_OPTION = "--ladder-kbps"
 # Memory of a synthetic trace set (bytes; measured 6 KB a trace and 29 KB of results a session, rounded up).
@@ -125,12 +123,7 @@ def envivio_cbr_video() -> Video:
     >>> v.n_chunks, v.n_levels, float(v.chunk_sizes_bits[0, 0])
     (48, 6, 1200000.0)
     """
-    return Video.cbr(
-        [kbps_to_bps(r) for r in ENVIVIO_BITRATES_KBPS],
-        chunk_duration_s=ENVIVIO_CHUNK_DURATION_S,
-        n_chunks=ENVIVIO_N_CHUNKS,
-        name="envivio_cbr_synthetic",
-    )
+    return _envivio_cbr_video(name="envivio_cbr_synthetic")
 
 
 def has_data_dir(data_dir: str | Path | None = None) -> bool:
@@ -242,6 +235,6 @@ def rescaled_trace_set(trace_set: TraceSetInput, mean_mbps: float) -> TraceSetIn
     """
     if not (np.isfinite(mean_mbps) and mean_mbps > 0):
         raise ConfigError(f"scale-mean-mbps={mean_mbps} must be > 0")
-    factor = mean_mbps * 1e6 / trace_set.mean_throughput_bps
+    factor = mbps_to_bps(mean_mbps) / trace_set.mean_throughput_bps
     return TraceSetInput(trace_set.name, trace_set.path, tuple(t.scaled(factor) for t in trace_set.traces),
                          scale_factor=factor * trace_set.scale_factor)

@@ -37,6 +37,7 @@ from abr.sessions.engagement import (
 )
 from abr.sessions.population import Population, RatingData
 from abr.sessions.simulate import SimulationResult, ViewRecord
+from traces.units import bps_to_kbps
 
 #: Tolerances of the engagement calibration (measured against the targets, see ``calibration.json``).
 ABANDON_SLOPE_TOL = 0.012  # +-1.2 percentage points per second around 5.8, or 3 standard errors if larger
@@ -56,7 +57,7 @@ def session_rows(result: SimulationResult, data: RatingData) -> Iterator[tuple[o
     return ((agents[v.arm], v.day, v.user, v.household, v.view, v.start_time_s, int(ids[v.title_idx]), v.rank,
              v.interest, v.intended_fraction, v.patience_s, v.window_s, int(v.result.is_abandoned),
              v.result.startup_delay_s, v.result.rebuffer_s, v.result.played_s, v.rebuffer_ratio,
-             v.result.avg_bitrate_bps / 1e3, v.result.qoe_per_chunk, v.result.switch_count, v.result.concurrent,
+             bps_to_kbps(v.result.avg_bitrate_bps), v.result.qoe_per_chunk, v.result.switch_count, v.result.concurrent,
              v.result.group_fairness, v.title_duration_s, v.watch_fraction, v.watch_s) for v in result.views)
 
 
@@ -100,12 +101,12 @@ def policy_summary(result: SimulationResult, population: Population) -> list[dic
             "mean_watch_fraction": _mean([v.watch_fraction for v in views]),
             "mean_startup_delay_s": _mean([v.result.startup_delay_s for v in views]),
             "mean_rebuffer_ratio": _mean([v.rebuffer_ratio for v in started]),
-            "mean_bitrate_kbps": _mean([v.result.avg_bitrate_bps / 1e3 for v in started]),
+            "mean_bitrate_kbps": _mean([bps_to_kbps(v.result.avg_bitrate_bps) for v in started]),
             "mean_qoe_per_chunk": _mean([v.result.qoe_per_chunk for v in started]),
             "mean_churn_risk": float(np.mean(result.churn[a])),
             "shared_view_share": len(shared) / len(views) if views else 0.0,
             "shared_mean_fairness": _mean([v.result.group_fairness for v in shared]),
-            "shared_mean_bitrate_kbps": _mean([v.result.avg_bitrate_bps / 1e3 for v in shared
+            "shared_mean_bitrate_kbps": _mean([bps_to_kbps(v.result.avg_bitrate_bps) for v in shared
                                                if not v.result.is_abandoned]),
         })
     return out

@@ -21,6 +21,8 @@ from simulator.config import PRESETS
 from simulator.errors import ConfigError
 from simulator.observation import ENCODERS
 from simulator.qoe import QOE_KINDS
+from traces.units import bps_to_kbps
+from traces.videos import ENVIVIO_LADDER_BPS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -224,7 +226,7 @@ class TrainConfig:
 
 #: The list fields: the type of their items, what they list and an example (for messages).
 _LIST_FIELDS: dict[str, tuple[type | tuple[type, ...], str, str]] = {
-    "ladder_kbps": ((int, float), "kbit/s numbers", "[300, 750, 1200, 1850, 2850, 4300]"),
+    "ladder_kbps": ((int, float), "kbit/s numbers", str([int(bps_to_kbps(b)) for b in ENVIVIO_LADDER_BPS])),
     "traces": (str, "trace set names", '["fcc/train"]'),
     "trace_repeats": (int, "integers >= 1", "[1, 2]"),
     "val_traces": (str, "trace set names", '["fcc/test"]'),
