@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("stable_baselines3")
+from .._requirements import require_module
+
+require_module("stable_baselines3", extra="rl")
 
 from click.testing import Result  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
@@ -167,8 +169,10 @@ def test_ctrl_c_exits_130_with_the_command_that_resumes_the_run(tmp_path):
     save_train_config(dataclasses.replace(TINY, total_timesteps=10**7), config)
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # SIGINT's default action restored in the child: a shell's background job inherits it ignored.
     process = subprocess.Popen([sys.executable, "-m", "abr", "train", "--out", str(out), "--config", str(config)],
-                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         while _rows(out / "evaluations.csv") < 3 and process.poll() is None:  # trained past two validations
             time.sleep(0.2)
