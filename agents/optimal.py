@@ -8,15 +8,15 @@ ceiling for real players, not a player. Noisy configs (``config.is_noisy``) are 
 ## Method
 
 A forward dynamic programme over chunks. A state holds what determines the rest of the session in the SimPy
-engine (:class:`simulator.des.Session`): the trace clock (which fixes TraceLink's pointer), the buffer,
+core (:class:`simulator.des.Session`): the trace clock (which fixes TraceLink's pointer), the buffer,
 whether playback has started and the last quality, plus the QoE so far. Every state is expanded by every
-quality with the engine's own arithmetic, vectorised over states (:mod:`agents._offline_model`): the request
+quality with the core's own arithmetic, vectorised over states (:mod:`agents._offline_model`): the request
 RTT (advancing the trace or not, ``rtt_advances_trace``), the transfer over the looping trace with
 ``payload_efficiency``, rebuffering or startup delay as ``Session`` counts them (``startup_delay_as_rebuffer``,
 ``startup_threshold_s``), idling above ``max_buffer_s`` in ``idle_quantum_s`` steps with the trace clock
-running, the forced first chunk (``first_chunk_quality_idx``), ``max_chunks``, chunks the engine would refuse
+running, the forced first chunk (``first_chunk_quality_idx``), ``max_chunks``, chunks the core would refuse
 as too slow, and the per-chunk QoE of :mod:`simulator.qoe` for any :class:`~simulator.qoe.QoEWeights`.
-Kept states are simulated exactly, so replaying the plan in the engine gives the claimed QoE to float
+Kept states are simulated exactly, so replaying the plan in the core gives the claimed QoE to float
 rounding (~1e-12); the reductions below can only cost optimality, never the claim.
 
 ## Reductions (the discretisation)
@@ -36,7 +36,7 @@ rounding (~1e-12); the reductions below can only cost optimality, never the clai
 
 Every complete plan either survives to the end or has an ancestor dropped by 1-3 whose optimistic total
 bounds it. ``OptimumResult.upper_bound`` (the best such total, or the result) therefore bounds the exact
-optimum of the engine's dynamics, and ``gap`` is the most the reductions may have cost (0 = certified).
+optimum of the core's dynamics, and ``gap`` is the most the reductions may have cost (0 = certified).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class OptimumResult:
 
     Attributes:
         qualities: the quality of every chunk (forced first chunk included).
-        qoe_sum: the plan's QoE summed over all chunks, as the engine will measure it.
+        qoe_sum: the plan's QoE summed over all chunks, as the core will measure it.
         qoe_excl_first: the same without the first chunk.
         rebuffer_s: the plan's total rebuffering, in seconds.
         upper_bound: an upper bound on the exact optimum (see the module docstring).
@@ -142,7 +142,7 @@ class _Model:
             allowed[0] = np.arange(video.n_levels) == first
         if not allowed.any(axis=1).all():
             raise SimulationInvariantError(
-                f"trace {trace.name!r} is too slow for this video: some chunk needs more than the engine's limit "
+                f"trace {trace.name!r} is too slow for this video: some chunk needs more than the core's limit "
                 "of passes over the trace at every level; scale the trace up (Trace.scaled)")
         self.allowed = allowed
         self.bound = FutureBound(video, config, qoe, self.link, allowed)
@@ -284,19 +284,19 @@ def solve_offline_optimum(trace: Trace, video: Video, config: SimConfig, qoe: Qo
 
     Args:
         trace: the throughput trace of the session.
-        video: the video (truncated to ``config.max_chunks`` as the engine does).
+        video: the video (truncated to ``config.max_chunks`` as the core does).
         config: the simulator config; must be deterministic (no download-time noise).
         qoe: the QoE model (default linear).
         start_idx: first trace interval (1 = the trace's start), as in :class:`simulator.des.Session`.
         max_beam_width: the widest beam tried (states per chunk); lower it to trade optimality for time.
 
     Returns:
-        The plan, its QoE as the engine measures it, and an upper bound on the exact optimum.
+        The plan, its QoE as the core measures it, and an upper bound on the exact optimum.
 
     Raises:
         ConfigError: the config is noisy, its first-chunk level is not on the ladder, or
             ``max_beam_width`` is below ``PILOT_BEAM_WIDTH``.
-        SimulationInvariantError: the trace is too slow for the engine to finish a chunk at any level.
+        SimulationInvariantError: the trace is too slow for the core to finish a chunk at any level.
 
     >>> from simulator.config import preset
     >>> trace = Trace(np.array([0.0, 60.0]), np.array([2e6, 2e6]))

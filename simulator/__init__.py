@@ -1,4 +1,4 @@
-"""The ABR simulation model: link, player, QoE, the SimPy engine and the Gymnasium environments."""
+"""The ABR simulation model: link, player, QoE, the SimPy session core and the Gymnasium environments."""
 
 from simulator.config import PRESETS, SimConfig, preset
 from simulator.context import PlayerContext

@@ -1,7 +1,7 @@
-"""The SimPy session engine: one player downloading one video over one trace-driven link.
+"""The SimPy session core: one player downloading one video over one trace-driven link.
 
 This is the reference semantics of the project. A session is stepped one chunk at a time: the caller
-chooses a quality, the engine runs the SimPy processes for that chunk (request and RTT, a transfer that
+chooses a quality, the core runs the SimPy processes for that chunk (request and RTT, a transfer that
 crosses trace changes, idle time while the buffer is full) and returns a :class:`ChunkOutcome`. Playback
 drains the buffer continuously in wall time; the buffer is settled at each download completion.
 """
@@ -33,7 +33,7 @@ class Link(Protocol):
 
 
 class Session(SessionState):
-    """A streaming session on the SimPy engine.
+    """A streaming session on the SimPy core.
 
     Args:
         trace: the throughput trace of the link.

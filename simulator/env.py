@@ -1,4 +1,4 @@
-"""The Gymnasium environment: one bitrate decision per chunk on the SimPy engine."""
+"""The Gymnasium environment: one bitrate decision per chunk, on the SimPy core (or the fast core)."""
 
 from __future__ import annotations
 
@@ -36,10 +36,29 @@ DEFAULT_SYNTHETIC_SEED = 0
 OBS_HIGH = 1e4
 #: Stream of the throughput-scale generator, apart from the environment's own (``SeedSequence`` spawn key).
 SCALE_SPAWN_KEY = 7
-#: The session engines an environment can run on: the SimPy reference engine, or the fast core's
-#: arithmetic for one session (``simulator.fast_session``; equal to SimPy within ``simulator.fast``'s
-#: stated tolerance, and bit for bit equal to a session of the batched core and of ``AbrVectorEnv``).
-ENGINES = ("simpy", "fast")
+#: The session cores an environment can run on (its ``core`` keyword): the SimPy reference (``simulator.des``),
+#: or the fast core's arithmetic for one session (``simulator.fast_session``; equal to SimPy within
+#: ``simulator.fast``'s stated tolerance, and bit for bit equal to a session of the batched core and of
+#: ``AbrVectorEnv``). ("Engine" names where an evaluation's sessions run, ``abr evaluate --engine``.)
+CORES = ("simpy", "fast")
+
+
+def core_keyword(core: str, engine: str | None, *, default: str, owner: str) -> str:
+    """The session core from ``core=`` and the deprecated ``engine=`` keyword (its old name).
+
+    ``engine`` still works, with a :class:`DeprecationWarning`; given with a different ``core`` it is refused.
+
+    >>> core_keyword("fast", None, default="simpy", owner="AbrEnv")
+    'fast'
+    """
+    if engine is None:
+        return core
+    warnings.warn(f"{owner}(engine={engine!r}) is deprecated: the keyword is now core={engine!r} (engine names "
+                  "where an evaluation's sessions run)", DeprecationWarning, stacklevel=3)
+    if core != default and core != engine:
+        raise ConfigError(f"core={core!r} and engine={engine!r} disagree: give core only (engine is its "
+                          "deprecated old name)")
+    return engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +129,7 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
 
     A video player streams one video over a network link whose throughput follows a real (or synthetic)
     trace. Before each chunk, the agent picks the quality (bitrate level) to download. The link, the
-    buffer and the QoE follow the SimPy engine (``simulator.des``) with the chosen preset; the default
+    buffer and the QoE follow the SimPy core (``simulator.des``) with the chosen preset; the default
     ``pensieve`` preset reproduces the research simulator of Mao et al. (SIGCOMM 2017).
 
     ## Action Space
@@ -149,8 +168,9 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
     * ``sim_config``: a :class:`SimConfig` or a preset name (default ``"pensieve"``).
     * ``qoe``: :class:`QoEWeights` (default linear).
     * ``config``: :class:`EnvConfig` (default training mode).
-    * ``engine``: ``"simpy"`` (the reference engine, default) or ``"fast"`` (the batched core's arithmetic
-      for one session, several times faster; see ``ENGINES``).
+    * ``core``: the session core, ``"simpy"`` (the reference, default) or ``"fast"`` (the batched core's
+      arithmetic for one session, several times faster; see ``CORES``). ``engine`` is its deprecated old
+      name: it still works, with a ``DeprecationWarning``.
 
     ## Examples
 
@@ -169,10 +189,13 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
 
     def __init__(self, traces: Sequence[Trace] | None = None, video: Video | None = None,
                  sim_config: SimConfig | str = "pensieve", qoe: QoEWeights | None = None,
-                 config: EnvConfig | None = None, render_mode: str | None = None, engine: str = "simpy") -> None:
-        if engine not in ENGINES:
-            raise ConfigError(f"engine={engine!r} is not one of {', '.join(ENGINES)}")
-        self.engine = engine
+                 config: EnvConfig | None = None, render_mode: str | None = None, core: str = "simpy",
+                 engine: str | None = None) -> None:
+        core = core_keyword(core, engine, default="simpy", owner="AbrEnv")
+        if core not in CORES:
+            raise ConfigError(f"core={core!r} is not one of {', '.join(CORES)}")
+        #: The session core: ``"simpy"`` or ``"fast"``.
+        self.core = core
         self.traces = list(traces) if traces is not None else _default_traces()
         if not self.traces:
             raise ConfigError("traces is empty: give at least one Trace")
@@ -233,7 +256,7 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         if not 0 <= int(trace_idx) < len(self.traces):
             raise ConfigError(f"options['trace_idx']={trace_idx} must be in [0, {len(self.traces) - 1}]")
         self.trace = self.traces[int(trace_idx)]
-        if self.throughput_scale != 1.0 and self.engine == "simpy":
+        if self.throughput_scale != 1.0 and self.core == "simpy":
             self.trace = self.trace.scaled(self.throughput_scale)
         start_idx = options.get("start_idx")
         if start_idx is None:
@@ -278,13 +301,13 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
 
     def _new_session(self, trace_idx: int, start_idx: int) -> Session | FastSession:
         assert self.trace is not None
-        if self.engine == "simpy":
+        if self.core == "simpy":
             return Session(self.trace, self.video, self._episode_sim_config, start_idx=start_idx, rng=self.np_random)
         lists = self._trace_lists.get(trace_idx)
         if lists is None:
             lists = TraceLists(self.trace, payload_efficiency=self._episode_sim_config.payload_efficiency)
             self._trace_lists[trace_idx] = lists
-        # The fast engine scales as the batched core does (the chunk crosses the link as if smaller).
+        # The fast core scales as the batched core does (the chunk crosses the link as if smaller).
         return FastSession(self.trace, self.video, self._episode_sim_config, start_idx=start_idx,
                            rng=self.np_random, lists=lists, throughput_scale=self.throughput_scale)
 

@@ -1,13 +1,13 @@
 """The batched core: N streaming sessions advanced in lock-step with numpy.
 
-Same link, player and QoE model as the SimPy engine (:class:`simulator.des.Session`) and the same
+Same link, player and QoE model as the SimPy core (:class:`simulator.des.Session`) and the same
 presets; the state of all sessions is a struct of numpy arrays shaped ``(num_envs, ...)``
 (:class:`SessionArrays`) and one :meth:`BatchedSessions.step` downloads one chunk in every session (or in a
 chosen subset), returning a :class:`ChunkBatch` of arrays. Sessions may play different traces of different
 lengths (packed by :class:`simulator.fast_link.PackedTraces`) and start at different trace intervals; they
 share one video and one :class:`~simulator.config.SimConfig`.
 
-Equivalence with the SimPy engine: the same decisions (chunk boundaries, idle periods, the refusal of
+Equivalence with the SimPy core: the same decisions (chunk boundaries, idle periods, the refusal of
 too-slow traces) and the same values up to floating-point rounding. The tests hold every chunk outcome
 and every QoE term to ``EQUIVALENCE_RTOL * max(|a|, |b|) + EQUIVALENCE_ATOL`` (1e-9 relative; 1e-9 absolute
 for near-zero differences such as a rebuffer of ``download - buffer``). Observed on the 600
@@ -43,7 +43,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-#: Relative tolerance to which the batched core reproduces the SimPy engine (held by the tests).
+#: Relative tolerance to which the batched core reproduces the SimPy core (held by the tests).
 EQUIVALENCE_RTOL = 1e-9
 #: Absolute tolerance, in the quantity's unit, for values that are differences of nearly equal numbers
 #: (a rebuffer of ``download - buffer`` that is almost zero, say).
@@ -193,7 +193,7 @@ class BatchedSessions:
             rngs: one generator per reset session, for the download-time noise; required when the config
                 is noisy, ignored otherwise.
             throughput_scale: factor on the trace throughput of each reset session (> 0; default 1): the
-                session plays ``Trace.scaled(factor)`` of its trace, as the SimPy engine would.
+                session plays ``Trace.scaled(factor)`` of its trace, as the SimPy core would.
         """
         idx = self._session_idx(sessions)
         n = idx.size

@@ -1,4 +1,4 @@
-"""The one rollout loop: a bitrate policy plays a session, on the SimPy engine or the fast core.
+"""The one rollout loop: a bitrate policy plays a session, on the SimPy core or the fast core.
 
 A policy is anything with the :class:`QualityChooser` shape (``agents.base.Policy`` has it); a policy that also
 has ``prepare`` (:class:`Prepares`, e.g. the offline optimum) is shown the whole session before it starts. The
@@ -26,7 +26,7 @@ CORES: tuple[str, ...] = ("simpy", "fast")
 
 
 class QualityChooser(Protocol):
-    """The part of a bitrate policy the engine uses (``agents.base.Policy`` satisfies it)."""
+    """The part of a bitrate policy the rollout loop uses (``agents.base.Policy`` satisfies it)."""
 
     name: str
 

@@ -1,4 +1,4 @@
-"""What every single-session engine shares: the player's view of a session and the checks before a step."""
+"""What every single-session core shares: the player's view of a session and the checks before a step."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from traces.types import Video
 
 
 class SessionState:
-    """The state both session engines (:class:`simulator.des.Session`, :class:`simulator.fast_session.FastSession`)
+    """The state both session cores (:class:`simulator.des.Session`, :class:`simulator.fast_session.FastSession`)
     keep the same way, and what they derive from it.
 
     Subclasses set ``video``, ``config``, ``outcomes`` and ``buffer_s`` in ``__init__``.

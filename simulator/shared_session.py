@@ -1,4 +1,4 @@
-"""Several players on one shared, trace-driven bottleneck (a household or a cell) on the SimPy engine.
+"""Several players on one shared, trace-driven bottleneck (a household or a cell) on the SimPy core.
 
 Each player is a :class:`simulator.des.Session` (the same player model, RTT and buffer rules as a single
 session) running as a SimPy process in one environment, downloading through its own port of a

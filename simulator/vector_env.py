@@ -13,7 +13,15 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from simulator.config import SimConfig, preset
-from simulator.env import OBS_HIGH, EnvConfig, _default_traces, check_env_arguments, default_video, episode_config
+from simulator.env import (
+    OBS_HIGH,
+    EnvConfig,
+    _default_traces,
+    check_env_arguments,
+    core_keyword,
+    default_video,
+    episode_config,
+)
 from simulator.errors import ConfigError
 from simulator.fast import BatchedSessions, ChunkBatch
 from simulator.observation import BatchedObservations, observation_shape
@@ -46,7 +54,7 @@ class AbrVectorEnv(gym.vector.VectorEnv[ObsArray, IntArray, Any]):
 
     ``num_envs`` independent copies of :class:`simulator.env.AbrEnv` stepped in lock-step on the batched
     core. Sub-environment ``i`` is the same environment as an ``AbrEnv`` with the same arguments (and
-    ``engine="fast"``: bit for bit; with the SimPy engine within ``simulator.fast.EQUIVALENCE_RTOL``),
+    ``core="fast"``: bit for bit; with the SimPy core within ``simulator.fast.EQUIVALENCE_RTOL``),
     seeded with ``child_seeds(seed, num_envs)[i]``.
 
     ## Action Space
@@ -83,7 +91,8 @@ class AbrVectorEnv(gym.vector.VectorEnv[ObsArray, IntArray, Any]):
     ## Arguments
 
     ``num_envs``, then ``AbrEnv``'s arguments (``traces``, ``video``, ``sim_config``, ``qoe``, ``config``).
-    ``engine`` is accepted for ``gymnasium.make_vec`` and must be ``"fast"``.
+    ``core`` is accepted for ``gymnasium.make_vec`` and must be ``"fast"`` (``engine``, its deprecated old
+    name, still works with a ``DeprecationWarning``).
 
     ## Info
 
@@ -110,9 +119,11 @@ class AbrVectorEnv(gym.vector.VectorEnv[ObsArray, IntArray, Any]):
 
     def __init__(self, num_envs: int = 1, traces: Sequence[Trace] | None = None, video: Video | None = None,
                  sim_config: SimConfig | str = "pensieve", qoe: QoEWeights | None = None,
-                 config: EnvConfig | None = None, render_mode: str | None = None, engine: str = "fast") -> None:
-        if engine != "fast":
-            raise ConfigError(f"engine={engine!r}: AbrVectorEnv runs on the batched core (engine='fast'); for "
+                 config: EnvConfig | None = None, render_mode: str | None = None, core: str = "fast",
+                 engine: str | None = None) -> None:
+        core = core_keyword(core, engine, default="fast", owner="AbrVectorEnv")
+        if core != "fast":
+            raise ConfigError(f"core={core!r}: AbrVectorEnv runs on the batched core (core='fast'); for "
                               "SimPy sub-environments use gymnasium.make_vec(..., vectorization_mode='sync')")
         if render_mode is not None:
             raise ConfigError(f"render_mode={render_mode!r}: AbrVectorEnv does not render")

@@ -1,4 +1,5 @@
-"""``abr bench``: chunk-steps per second of the engines, decision times of the agents (abr.evaluation.bench)."""
+"""``abr bench``: chunk-steps per second of the session cores and environments, decision times of the agents
+(:mod:`abr.evaluation.bench`)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def bench_command(
         "--agent", "-a", help="Also time this agent's decisions; repeatable ('all': every agent).")] = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Measure chunk-steps per second of the engines (median of repeats, one process) and decision times."""
+    """Measure chunk-steps per second of the session cores and environments (median of repeats, one process)
+    and decision times."""
     import json
 
     from abr.evaluation.bench import run_benchmarks
@@ -50,7 +52,7 @@ def bench_command(
             typer.echo(json.dumps(figures))
             return
         table = Table(title=f"Chunk-steps per second ({figures['traces']} traces, median of {repeats})")
-        table.add_column("engine")
+        table.add_column("measured")
         table.add_column("steps/s", justify="right")
         for key, value in figures.items():
             if isinstance(value, float):

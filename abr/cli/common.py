@@ -58,7 +58,7 @@ class QoEKind(str, Enum):
 
 
 class Engine(str, Enum):
-    """Where an evaluation's sessions run (see ``abr.evaluation.engines``)."""
+    """Where an evaluation's sessions run (``--engine``, see ``abr.evaluation.engines``); not :class:`Core`."""
 
     local = "local"
     serial = "serial"
@@ -73,7 +73,7 @@ class Algorithm(str, Enum):
 
 
 class Core(str, Enum):
-    """The session engines: the SimPy reference or the fast core's arithmetic."""
+    """The session cores (``--core``): the SimPy reference or the fast core's arithmetic. Not :class:`Engine`."""
 
     simpy = "simpy"
     fast = "fast"

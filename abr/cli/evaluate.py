@@ -66,7 +66,7 @@ def evaluate_command(
     ray_address: Annotated[str | None, typer.Option(
         "--ray-address", help="Ray cluster address for --engine ray (default: start a local Ray).")] = None,
     core: Annotated[Core, typer.Option(
-        "--core", help="Session engine: simpy (the reference) or fast (the batched core's arithmetic).")
+        "--core", help="Session core: simpy (the reference) or fast (the batched core's arithmetic).")
     ] = Core.simpy,
     overwrite: OverwriteOption = False,
     reuse_finished: Annotated[bool, typer.Option(

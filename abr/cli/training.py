@@ -87,7 +87,8 @@ def train_command(
         "--patience", min=0, help="Stop after this many validations in a row without improvement (0: never).")
     ] = None,
     env_core: Annotated[Core | None, typer.Option(
-        "--env-core", help="Training engine: AbrEnv on SimPy (default) or the batched numpy core.")] = None,
+        "--env-core", help="Session core of the training environments: AbrEnv on SimPy (default) or the batched "
+        "numpy core.")] = None,
     tensorboard: Annotated[bool | None, typer.Option(
         "--tensorboard/--no-tensorboard", help="TensorBoard logs under <out>/tb.")] = None,
     init_from: Annotated[Path | None, typer.Option(

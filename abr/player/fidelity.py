@@ -1,7 +1,7 @@
 """Simulation against the real player: the same (agent, trace) pairs in both, and the gap of each QoE component.
 
 :func:`fidelity` plays every agent on every trace in chromium (:func:`abr.player.browser.play_session`) and in
-the SimPy engine with the same content (its chunk-size table), link parameters and buffer target, and
+the SimPy core with the same content (its chunk-size table), link parameters and buffer target, and
 writes to ``out_dir``:
 
 * ``fidelity.csv``: one row per (agent, trace): each component for the real and the simulated session and

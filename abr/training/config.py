@@ -91,8 +91,9 @@ class TrainConfig:
         patience: stop training early once this many validations in a row have not improved on the best one
             (0: never; the schedules still run over ``total_timesteps``, so the models up to the stop are those
             of the full run).
-        env_core: training engine: ``"simpy"`` (``AbrEnv`` instances) or ``"fast"`` (the batched numpy core;
-            no throughput scaling).
+        env_core: the session core of the training environments: ``"simpy"`` (``AbrEnv`` instances) or
+            ``"fast"`` (the batched numpy core, :mod:`simulator.sb3_vec_env`; it draws the throughput scale
+            factors as ``AbrEnv`` does).
         tensorboard: write TensorBoard logs under ``<out>/tb`` (needs the ``tensorboard`` package).
         init_from: a model zip (``abr train``'s ``best_model.zip``, say) whose policy weights, actor and critic,
             the run starts from: a fine-tuning stage. The optimiser, the step count and the schedules start

@@ -5,11 +5,11 @@ Domain randomisation:
 * trace choice and start offset: ``AbrEnv`` in training mode draws both per episode;
 * download-time noise U(``train_noise_low``, ``train_noise_high``): ``EnvConfig``;
 * throughput scaling: the episode's whole trace is multiplied by a factor drawn log-uniformly from
-  [``throughput_scale_low``, ``throughput_scale_high``] (``EnvConfig``'s fields of the same names; both engines
+  [``throughput_scale_low``, ``throughput_scale_high``] (``EnvConfig``'s fields of the same names; both cores
   draw it the same way, so the SimPy and the batched core train on the same episodes).
 
-:func:`make_training_vec_env` is the one place that builds the vector environment, so the engine behind it
-(today SB3's ``DummyVecEnv`` over the SimPy ``AbrEnv``) can be swapped for a batched core in one change.
+:func:`make_training_vec_env` is the one place that builds the vector environment, on either core of
+:data:`ENV_CORES`: SB3's ``DummyVecEnv`` over SimPy ``AbrEnv`` instances, or the batched fast core.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from simulator.errors import ConfigError, MissingExtraError
 from simulator.qoe import QoEWeights
 from traces.types import Trace, Video
 
-#: Engines behind the training vector environment.
+#: The session cores the training vector environment can run on (``TrainConfig.env_core``).
 ENV_CORES: tuple[str, ...] = ("simpy", "fast")
 
 

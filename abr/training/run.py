@@ -12,7 +12,7 @@
 * ``tb/``: TensorBoard logs (SB3's ``rollout/``, ``train/`` scalars, plus ``eval/mean_qoe``);
 * ``.abr-run.lock``: held with ``flock`` while a run writes into the folder, so a second run is refused.
 
-Validation plays the current policy greedily on the validation traces with the SimPy engine
+Validation plays the current policy greedily on the validation traces with the SimPy core
 (:func:`simulator.rollout.run_session`, the preset without training noise), before training, every
 ``eval_freq_steps`` environment steps and at the end. Two runs with the same config (and seed) give
 identical models: one torch thread, SB3 seeding (``random``, numpy, torch and environment ``i`` with

@@ -45,7 +45,7 @@ class EvaluationPoint:
 
 def validate_policy(policy: Policy, traces: Sequence[Trace], video: Video, sim_config: SimConfig,
                     qoe: QoEWeights, *, seed: int = 0) -> list[SessionMetrics]:
-    """Play ``policy`` on every trace (from its start) with the SimPy engine; one metrics record per trace.
+    """Play ``policy`` on every trace (from its start) with the SimPy core; one metrics record per trace.
 
     Session ``i`` gets ``default_rng(SeedSequence(seed, spawn_key=(i,)))`` (used only by noisy presets).
     Any :class:`~agents.base.Policy` plays (training validates an :class:`~agents.rl.RLPolicy`).

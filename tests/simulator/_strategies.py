@@ -1,4 +1,4 @@
-"""Hypothesis strategies shared by the engine-equivalence tests: traces, videos and simulator configs.
+"""Hypothesis strategies shared by the core-equivalence tests: traces, videos and simulator configs.
 
 Values mix round numbers (exact ties between delivered payload and chunk sizes, zero-length intervals,
 zero-throughput gaps) with arbitrary floats, and traces need not start at time 0.

@@ -1,4 +1,4 @@
-"""The SimPy engine against hand-computed downloads, buffers and idle periods."""
+"""The SimPy core against hand-computed downloads, buffers and idle periods."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from simulator.env import AbrEnv, EnvConfig
 from simulator.fast import BatchedSessions
 from simulator.fast_link import PackedTraces, idle, transfer
 from simulator.fast_session import FastSession
+from simulator.vector_env import AbrVectorEnv
 from traces.synthetic import generate_trace_set
 from traces.types import Trace, Video
 
@@ -168,23 +169,39 @@ def test_abandoned_session_leaves_its_generator_as_per_chunk_draws_would() -> No
         assert got.random() == want.random()
 
 
-def test_fast_engine_env_passes_the_checker_and_pickles() -> None:
+def test_fast_core_env_passes_the_checker_and_pickles() -> None:
     traces = generate_trace_set(3, 4)
-    check_env(AbrEnv(traces=traces, engine="fast"), skip_render_check=True)
-    env = AbrEnv(traces=traces, engine="fast")
+    check_env(AbrEnv(traces=traces, core="fast"), skip_render_check=True)
+    env = AbrEnv(traces=traces, core="fast")
     env.reset(seed=5)
     env.step(2)
     clone = pickle.loads(pickle.dumps(env))
     for action in (0, 5, 3, 1):
         a, b = env.step(action), clone.step(action)
         assert np.array_equal(a[0], b[0]) and a[1:4] == b[1:4]
-    with pytest.raises(ConfigError, match="engine='numba' is not one of simpy, fast"):
-        AbrEnv(traces=traces, engine="numba")
+    with pytest.raises(ConfigError, match="core='numba' is not one of simpy, fast"):
+        AbrEnv(traces=traces, core="numba")
 
 
-def test_fast_engine_env_reproduces_the_simpy_engine_on_a_training_episode() -> None:
+def test_the_old_engine_keyword_still_picks_the_core_with_a_deprecation_warning() -> None:
     traces = generate_trace_set(3, 4)
-    envs = [AbrEnv(traces=traces, config=EnvConfig(training=True), engine=e) for e in ("simpy", "fast")]
+    deprecated = r"AbrEnv\(engine='fast'\) is deprecated: the keyword is now core='fast'"
+    with pytest.warns(DeprecationWarning, match=deprecated):
+        old = AbrEnv(traces=traces, engine="fast")
+    new = AbrEnv(traces=traces, core="fast")
+    assert old.core == "fast"
+    old_steps, new_steps = ([env.reset(seed=3)[1]["trace_idx"], *(env.step(a)[1] for a in (0, 5, 2))]
+                            for env in (old, new))
+    assert old_steps == new_steps
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigError, match="core='fast' and engine='numba'"):
+        AbrEnv(traces=traces, core="fast", engine="numba")
+    with pytest.warns(DeprecationWarning, match=r"AbrVectorEnv\(engine='fast'\)"):
+        assert AbrVectorEnv(2, traces=traces, engine="fast").num_envs == 2
+
+
+def test_fast_core_env_reproduces_the_simpy_core_on_a_training_episode() -> None:
+    traces = generate_trace_set(3, 4)
+    envs = [AbrEnv(traces=traces, config=EnvConfig(training=True), core=c) for c in ("simpy", "fast")]
     infos = [env.reset(seed=9)[1] for env in envs]
     assert infos[0]["trace_idx"] == infos[1]["trace_idx"] and infos[0]["start_idx"] == infos[1]["start_idx"]
     for step in range(47):

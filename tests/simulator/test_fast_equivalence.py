@@ -1,9 +1,9 @@
-"""The batched core against the SimPy engine, and the vector env against single envs (hypothesis).
+"""The batched core against the SimPy core, and the vector env against single envs (hypothesis).
 
 Tolerance: every float of every chunk outcome and every QoE term within
 ``EQUIVALENCE_RTOL * max(|a|, |b|) + EQUIVALENCE_ATOL`` (1e-9 relative, 1e-9 absolute for differences of
 nearly equal numbers such as a near-zero rebuffer); integers, decisions and refusals exactly. The
-single-session fast engine equals the batched core bit for bit.
+single-session fast core equals the batched core bit for bit.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _assert_outcomes_close(mine: ChunkOutcome, ref: ChunkOutcome, where: str) ->
 
 @EQUIVALENCE
 @given(trace_lists(), videos(), sim_configs(), st.sampled_from(["linear", "log", "hd"]), st.data())
-def test_batched_core_matches_the_simpy_engine(traces: list[Trace], video: Video, config: SimConfig, kind: str,
+def test_batched_core_matches_the_simpy_core(traces: list[Trace], video: Video, config: SimConfig, kind: str,
                                                data: st.DataObject) -> None:
     weights = QoEWeights(kind=kind, hd_utilities=tuple(float(u) for u in range(1, video.n_levels + 1)))
     n = data.draw(st.integers(1, 4), label="sessions")
@@ -71,7 +71,7 @@ def test_batched_core_matches_the_simpy_engine(traces: list[Trace], video: Video
                 outcomes.append(session.step(int(q[i])))
             except SimulationInvariantError as error:
                 errors.append(str(error))
-        if errors:  # refused exactly when the SimPy engine refuses, with the same message
+        if errors:  # refused exactly when the SimPy core refuses, with the same message
             with pytest.raises(SimulationInvariantError) as refused:
                 core.step(q)
             assert str(refused.value) == errors[0]
@@ -88,7 +88,7 @@ def test_batched_core_matches_the_simpy_engine(traces: list[Trace], video: Video
             assert all(_close(float(x), y) for x, y in zip(mine_terms, terms)), (mine_terms, terms)
         assert batch.is_last.tolist() == [s.is_done for s in ref]
         assert np.array_equal(core.trace_pointer() >= 1, np.ones(n, dtype=bool))
-    for i in range(n):  # whole-session QoE from the outcomes of each engine
+    for i in range(n):  # whole-session QoE from the outcomes of each core
         got = session_metrics(fast[i].outcomes, video.bitrates_bps, weights, chunk_duration_s=video.chunk_duration_s)
         want = session_metrics(ref[i].outcomes, video.bitrates_bps, weights, chunk_duration_s=video.chunk_duration_s)
         for key, value in want.as_dict().items():
@@ -126,20 +126,20 @@ def test_vector_env_equals_single_envs(traces: list[Trace], video: Video, preset
                        throughput_scale_low=scale[0], throughput_scale_high=scale[1])
     kwargs = {"traces": traces, "video": video, "sim_config": preset_name, "config": config}
     venv = AbrVectorEnv(n, **kwargs)
-    singles = {engine: [AbrEnv(**kwargs, engine=engine) for _ in range(n)] for engine in ("fast", "simpy")}
+    singles = {core: [AbrEnv(**kwargs, core=core) for _ in range(n)] for core in ("fast", "simpy")}
     obs, info = venv.reset(seed=seed)
-    for engine, envs in singles.items():
+    for core, envs in singles.items():
         for i, (env, s) in enumerate(zip(envs, child_seeds(seed, n))):
             single_obs, single_info = env.reset(seed=s)
-            _compare_obs(obs[i], single_obs, exact=engine == "fast")
-            _assert_infos_match(info, single_info, i, exact=engine == "fast")
+            _compare_obs(obs[i], single_obs, exact=core == "fast")
+            _assert_infos_match(info, single_info, i, exact=core == "fast")
     ended = np.zeros(n, dtype=bool)
     for t in range(n_steps):
         a = np.array([actions[(3 * i + t) % len(actions)] % video.n_levels for i in range(n)])
         obs, rewards, terminated, truncated, info = venv.step(a)
         assert not truncated.any()
-        for engine, envs in singles.items():
-            exact = engine == "fast"
+        for core, envs in singles.items():
+            exact = core == "fast"
             for i, env in enumerate(envs):
                 if ended[i]:  # next-step autoreset: the action is ignored
                     single_obs, single_info = env.reset()
@@ -163,7 +163,7 @@ def _compare_obs(got: np.ndarray, want: np.ndarray, exact: bool) -> None:
         np.testing.assert_allclose(got, want, rtol=2 * float(np.finfo(np.float32).eps), atol=1e-30)
 
 
-def _both_fast_engines(trace: Trace, video: Video, config: SimConfig) -> list[list[ChunkOutcome]]:
+def _both_fast_cores(trace: Trace, video: Video, config: SimConfig) -> list[list[ChunkOutcome]]:
     core = BatchedSessions([trace], video, config, 1)
     core.reset(0)
     batched = [core.step(np.array([0])).outcome(0) for _ in range(video.n_chunks)]
@@ -179,7 +179,7 @@ def test_chunk_equal_to_an_interval_payload_crosses_the_gap_after_it() -> None:
     config = SimConfig(payload_efficiency=1.0, link_rtt_s=0.0, first_chunk_quality_idx=None)
     want = Session(trace, video, config).step(0)
     assert want.download_time_s == 11.0
-    for outcomes in _both_fast_engines(trace, video, config):
+    for outcomes in _both_fast_cores(trace, video, config):
         assert outcomes == [want]
 
 
@@ -203,7 +203,7 @@ def test_near_tie_before_a_gap_is_decided_as_the_walk_decides() -> None:
     ref = Session(trace, video, config)
     want = [ref.step(0), ref.step(0)]
     assert want[1].download_time_s > 10.0  # the gap is crossed
-    for outcomes in _both_fast_engines(trace, video, config):
+    for outcomes in _both_fast_cores(trace, video, config):
         for mine, ref_outcome in zip(outcomes, want):
             _assert_outcomes_close(mine, ref_outcome, "tie")
 

@@ -1,5 +1,5 @@
 """Parity with the research simulator: BBA, rate-based and RobustMPC on all 600 genet_benchmark traces,
-on the SimPy engine and on the fast core.
+on the SimPy core and on the fast core.
 
 RobustMPC is compared with the reference policy ``mpc_fixed`` (errors reset per session, the sizes of the
 chunks actually requested), as ../shared/reference/README.md specifies.

@@ -1,4 +1,4 @@
-"""Engine invariants on random traces, videos and action sequences (hypothesis)."""
+"""Session-core invariants on random traces, videos and action sequences (hypothesis)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _play(trace: Trace, video: Video, config, actions: list[int], seed: int) -> 
 
 @SETTINGS
 @given(traces(), videos(), configs, st.lists(st.integers(0, 5), min_size=1, max_size=20), st.integers(0, 2**32))
-def test_engine_invariants(trace: Trace, video: Video, config, actions: list[int], seed: int) -> None:
+def test_core_invariants(trace: Trace, video: Video, config, actions: list[int], seed: int) -> None:
     try:
         session = _play(trace, video, config, actions, seed)
     except SimulationInvariantError as error:

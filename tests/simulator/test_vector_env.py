@@ -56,7 +56,7 @@ def test_next_step_autoreset(traces: list[Trace]) -> None:
 
 def test_partial_resets_keep_the_other_envs_running(traces: list[Trace]) -> None:
     envs = AbrVectorEnv(3, traces=traces, config=EnvConfig(training=True))
-    singles = [AbrEnv(traces=traces, config=EnvConfig(training=True), engine="fast") for _ in range(3)]
+    singles = [AbrEnv(traces=traces, config=EnvConfig(training=True), core="fast") for _ in range(3)]
     envs.reset(seed=4)
     for env, s in zip(singles, child_seeds(4, 3)):
         env.reset(seed=s)
@@ -118,7 +118,7 @@ def test_bad_use_is_refused_with_clear_errors(traces: list[Trace]) -> None:
                                          r"\(quality indices 0 to 5\)"):
         envs.step(np.array([6, 0]))
     with pytest.raises(ConfigError, match="vectorization_mode='sync'"):
-        AbrVectorEnv(2, traces=traces, engine="simpy")
+        AbrVectorEnv(2, traces=traces, core="simpy")
     with pytest.raises(ConfigError, match="traces is empty"):
         AbrVectorEnv(2, traces=[])
 
