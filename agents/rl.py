@@ -15,7 +15,7 @@ torch and stable-baselines3 are imported only when a model is loaded (the ``rl``
 
 Loading for play (:func:`load_model`'s default) replaces the training schedules stored in a model file
 (learning rate, clip range, entropy weight: :data:`INFERENCE_OBJECTS`) by constants without unpickling them,
-so a file pickled with the training code's own schedule class (``abr.training.run.LinearSchedule``, in files saved
+so a file pickled with the training code's own schedule class (``abr.train.LinearSchedule``, in files saved
 before runs used stable-baselines3's) plays without importing ``abr``.
 """
 
