@@ -3,16 +3,20 @@
 Each type subclasses a builtin, so callers can also catch broadly: bad input is a ``ValueError``
 (:class:`TraceFormatError`, :class:`ConfigError`) or a ``FileNotFoundError`` (:class:`DataDirError`).
 
-``traces/`` and ``simulator/`` each define a ``ConfigError`` (the data layer cannot import the simulator);
-the simulator's is exported as :class:`ConfigError`, the data layer's as :class:`TracesConfigError`.
+There is one :class:`ConfigError`: the data layer defines it (:class:`traces.errors.ConfigError`, the lowest
+layer, so every layer can raise it), and ``simulator.errors`` and this module re-export that same class; one
+``except ConfigError`` catches a bad value from any layer. :class:`TracesConfigError` is the same class again,
+under the name this module once gave the data layer's copy (kept so old imports still work).
 """
 
 from __future__ import annotations
 
 from agents.errors import PolicyLoadError
-from simulator.errors import ConfigError, MissingExtraError, SimulationInvariantError
-from traces.errors import ConfigError as TracesConfigError
-from traces.errors import DataDirError, DownloadError, TraceFormatError, VideoFormatError
+from simulator.errors import MissingExtraError, SimulationInvariantError
+from traces.errors import ConfigError, DataDirError, DownloadError, TraceFormatError, VideoFormatError
+
+#: The same class as :class:`ConfigError` (an older name, kept for old imports).
+TracesConfigError = ConfigError
 
 
 class AbrError(Exception):

@@ -1,4 +1,8 @@
-"""Bitrate policies: heuristics and (later) learned agents, behind one :class:`Policy` protocol."""
+"""Bitrate policies behind one :class:`Policy` protocol: the heuristics, the offline optimum and learned policies.
+
+The learned policies (:class:`agents.rl.RLPolicy`: a stable-baselines3 model, ``ppo:PATH`` or ``a2c:PATH`` in
+:func:`make_agent`) live in :mod:`agents.rl`; loading a model needs the ``rl`` extra (torch, stable-baselines3).
+"""
 
 from agents.base import Policy
 from agents.bba import BBA

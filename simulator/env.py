@@ -66,8 +66,10 @@ class EnvConfig:
     """How episodes are drawn.
 
     Args:
-        training: training mode draws the trace and the start offset at random and adds download-time noise;
-            evaluation mode walks the traces in order from their start, without noise.
+        training: training mode draws the trace and the start offset at random and replaces the preset's
+            download-time noise by U(``train_noise_low``, ``train_noise_high``); evaluation mode walks the
+            traces in order from their start with the preset's own noise (none in ``pensieve``, U(0.9, 1.1)
+            in ``pensieve-train``).
         train_noise_low: lower bound of the training-mode noise U(low, high) on download times.
         train_noise_high: upper bound of that noise (the research simulator uses U(0.9, 1.1)).
         history_len: number of past chunks in the observation.

@@ -3,15 +3,18 @@ each title plays.
 
 From MovieLens (:func:`movielens_catalog`): every movie with at least ``min_ratings`` ratings; popularity is
 its number of ratings. MovieLens has no running time, so each title's duration is drawn (seeded) from a
-log-normal around a genre-dependent median (90 min for animation/children, 100 for comedy/horror, 110 by
-default, 125 for war/epics; sd 0.15 in log space, clipped to 60-200 min). The synthetic catalog
-(:func:`synthetic_catalog`, the no-download default) draws genres, Zipf popularity and a seeded rating
-history from a latent-factor model, so the whole pipeline runs without data.
+log-normal around a genre-dependent median (:data:`GENRE_MEDIAN_MIN`, the first of its genres in this order:
+war 125 min, animation and children 90, documentary 95, horror and comedy 100, action and drama 115; any
+other title :data:`DEFAULT_MEDIAN_MIN`, 110), sd 0.15 in log space, clipped to 60-200 min. The synthetic
+catalog (:func:`synthetic_catalog`, the no-download default) draws genres, Zipf popularity and a seeded
+rating history from a latent-factor model, and its durations as above, so the whole pipeline runs without
+data.
 
 Chunk tables (:func:`title_video`): a title plays a real chunk-size table (``videos/envivio_dash3`` by
 default) tiled to the title's length from a title-specific offset and multiplied by the title's encoding
-complexity (log-normal, median 1; action/animation/sci-fi busier, documentaries/dramas calmer), so the
-same ladder costs more bits on a busy title. The nominal ladder is unchanged.
+complexity (:data:`GENRE_COMPLEXITY`, the product over its genres, times log-normal noise of median 1:
+animation/action/sci-fi/adventure busier, documentaries/dramas/romances calmer), so the same ladder costs
+more bits on a busy title. The nominal ladder is unchanged.
 """
 
 from __future__ import annotations

@@ -46,7 +46,9 @@ class TrainConfig:
         total_timesteps: environment steps (chunk decisions) of the whole run, over all environments.
         n_envs: environments stepped together.
         seed: seed of the model, the environments and the synthetic training traces.
-        preset: simulator preset (``abr presets``); validation runs it without training noise.
+        preset: simulator preset (``abr presets``). Validation plays it as it is: without the training noise
+            below, with the preset's own download-time noise (none in ``pensieve``, U(0.9, 1.1) in
+            ``pensieve-train``).
         qoe: reward and validation QoE: ``"linear"``, ``"log"`` or ``"hd"``.
         video: video spec (path or name under the data dir); ``None``: the default video.
         ladder_kbps: the video's bitrate ladder in kbit/s, one per level, ascending; it overrides the folder's

@@ -5,21 +5,25 @@
 * ``config.toml``: the :class:`~abr.training.config.TrainConfig` (reload it with ``abr train --config``);
 * ``config.json``: the resolved configuration: trace sets (names of every trace), video, simulator config,
   QoE, observation layout, package versions, git commit, command;
-* ``evaluations.csv``: the learning curve: one row per validation (``timesteps, mean_qoe,
-  mean_qoe_excl_first, mean_bitrate_kbps, mean_rebuffer_s, ent_coef, wall_s``);
+* ``evaluations.csv``: the learning curve: one row per validation, the columns of
+  :data:`~abr.training.validation.EVALUATION_COLUMNS` (``timesteps, mean_qoe, mean_qoe_excl_first,
+  mean_bitrate_kbps, mean_rebuffer_s, train_episode_qoe, ent_coef, wall_s``;
+  :class:`~abr.training.validation.EvaluationPoint` says what each holds);
 * ``best_model.zip``: the model with the best validation mean QoE; ``model.zip``: the final model;
   ``checkpoint.zip``: the latest model, written at every validation, from which ``resume=True`` continues;
-* ``tb/``: TensorBoard logs (SB3's ``rollout/``, ``train/`` scalars, plus ``eval/mean_qoe``);
+* ``tb/``: TensorBoard logs (SB3's ``rollout/``, ``train/`` scalars, ``train/ent_coef``, and each validation's
+  ``eval/mean_qoe``, ``eval/mean_qoe_excl_first``, ``eval/mean_bitrate_kbps``, ``eval/mean_rebuffer_s``);
 * ``.abr-run.lock``: held with ``flock`` while a run writes into the folder, so a second run is refused.
 
 Validation plays the current policy greedily on the validation traces with the SimPy core
-(:func:`simulator.rollout.run_session`, the preset without training noise), before training, every
-``eval_freq_steps`` environment steps and at the end. Two runs with the same config (and seed) give
-identical models: one torch thread, SB3 seeding (``random``, numpy, torch and environment ``i`` with
-``seed + i``). A resumed run continues from its last checkpoint; it is not bit-identical to an
-uninterrupted run (the environments restart their episodes). Resumed with a larger ``total_timesteps``, the
-entropy and learning-rate schedules are recomputed over the new total, so they step back from their end values
-(the shipped policy's second stage went from entropy 0.005 back to 0.01).
+(:func:`simulator.rollout.run_session`; the preset as it is: without the environments' training noise
+``train_noise_low``/``high``, with the preset's own noise, none in ``pensieve`` and U(0.9, 1.1) in
+``pensieve-train``), before training, every ``eval_freq_steps`` environment steps and at the end. Two runs with
+the same config (and seed) give identical models: one torch thread, SB3 seeding (``random``, numpy, torch and
+environment ``i`` with ``seed + i``). A resumed run continues from its last checkpoint; it is not bit-identical
+to an uninterrupted run (the environments restart their episodes). Resumed with a larger ``total_timesteps``,
+the entropy and learning-rate schedules are recomputed over the new total, so they step back from their end
+values (the shipped policy's second stage went from entropy 0.005 back to 0.01).
 """
 
 from __future__ import annotations
@@ -218,7 +222,8 @@ class LinearSchedule:
     """The learning-rate schedule of older runs: ``start`` at the beginning of training, ``end`` at its end.
 
     Kept, unchanged, because model files saved before runs switched to stable-baselines3's own
-    ``LinearSchedule`` pickled this class (``abr.training.run.LinearSchedule``): resuming such a checkpoint needs it.
+    ``LinearSchedule`` pickled this class as ``abr.train.LinearSchedule`` (that path is now an alias of
+    this module, ``abr.MOVED_MODULES``): resuming such a checkpoint needs it.
     New runs do not use it (:func:`learning_rate_schedule`), so their files pickle only SB3 objects and load
     without ``abr``; :func:`agents.rl.load_model` never unpickles it for inference.
 
