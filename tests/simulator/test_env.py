@@ -69,8 +69,9 @@ def test_same_seed_same_episodes(traces: list[Trace], training: bool) -> None:
         assert not _equal(a, c)
 
 
-def test_pickle_round_trip_continues_identically(traces: list[Trace]) -> None:
-    env = AbrEnv(traces=traces)
+@pytest.mark.parametrize("core", ["simpy", "fast"])
+def test_pickle_round_trip_continues_identically(traces: list[Trace], core: str) -> None:
+    env = AbrEnv(traces=traces, core=core)
     env.reset(seed=5)
     env.step(2)
     clone = pickle.loads(pickle.dumps(env))
