@@ -5,6 +5,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
 source scripts/env.sh
+# setup.sh installs every extra, node's npm packages, chromium and ffmpeg: a test that finds one missing then fails
+# (with the install command) instead of skipping, so this command cannot pass on a partial install
+# (tests/_requirements.py).
+export ABR_REQUIRE_EXTRAS=1
 .venv/bin/ruff check abr simulator traces agents tests
 .venv/bin/mypy abr simulator traces agents
 exec .venv/bin/python -m pytest --doctest-modules abr simulator traces agents tests -p no:cacheprovider "$@"

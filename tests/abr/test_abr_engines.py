@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from abr.evaluation.tasks import EvaluationJob
 from simulator.config import preset
 from simulator.qoe import QoEWeights
 
+from .._requirements import require_executable, require_installed
 from .abr_test_helpers import read_csv
 
 AGENTS = ["bba", "rb", "robustmpc", "random"]
@@ -57,8 +57,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Ray head node on loopback, started for these tests and stopped after them."""
-    ray_bin = Path(sys.executable).parent / "ray"  # the venv's ray command
-    ray_bin = ray_bin if ray_bin.exists() else Path(shutil.which("ray") or "ray")
+    require_installed("ray", extra="ray")  # not imported here: see engines._run_ray
+    venv_ray = Path(sys.executable).parent / "ray"  # the venv's ray command
+    ray_bin = venv_ray if venv_ray.exists() else Path(require_executable("ray", hint='pip install -e ".[ray]"'))
     port = _free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     start = [str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
@@ -75,6 +76,7 @@ def test_a_real_ray_cluster_gives_the_serial_results(serial_results, ray_cluster
 
 
 def test_an_unreachable_ray_address_fails_fast_with_a_clear_error(tmp_path):
+    require_installed("ray", extra="ray")  # not imported here: see engines._run_ray
     started = time.monotonic()
     with pytest.raises(ConfigError, match=r"no Ray cluster answers at ray_address='127.0.0.1:\d+'"):
         _evaluate(tmp_path / "out", engine="ray", ray_address=f"127.0.0.1:{_free_port()}")

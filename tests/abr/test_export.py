@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("stable_baselines3")
-onnxruntime = pytest.importorskip("onnxruntime")
+from .._requirements import require_module
+
+require_module("stable_baselines3", extra="rl")
+onnxruntime = require_module("onnxruntime", extra="export")
 
 import typer  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("stable_baselines3")
-pytest.importorskip("onnxruntime")
+from .._requirements import require_module
+
+require_module("stable_baselines3", extra="rl")
+require_module("onnxruntime", extra="export")
 
 from typer.testing import CliRunner, Result  # noqa: E402
 

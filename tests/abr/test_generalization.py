@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("stable_baselines3")
+from .._requirements import require_module
+
+require_module("stable_baselines3", extra="rl")
 
 from typer.testing import CliRunner  # noqa: E402
 

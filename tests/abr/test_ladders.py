@@ -15,6 +15,7 @@ from abr.common import inputs
 from abr.training.config import TrainConfig, load_train_config, save_train_config, train_config_from_dict
 from traces.errors import ConfigError, VideoFormatError
 
+from .._requirements import require_module
 from .abr_test_helpers import write_tiny_video_dir
 
 runner = CliRunner()
@@ -120,7 +121,7 @@ def test_the_train_config_field(data_dir: Path, tmp_path: Path) -> None:
 
 
 def test_train_passes_the_option_to_its_config(data_dir: Path, tmp_path: Path) -> None:
-    pytest.importorskip("stable_baselines3")
+    require_module("stable_baselines3", extra="rl")
     result = runner.invoke(app, ["train", "--video", MERINA, "--ladder-kbps", "300,750", "--synthetic", "1",
                                  "--val-synthetic", "1", "--data-dir", str(data_dir), "--out", str(tmp_path / "run")])
     _one_line_error(result, "ladder_kbps (--ladder-kbps) gives 2 bitrates (300, 750 kbit/s)", "has 6 levels")

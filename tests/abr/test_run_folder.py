@@ -24,7 +24,7 @@ from abr.evaluation.tasks import EvaluationJob
 from simulator.config import preset
 from simulator.qoe import QoEWeights
 
-from .._requirements import require_module
+from .._requirements import require_installed
 from .abr_test_helpers import read_csv, write_cooked, write_tiny_trace_dir, write_tiny_video_dir
 
 runner = CliRunner()
@@ -206,7 +206,7 @@ def test_a_trace_too_slow_for_the_video_is_refused_before_the_journal(data, tmp_
 
 
 def test_an_unreachable_ray_address_is_refused_before_the_journal(data, tmp_path):
-    require_module("ray", extra="ray")
+    require_installed("ray", extra="ray")  # not imported here: see engines._run_ray
     out = tmp_path / "out"
     result = runner.invoke(app, ["evaluate", "-a", "bba", "-t", "tiny", "--video", "tinyvid", "--engine", "ray",
                                  "--ray-address", "127.0.0.1:1", "--data-dir", str(data), "--out", str(out)])

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("stable_baselines3")
+from .._requirements import require_module
+
+require_module("stable_baselines3", extra="rl")
 
 import typer  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
@@ -25,6 +27,7 @@ from abr.training.run import EVALUATION_COLUMNS, EvaluationPoint, TrainResult, t
 from simulator import ConfigError, QoEWeights  # noqa: E402
 from simulator.config import SimConfig, preset  # noqa: E402
 from simulator.env import AbrEnv, EnvConfig  # noqa: E402
+from simulator.sb3_vec_env import AbrSb3VecEnv  # noqa: E402
 from traces.synthetic import generate_trace_set  # noqa: E402
 
 #: A small Pensieve network that learns visibly within a few thousand steps.
@@ -217,7 +220,9 @@ def test_train_command_and_the_model_as_an_evaluation_agent(tmp_path: Path) -> N
 
 
 def test_the_fast_core_trains_too(tmp_path: Path) -> None:
-    pytest.importorskip("simulator.sb3_vec_env")
+    spec = TrainEnvSpec(tuple(generate_trace_set(0, 2)), envivio_cbr_video(), SimConfig(), QoEWeights(),
+                        EnvConfig(), env_core="fast")
+    assert isinstance(make_training_vec_env(spec, 2, seed=0).unwrapped, AbrSb3VecEnv)  # the batched core
     fast = dataclasses.replace(TINY, env_core="fast", tensorboard=False)
     result = train(fast, tmp_path / "fast")
     assert result.timesteps == 1024 and not np.isnan(result.evaluations[-1].train_episode_qoe)

@@ -13,7 +13,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-pytest.importorskip("stable_baselines3")
+from .._requirements import require_module
+
+require_module("stable_baselines3", extra="rl")
 
 from agents import make_agent  # noqa: E402
 from agents.errors import PolicyLoadError  # noqa: E402

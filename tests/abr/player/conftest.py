@@ -1,4 +1,9 @@
-"""Fixtures of the real-player tests: DASH content made once per test session with the real ffmpeg."""
+"""Fixtures of the real-player tests: DASH content made once per test session with the real ffmpeg.
+
+What these tests need beyond Python is checked here: ffmpeg (content) and, for ``browser``-marked tests, the
+``player`` extra's Playwright, Debian's chromium and dash.js from npm; missing, they skip on a partial install and
+fail under ``ABR_REQUIRE_EXTRAS`` (see ``tests/_requirements.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,33 @@ import pytest
 from abr.player.content import Content, make_content
 from traces.types import Trace
 
+from ..._requirements import require_executable, require_module, require_npm_package
+
 #: Test content: 20 segments of 4 s (80 s) on the Envivio ladder, a quarter of a minute and a half at 4x.
 TEST_CONTENT_S = 80.0
 
 
+def require_ffmpeg() -> None:
+    """ffmpeg and ffprobe (Debian's ffmpeg package), which make and check the DASH content."""
+    for name in ("ffmpeg", "ffprobe"):
+        require_executable(name, hint="apt-get install ffmpeg")
+
+
+def require_browser() -> None:
+    """What a real browser session needs: Playwright, chromium and dash.js."""
+    require_module("playwright", extra="player")
+    require_executable("chromium", "chromium-browser", env="ABR_CHROMIUM", hint="apt-get install chromium")
+    require_npm_package("dashjs")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("browser") is not None:
+        require_browser()
+
+
 @pytest.fixture(scope="session")
 def player_content(tmp_path_factory: pytest.TempPathFactory) -> Content:
+    require_ffmpeg()
     return make_content(tmp_path_factory.mktemp("content") / "envivio80", duration_s=TEST_CONTENT_S)
 
 

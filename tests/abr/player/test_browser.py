@@ -17,9 +17,10 @@ from abr.player.content import Content
 from simulator.config import preset
 from simulator.qoe import QoEWeights
 
+from ..._requirements import require_module, require_npm_package
 from .conftest import constant_trace, step_trace
 
-pytestmark = pytest.mark.browser
+pytestmark = pytest.mark.browser  # conftest.py checks chromium, Playwright and dash.js for these
 
 TRACES = {
     "low": constant_trace(0.6, "low-0.6mbps"),
@@ -86,6 +87,8 @@ def test_sessions_are_written_in_the_evaluate_schema(sessions: dict[tuple[str, s
 
 
 def test_onnx_runtime_web_backend_decides_and_agrees_with_the_json_network(player_content: Content) -> None:
+    require_npm_package("onnxruntime-web")
+    require_module("onnx", extra="export")  # the policy is exported to ONNX for the page
     r = play_session("ppo", TRACES["step"], player_content, preset("realistic"), QoEWeights(), speed=4.0,
                      backend="onnx")
     assert r.complete and r.undecided == []

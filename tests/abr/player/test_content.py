@@ -13,7 +13,9 @@ from abr.errors import ConfigError
 from abr.player.content import ENVIVIO_LADDER_KBPS, Content, frame_size, make_content, read_content
 from traces.videos import read_video
 
-from .conftest import TEST_CONTENT_S
+from .conftest import TEST_CONTENT_S, require_ffmpeg
+
+require_ffmpeg()  # every test here runs the real ffmpeg
 
 
 def test_content_has_the_ladder_segments_and_size_table(player_content: Content) -> None:

@@ -17,7 +17,7 @@ from simulator.config import preset
 from simulator.qoe import QoEWeights
 from traces.readers import read_trace
 
-from .conftest import step_trace
+from .conftest import require_ffmpeg, step_trace
 
 runner = CliRunner()
 
@@ -29,6 +29,7 @@ def write_trace(path: Path, mbps_low: float, mbps_high: float, at_s: int) -> Pat
 
 
 def test_content_command_makes_a_small_ladder(tmp_path: Path) -> None:
+    require_ffmpeg()
     result = runner.invoke(app, ["player", "content", str(tmp_path / "c"), "--ladder", "300,1200", "--duration", "8"])
     assert result.exit_code == 0, result.output
     c = read_content(tmp_path / "c")

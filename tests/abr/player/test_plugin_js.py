@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-pytest.importorskip("stable_baselines3")
+from ..._requirements import require_executable, require_module
+
+require_module("stable_baselines3", extra="rl")
 from abr.common.inputs import load_video  # noqa: E402
 from abr.player.vectors import RULE_VECTORS, rule_vectors, write_vectors  # noqa: E402
 from abr.training.config import TrainConfig  # noqa: E402
@@ -68,10 +69,15 @@ def test_rule_vectors_replay_in_python_as_the_session_played() -> None:
             assert agent.select(PlayerContext(video, tuple(outcomes[:k]), buffer)) == o.quality_idx
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
-def test_js_plugin_matches_python_on_the_vectors(vectors: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def node() -> str:
+    """Node.js, checked before the (slow) vectors are written."""
+    return require_executable("node", hint="install Node.js 18 or later (apt-get install nodejs)")
+
+
+def test_js_plugin_matches_python_on_the_vectors(node: str, vectors: Path, tmp_path: Path) -> None:
     report_file = tmp_path / "report.json"
-    proc = subprocess.run(["node", "--test", "--test-reporter=spec", str(ROOT / "tests" / "js" / "plugin.test.mjs")],
+    proc = subprocess.run([node, "--test", "--test-reporter=spec", str(ROOT / "tests" / "js" / "plugin.test.mjs")],
                           cwd=ROOT, env={"ABR_VECTORS": str(vectors), "ABR_REPORT": str(report_file),
                                          "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
