@@ -20,11 +20,17 @@ import numpy as np
 from simulator.errors import MissingExtraError
 from simulator.vector_env import AbrVectorEnv, child_seeds
 
+#: The ``rl`` extra's packages this module needs, by import name: only their absence means "install the extra".
+_RL_EXTRA_PACKAGES = {"stable_baselines3": "stable-baselines3", "torch": "torch"}
+
 try:
     from stable_baselines3.common.vec_env import VecEnv
     from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
-except ImportError as error:  # pragma: no cover - exercised by a test that hides the package
-    raise MissingExtraError("stable-baselines3", "rl") from error
+except ModuleNotFoundError as error:  # exercised by tests that hide the packages
+    missing = (error.name or "").partition(".")[0]
+    if missing not in _RL_EXTRA_PACKAGES:  # a broken install (a dependency of theirs is missing): say so as it is
+        raise
+    raise MissingExtraError(_RL_EXTRA_PACKAGES[missing], "rl") from error
 
 
 class AbrSb3VecEnv(VecEnv):  # type: ignore[misc]

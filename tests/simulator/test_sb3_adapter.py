@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import sys
 
 import numpy as np
@@ -14,8 +15,10 @@ from simulator.vector_env import child_seeds
 from traces.synthetic import generate_trace_set
 from traces.types import Video
 
-pytest.importorskip("stable_baselines3")
-torch = pytest.importorskip("torch")
+from .._requirements import require_module
+
+require_module("stable_baselines3", extra="rl")
+torch = require_module("torch", extra="rl")
 
 from stable_baselines3 import A2C, PPO  # noqa: E402
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor  # noqa: E402
@@ -83,7 +86,43 @@ def test_missing_stable_baselines3_names_the_extra(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "stable_baselines3", None)
     monkeypatch.setitem(sys.modules, "stable_baselines3.common.vec_env", None)
     monkeypatch.delitem(sys.modules, "simulator.sb3_vec_env")
-    with pytest.raises(MissingExtraError, match='pip install "abr-lab\\[rl\\]"'):
+    with pytest.raises(MissingExtraError, match='stable-baselines3 is required.*pip install "abr-lab\\[rl\\]"'):
         importlib.import_module("simulator.sb3_vec_env")
     monkeypatch.undo()
     assert importlib.import_module("simulator.sb3_vec_env").AbrSb3VecEnv is AbrSb3VecEnv
+
+
+class _FailingImport(importlib.abc.MetaPathFinder):
+    """Makes importing ``stable_baselines3.common.vec_env`` raise ``error``, as a broken install would."""
+
+    def __init__(self, error: ImportError) -> None:
+        self.error = error
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "stable_baselines3.common.vec_env":
+            raise self.error
+        return None
+
+
+def _import_adapter_with(monkeypatch: pytest.MonkeyPatch, error: ImportError) -> None:
+    for name in [m for m in sys.modules if m.startswith("stable_baselines3.common.vec_env")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.delitem(sys.modules, "simulator.sb3_vec_env")
+    monkeypatch.setattr(sys, "meta_path", [_FailingImport(error), *sys.meta_path])
+    importlib.import_module("simulator.sb3_vec_env")
+
+
+def test_missing_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(MissingExtraError, match='torch is required.*pip install "abr-lab\\[rl\\]"'):
+        _import_adapter_with(monkeypatch, ModuleNotFoundError("No module named 'torch'", name="torch"))
+
+
+@pytest.mark.parametrize("error", [
+    ModuleNotFoundError("No module named 'cloudpickle'", name="cloudpickle"),  # a dependency of SB3's is missing
+    ImportError("cannot import name 'VecEnv'", name="stable_baselines3.common.vec_env"),  # an incompatible SB3
+], ids=["missing-dependency", "missing-name"])
+def test_other_import_errors_are_not_reported_as_a_missing_extra(
+        monkeypatch: pytest.MonkeyPatch, error: ImportError) -> None:
+    with pytest.raises(ImportError) as raised:
+        _import_adapter_with(monkeypatch, error)
+    assert raised.value is error and not isinstance(raised.value, MissingExtraError)
