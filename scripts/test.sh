@@ -11,4 +11,5 @@ source scripts/env.sh
 export ABR_REQUIRE_EXTRAS=1
 .venv/bin/ruff check abr simulator traces agents tests
 .venv/bin/mypy abr simulator traces agents
-exec .venv/bin/python -m pytest --doctest-modules abr simulator traces agents tests -p no:cacheprovider "$@"
+# pytest's configuration (pyproject.toml) collects the doctests of abr, simulator, traces and agents, and tests/.
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
