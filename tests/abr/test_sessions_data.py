@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from abr.sessions.catalog import DURATION_RANGE_MIN, movielens_catalog, synthetic_catalog, title_video
-from traces.errors import DataDirError, RecsysFormatError
+from abr.sessions.catalog import DURATION_RANGE_MIN, Catalog, movielens_catalog, title_video
+from traces.errors import ConfigError, DataDirError, RecsysFormatError
 from traces.movielens import load_movielens, read_movies, read_ratings
 from traces.types import Video
 
@@ -53,14 +53,20 @@ def test_malformed_movies_and_missing_files(tmp_path: Path) -> None:
 
 
 def test_a_title_plays_the_base_table_tiled_and_scaled() -> None:
-    catalog = synthetic_catalog(np.random.default_rng(1), 50)
-    sizes = np.outer(np.arange(1, 6), [1e6, 2e6])  # 5 distinct chunks
+    # A hand-made catalog: title 0 (id 0, 8 s, complexity 1) and title 1 (id 13, 27 s, complexity 1.5).
+    catalog = Catalog(np.array([0, 13]), ("zero", "thirteen"), (("Drama",), ("Action",)), np.array([8.0, 27.0]),
+                      np.array([1.0, 1.0]), np.array([1.0, 1.5]), "synthetic")
+    sizes = np.outer(np.arange(1, 6), [1e6, 2e6])  # 5 distinct chunks of 4 s: row r is (r + 1) x [1, 2] Mbit
     base = Video(np.array([0.25e6, 0.5e6]), 4.0, sizes, name="base")
-    full = title_video(catalog, 7, base)
-    assert full.n_chunks == int(np.ceil(catalog.duration_s[7] / 4.0))
-    offset = int(catalog.title_ids[7]) % 5
-    expected_rows = (offset + np.arange(full.n_chunks)) % 5
-    assert np.allclose(full.chunk_sizes_bits, sizes[expected_rows] * catalog.complexity[7])
-    window = title_video(catalog, 7, base, max_duration_s=30.0)
-    assert window.n_chunks == 8 and np.array_equal(window.chunk_sizes_bits, full.chunk_sizes_bits[:8])
-    assert np.array_equal(window.bitrates_bps, base.bitrates_bps)
+    # Title 1: ceil(27 / 4) = 7 chunks, starting at row 13 mod 5 = 3 and wrapping: rows 3 4 0 1 2 3 4, x 1.5.
+    full = title_video(catalog, 1, base)
+    assert full.chunk_sizes_bits.tolist() == [[6e6, 12e6], [7.5e6, 15e6], [1.5e6, 3e6], [3e6, 6e6],
+                                              [4.5e6, 9e6], [6e6, 12e6], [7.5e6, 15e6]]
+    assert full.name == "base:title13" and full.bitrates_bps.tolist() == [0.25e6, 0.5e6]
+    # Its first 10 s: ceil(10 / 4) = 3 chunks.
+    window = title_video(catalog, 1, base, max_duration_s=10.0)
+    assert window.chunk_sizes_bits.tolist() == [[6e6, 12e6], [7.5e6, 15e6], [1.5e6, 3e6]]
+    # Title 0: exactly 8 s is 2 chunks (not 3), from row 0, unscaled.
+    assert title_video(catalog, 0, base).chunk_sizes_bits.tolist() == [[1e6, 2e6], [2e6, 4e6]]
+    with pytest.raises(ConfigError, match="title_idx=2 is not in the 2-title catalog"):
+        title_video(catalog, 2, base)
