@@ -20,7 +20,6 @@ from agents import make_agent
 from agents.registry import AGENTS
 from simulator.config import preset
 from simulator.context import PlayerContext
-from simulator.metrics import session_metrics
 from simulator.qoe import QoEWeights
 from simulator.records import ChunkOutcome
 from simulator.rollout import run_session
@@ -70,21 +69,32 @@ def test_writes_every_file_with_one_session_row_per_agent_and_trace(tmp_path, ti
 
 
 def test_session_metrics_recomputed_from_chunks_csv_match_sessions_csv(tmp_path, tiny_traces, tiny_video):
+    # The oracle is Pensieve's linear QoE written out here, not simulator.metrics: per chunk, the bitrate in
+    # Mbit/s, minus 4.3 per second of rebuffering, minus the absolute bitrate change from the previous chunk.
     _run(tmp_path, tiny_traces, tiny_video)
+    ladder_mbps = [b / 1e6 for b in tiny_video.bitrates_bps.tolist()]
     sessions = _outcomes_by_session(read_csv(tmp_path / "chunks.csv"))
     for row in read_csv(tmp_path / "sessions.csv"):
         outcomes = sessions[(row["agent"], row["trace_set"], row["trace"])]
-        m = session_metrics(outcomes, tiny_video.bitrates_bps, QoEWeights(), chunk_duration_s=4.0)
-        assert float(row["qoe"]) == pytest.approx(m.qoe, rel=1e-12, abs=1e-12)
-        assert float(row["avg_bitrate_kbps"]) == pytest.approx(m.avg_bitrate_bps / 1e3, rel=1e-12)
-        assert float(row["smoothness_mbps"]) == pytest.approx(m.smoothness_bps / 1e6, rel=1e-12, abs=1e-12)
-        assert float(row["rebuffer_s"]) == pytest.approx(sum(o.rebuffer_s for o in outcomes), rel=1e-12)
         levels = [o.quality_idx for o in outcomes]
-        assert int(row["switch_count"]) == sum(a != b for a, b in zip(levels, levels[1:], strict=False))
-        # The first chunk has no smoothness cost: its QoE is its utility minus its rebuffer penalty.
-        first = outcomes[0]
-        first_qoe = first.bitrate_bps / 1e6 - 4.3 * first.rebuffer_s
-        assert float(row["qoe_excl_first"]) == pytest.approx(float(row["qoe"]) - first_qoe, abs=1e-9)
+        mbps = [ladder_mbps[q] for q in levels]
+        assert [o.bitrate_bps / 1e6 for o in outcomes] == pytest.approx(mbps, rel=1e-12)
+        rebuffer = [o.rebuffer_s for o in outcomes]
+        changes = [abs(b - a) for a, b in zip(mbps, mbps[1:])]
+        qoe = sum(mbps) - 4.3 * sum(rebuffer) - sum(changes)
+        assert float(row["qoe"]) == pytest.approx(qoe, rel=1e-9, abs=1e-9)
+        assert float(row["qoe_excl_first"]) == pytest.approx(qoe - (mbps[0] - 4.3 * rebuffer[0]), rel=1e-9, abs=1e-9)
+        assert float(row["qoe_mean_per_chunk"]) == pytest.approx(qoe / len(outcomes), rel=1e-9, abs=1e-9)
+        assert float(row["utility"]) == pytest.approx(sum(mbps), rel=1e-9)
+        assert float(row["rebuffer_penalty"]) == pytest.approx(4.3 * sum(rebuffer), rel=1e-9, abs=1e-12)
+        assert float(row["smoothness_penalty"]) == pytest.approx(sum(changes), rel=1e-9, abs=1e-12)
+        assert float(row["avg_bitrate_kbps"]) == pytest.approx(1e3 * sum(mbps) / len(mbps), rel=1e-12)
+        assert float(row["smoothness_mbps"]) == pytest.approx(sum(changes), rel=1e-9, abs=1e-12)
+        assert float(row["rebuffer_s"]) == pytest.approx(sum(rebuffer), rel=1e-12, abs=1e-12)
+        assert float(row["rebuffer_ratio"]) == pytest.approx(sum(rebuffer) / (sum(rebuffer) + 4.0 * len(outcomes)),
+                                                             rel=1e-9, abs=1e-12)
+        assert int(row["switch_count"]) == sum(a != b for a, b in zip(levels, levels[1:]))
+        assert int(row["n_chunks"]) == len(outcomes) == tiny_video.n_chunks
 
 
 def test_summary_mean_is_the_mean_of_the_sessions_column_and_ci_brackets_it(tmp_path, tiny_traces,
