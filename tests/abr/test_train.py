@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .._paths import same_path
 from .._requirements import require_module
 
 require_module("stable_baselines3", extra="rl")
@@ -159,7 +160,7 @@ def test_init_from_starts_a_fine_tuning_run_from_the_models_weights(smoke_run: T
     assert tuned.evaluations[0].timesteps == 0 and tuned.evaluations[0].mean_qoe == best.mean_qoe
     start, end = _params(smoke_run.best_model_path), _params(tuned.model_path)
     assert start.keys() == end.keys() and any(not np.array_equal(start[k], end[k]) for k in start)
-    assert load_train_config(tmp_path / "tune" / "config.toml").init_from == str(smoke_run.best_model_path)
+    assert same_path(load_train_config(tmp_path / "tune" / "config.toml").init_from, smoke_run.best_model_path)
     again = _params(train(tune, tmp_path / "again").model_path)  # a fine-tuning stage is seeded too
     assert all(np.array_equal(again[k], end[k]) for k in end)
     # From an inference copy (a zeroed critic, as shipped) the actor is copied and the critic starts afresh.

@@ -19,6 +19,8 @@ from traces.readers import (
 )
 from traces.videos import read_pensieve_video, read_sabre_manifest, read_video
 
+from .._paths import same_path
+
 WriteFile = Callable[..., Path]
 
 
@@ -55,7 +57,7 @@ def test_cooked_malformed(write_file: WriteFile, content: str, line: int | None,
     path = write_file("fcc/x.txt", content)
     with pytest.raises(TraceFormatError, match=_at(path, line) + message) as info:
         read_cooked_trace(path)
-    assert info.value.path == str(path) and info.value.line == line
+    assert same_path(info.value.path, path) and info.value.line == line
 
 
 def test_binary_garbage_is_a_clear_error(write_file: WriteFile) -> None:
