@@ -93,3 +93,16 @@ def require_npm_package(name: str) -> Path:
     if not (folder / "package.json").is_file():
         missing(f"npm package {name!r} (no {folder / 'package.json'})", "npm ci at the repository root")
     return folder
+
+
+def require_ffmpeg() -> None:
+    """ffmpeg and ffprobe (Debian's ffmpeg package), which make and check the player's DASH content."""
+    for name in ("ffmpeg", "ffprobe"):
+        require_executable(name, hint="apt-get install ffmpeg")
+
+
+def require_browser() -> None:
+    """What a real browser session needs: the ``player`` extra's Playwright, chromium and dash.js."""
+    require_module("playwright", extra="player")
+    require_executable("chromium", "chromium-browser", env="ABR_CHROMIUM", hint="apt-get install chromium")
+    require_npm_package("dashjs")

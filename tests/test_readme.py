@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from ._requirements import require_executable, require_module, require_npm_package
+from ._requirements import require_browser, require_ffmpeg
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 README = REPO_ROOT / "README.md"
@@ -95,11 +95,8 @@ def test_a_readme_snippet_runs(k: int, data_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.browser
 @pytest.mark.parametrize("k", [k for k, s in enumerate(SNIPPETS) if PLAYER_MARK in s], ids=lambda k: f"snippet{k + 1}")
 def test_the_readme_player_snippet_runs(k: int, data_dir: Path, tmp_path: Path) -> None:
-    for name in ("ffmpeg", "ffprobe"):
-        require_executable(name, hint="apt-get install ffmpeg")
-    require_module("playwright", extra="player")
-    require_executable("chromium", "chromium-browser", env="ABR_CHROMIUM", hint="apt-get install chromium")
-    require_npm_package("dashjs")
+    require_ffmpeg()
+    require_browser()
     proc = _run(k, data_dir, tmp_path)
     assert proc.returncode == 0, f"README snippet {k + 1} failed:\n{SNIPPETS[k]}\n{proc.stderr[-3000:]}"
     assert "True" in proc.stdout  # print(real.result.metrics, real.complete, ...): the session completed

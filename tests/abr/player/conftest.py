@@ -13,23 +13,10 @@ import pytest
 from abr.player.content import Content, make_content
 from traces.types import Trace
 
-from ..._requirements import require_executable, require_module, require_npm_package
+from ..._requirements import require_browser, require_ffmpeg
 
 #: Test content: 20 segments of 4 s (80 s) on the Envivio ladder, a quarter of a minute and a half at 4x.
 TEST_CONTENT_S = 80.0
-
-
-def require_ffmpeg() -> None:
-    """ffmpeg and ffprobe (Debian's ffmpeg package), which make and check the DASH content."""
-    for name in ("ffmpeg", "ffprobe"):
-        require_executable(name, hint="apt-get install ffmpeg")
-
-
-def require_browser() -> None:
-    """What a real browser session needs: Playwright, chromium and dash.js."""
-    require_module("playwright", extra="player")
-    require_executable("chromium", "chromium-browser", env="ABR_CHROMIUM", hint="apt-get install chromium")
-    require_npm_package("dashjs")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

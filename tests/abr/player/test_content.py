@@ -13,7 +13,8 @@ from abr.errors import ConfigError
 from abr.player.content import ENVIVIO_LADDER_KBPS, Content, frame_size, make_content, read_content
 from traces.videos import read_video
 
-from .conftest import TEST_CONTENT_S, require_ffmpeg
+from ..._requirements import require_ffmpeg
+from .conftest import TEST_CONTENT_S
 
 require_ffmpeg()  # every test here runs the real ffmpeg
 

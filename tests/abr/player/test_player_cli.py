@@ -17,7 +17,8 @@ from simulator.config import preset
 from simulator.rollout import run_session
 from traces.readers import read_trace
 
-from .conftest import require_ffmpeg, step_trace
+from ..._requirements import require_ffmpeg
+from .conftest import step_trace
 
 runner = CliRunner()
 
