@@ -8,7 +8,6 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import numpy as np
 import pytest
 from hypothesis import given
@@ -21,13 +20,17 @@ from abr.player.shaping import SharedLink, TraceClock, Transfer, water_fill
 from simulator.config import preset
 from traces.types import Trace
 
+from ..._requirements import require_module, require_npm_package
 from .conftest import constant_trace
+
+aiohttp = require_module("aiohttp", extra="player")  # the test client; the server needs it too
 
 SECRET = "top-secret-outside-the-content-folder"
 
 
 @pytest.fixture()
 def server(player_content: Content, tmp_path: Path):  # type: ignore[no-untyped-def]
+    require_npm_package("dashjs")  # the server serves dash.js
     (player_content.folder.parent / "secret.txt").write_text(SECRET)
     link = player_content.folder / "escape.txt"
     if not link.exists():
@@ -236,6 +239,7 @@ def test_safe_path_and_parse_range_units(tmp_path: Path) -> None:
 
 
 def test_serve_writes_each_posted_session_in_the_evaluate_schema(player_content: Content, tmp_path: Path) -> None:
+    require_npm_package("dashjs")
     from abr.player.browser import session_writer
     from simulator.qoe import QoEWeights
 
