@@ -1,4 +1,4 @@
-"""Vectorised trace-link arithmetic: :class:`~simulator.link.TraceLink` for many link states at once.
+"""Vectorised trace-link arithmetic: the link contract (:mod:`simulator.link_contract`) for many link states.
 
 A set of traces is packed into flat arrays (:class:`PackedTraces`): every trace's sample times, rates and
 cumulative payload ``cum_bits[j]`` (payload delivered over ``(t_0, t_j]`` of its trace) lie back to back,
@@ -7,16 +7,16 @@ with offsets, so traces of any lengths share one batch. A link state is a *globa
 
 :func:`transfer` finds where a download of ``size_bits`` ends by bisection on ``cum_bits`` (whole passes
 over a looping trace are counted arithmetically), and :func:`idle` does the same on the sample times; no
-Python loop runs over trace samples. The semantics are TraceLink's: the interval in which the chunk
-completes is the first one whose payload makes the delivered total *strictly* exceed the chunk; a trace
-loops back to its first sample time; a chunk that needs more than ``MAX_TRACE_PASSES`` passes is refused.
+Python loop runs over trace samples. The semantics are the contract's, held equal to
+:class:`~simulator.link.TraceLink` by ``tests/simulator/test_link_contract.py``.
 
-Equivalence with the interval-by-interval walk: a chunk that completes inside its first interval gets the
-walk's exact arithmetic. Otherwise the delivered total comes from differences of prefix sums instead of a
+Rounding (the contract's first deliberate difference): a chunk that completes inside its first interval gets
+the walk's exact arithmetic. Otherwise the delivered total comes from differences of prefix sums instead of a
 running sum, so results differ from TraceLink's by rounding only (observed below 1e-12 relative). The one
 place where rounding could change a *decision* is a chunk that completes within rounding error of an
 interval boundary (followed, say, by a zero-throughput gap); such near-ties are detected and replayed with
-the walk's exact sequential arithmetic (:func:`walk_transfer`), so the chosen interval is always TraceLink's.
+the walk's exact sequential arithmetic (:func:`walk_transfer`), so from the same link state the chosen
+interval is always TraceLink's (the contract's note on exact ties after a long walk applies).
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def bisect_steps(packed: PackedTraces) -> int:
 
 def transfer(packed: PackedTraces, trace_idx: IntArray, state: LinkState, size_bits: FloatArray,
              n_steps: int | None = None) -> TransferResult:
-    """Deliver ``size_bits`` of payload on each link; vectorised :meth:`TraceLink.transfer`.
+    """Deliver ``size_bits`` of payload on each link; vectorised :meth:`TraceLink.transfer` (contract section 4).
 
     Args:
         packed: the traces.
@@ -309,7 +309,7 @@ def idle(packed: PackedTraces, trace_idx: IntArray, state: LinkState, duration_s
     """Let ``duration_s`` pass on each link without delivery; vectorised :meth:`TraceLink.idle`.
 
     At an exact sample boundary the result may name the next interval where TraceLink names the one that
-    just ended (or the other way round); both describe the same link position.
+    just ended, or the other way round: the same position (see :mod:`simulator.link_contract`).
 
     >>> packed = PackedTraces.pack([Trace(np.array([0.0, 1.0, 4.0]), np.array([0.0, 1e6, 1e6]))],
     ...                            payload_efficiency=1.0)

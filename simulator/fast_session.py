@@ -4,7 +4,8 @@
 :class:`simulator.fast.BatchedSessions`: the same closed-form transfers on cumulative-delivery arrays
 (here Python lists with :mod:`bisect`), operation for operation, so its outcomes equal a batched session's
 bit for bit, and the SimPy engine's to the tolerance stated in :mod:`simulator.fast`. A batch of one costs
-tens of microseconds per step in numpy calls; this costs a few.
+tens of microseconds per step in numpy calls; this costs a few. What a chunk costs (RTT, noise, idle, the
+link walk) is the link contract's, :mod:`simulator.link_contract`.
 """
 
 from __future__ import annotations

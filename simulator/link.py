@@ -1,12 +1,11 @@
-"""A trace-driven link on SimPy.
+"""A trace-driven link on SimPy: the reference implementation of the link contract.
 
-The link walks its trace the way the research simulator does: sample ``i`` gives the throughput of the
-interval ``(t[i-1], t[i]]``; a pointer marks the interval in progress and a clock the position inside it.
-Every trace change during a transfer or an idle period is a SimPy timeout, so the SimPy clock (session
-wall time) and the trace clock move together; when the pointer runs past the last sample the trace loops
-back to its first sample time. The only way the two clocks part is the request RTT when
-``rtt_advances_trace`` is false (the research simulator's convention) and the download-time noise, which
-dilates wall time against trace time.
+What a transfer, an idle, the RTT, looping, the too-slow refusal and the noise cost is written once, in
+:mod:`simulator.link_contract`; every other link model is held equal to :class:`TraceLink` by a differential
+test. Here the trace is walked interval by interval: a pointer marks the interval in progress and a clock the
+position inside it, and every trace change during a transfer or an idle period is a SimPy timeout, so the
+SimPy clock (session wall time) and the trace clock move together except where the contract parts them (the
+frozen-trace RTT and the download-time noise, which :class:`simulator.des.Session` and ``dilation`` apply).
 """
 
 from __future__ import annotations
@@ -18,8 +17,9 @@ import simpy
 from simulator.errors import ConfigError, SimulationInvariantError
 from traces.types import Trace, Video
 
-# A download that would need more than this many full passes over its trace is refused as stuck: the
-# trace is far too slow for the video (or nearly all zero), and walking it would take practically forever.
+#: A download that would need more than this many full passes over its trace is refused as stuck: the
+#: trace is far too slow for the video (or nearly all zero), and walking it would take practically forever
+#: (the link contract, :mod:`simulator.link_contract`, section 5).
 MAX_TRACE_PASSES = 100
 
 
@@ -52,7 +52,7 @@ def check_trace_feasible(trace: Trace, video: Video, payload_efficiency: float, 
 
 
 class TraceLink:
-    """The bottleneck link of one session, driven by a throughput trace.
+    """The bottleneck link of one session, driven by a throughput trace (the contract's reference).
 
     Args:
         env: the SimPy environment.
@@ -91,7 +91,7 @@ class TraceLink:
     def transfer(self, size_bits: float, dilation: float = 1.0) -> Generator[simpy.Event, object, float]:
         """Deliver ``size_bits`` of payload; returns the transfer time on the trace clock, in seconds.
 
-        Wall time advances by ``dilation`` times the trace time (download-time noise).
+        Wall time advances by ``dilation`` times the trace time (download-time noise: contract sections 4, 5, 8).
         """
         times, rates, eff = self._times_s, self._rates_bps, self.payload_efficiency
         if size_bits > MAX_TRACE_PASSES * self.bits_per_pass:

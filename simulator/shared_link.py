@@ -1,20 +1,13 @@
 """A trace-driven bottleneck shared by several players: processor sharing on SimPy.
 
-Sharing model (egalitarian processor sharing, the fluid idealisation of TCP flows with equal RTTs):
-
-* The link's payload capacity at wall time ``t`` is ``trace(t) x payload_efficiency``, in bits per second.
-  The trace clock runs with the SimPy clock (wall time) from ``start_idx`` and loops at the trace's end,
-  as in :class:`simulator.link.TraceLink`.
-* The capacity is split equally among the transfers in progress: each of ``n`` active transfers gets
-  ``capacity / n``. A player that is waiting for its RTT or idling with a full buffer holds no share.
-* Rates are re-planned at every arrival (a transfer starts), departure (one finishes or is cancelled) and
-  trace change. Between two such events every rate is constant, so each transfer's progress is exact
-  (piecewise linear), not time-stepped.
-
-Hence the link is work-conserving (while any transfer is active the shares add up to the capacity, and
-never exceed it) and with a single player it delivers exactly what :class:`~simulator.link.TraceLink`
-delivers under ``rtt_advances_trace=True`` without noise (held by the tests). Download-time noise and the
-research simulator's frozen-trace RTT are single-client conventions and are refused here.
+The sharing model is the link contract's (:mod:`simulator.link_contract`, section 10: egalitarian processor
+sharing, the fluid idealisation of TCP flows with equal RTTs; the trace clock runs with the SimPy clock from
+``start_idx`` and loops; noise and the frozen-trace RTT are refused). Here rates are re-planned at every
+arrival (a transfer starts), departure (one finishes or is cancelled) and trace change. Between two such
+events every rate is constant, so each transfer's progress is exact (piecewise linear), not time-stepped, and
+the link is work-conserving (while any transfer is active the shares add up to the capacity, and never
+exceed it). ``tests/simulator/test_link_contract.py`` holds it equal to :class:`~simulator.link.TraceLink`,
+with one player and with ``n`` identical ones.
 
 Each player talks to the link through its own :class:`SharedLinkPort`, which has the interface of
 :class:`~simulator.link.TraceLink` (``transfer``, ``idle``) so :class:`simulator.des.Session` runs on it
@@ -78,7 +71,7 @@ class _Transfer:
 
 @dataclass(slots=True)
 class SharedLink:
-    """A processor-sharing bottleneck driven by a throughput trace (see the module docstring).
+    """A processor-sharing bottleneck driven by a throughput trace (see :mod:`simulator.link_contract`).
 
     Args:
         env: the SimPy environment.
