@@ -5,7 +5,7 @@ Routes (all ``GET`` but the log):
 * ``/``: the player page; ``/plugin/<file>``: the plug-in's JS; ``/lib/dash.all.min.js``: dash.js (from
   ``node_modules``, see :func:`node_modules_dir`);
 * ``/content/<file>``: the content folder. Media segments (``chunk-*.m4s``) go through the shared
-  trace-shaped link (:class:`~abr.player.shaping.SharedLink`); the manifest and the initialisation segments
+  trace-shaped link (:class:`~abr.player.shaping.PlayerLink`); the manifest and the initialisation segments
   are served at once. ``Range: bytes=a-b`` is honoured for single ranges (416 when unsatisfiable, 400 when
   malformed);
 * ``/policy/<file>``: the RL policy's ``weights.json`` and ``encoder_spec.json``;
@@ -40,7 +40,7 @@ from typing import Any
 from abr.errors import ConfigError
 from abr.player.agents import BrowserAgent
 from abr.player.content import MANIFEST, SEGMENT_RE, Content
-from abr.player.shaping import SharedLink, TransferRecord
+from abr.player.shaping import PlayerLink, TransferRecord
 from simulator.config import SimConfig
 from traces.types import Trace
 
@@ -165,7 +165,7 @@ class PlayerServer:
         self.port = port
         self.on_log = on_log
         self.dash_js = node_modules_dir()
-        self.link: SharedLink | None = None
+        self.link: PlayerLink | None = None
         self.session = SessionState(uuid.uuid4().hex)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -229,7 +229,7 @@ class PlayerServer:
         from aiohttp import web
 
         self._stop_event = asyncio.Event()
-        self.link = SharedLink(self.trace, payload_efficiency=self.sim_config.payload_efficiency,
+        self.link = PlayerLink(self.trace, payload_efficiency=self.sim_config.payload_efficiency,
                                rtt_s=self.sim_config.link_rtt_s, speed=self.speed)
         app = web.Application(client_max_size=MAX_LOG_BYTES)
         app.on_response_prepare.append(_isolation_headers)

@@ -1,23 +1,19 @@
 """Delivery shaped to a throughput trace: one shared link, in real time, for the player server.
 
-The link model is the simulator's (:mod:`simulator.link`): sample ``i`` of the trace gives the throughput
-of ``(t[i-1], t[i]]``, the trace starts at its first sample time and loops when exhausted, only
-``payload_efficiency`` of the throughput carries payload, and each request waits one RTT before its
-first byte. Unlike the research simulator's convention (``rtt_advances_trace=False``), the trace clock
-of a real link runs during the RTT and while the player idles: it is wall time since the session's first
-shaped request, times ``speed``. Compare real sessions with simulated ones under the ``realistic`` preset.
+The link model is the project's link contract (:mod:`simulator.link_contract`), in wall-clock time: see its
+"Deliberate differences" for how the player maps onto it (session time is wall time since the session's first
+shaped request times ``speed``; the trace clock runs during the RTT and while the player idles; no noise; no
+refusal; capacity granted in ticks). Compare real sessions with simulated ones under the ``realistic`` preset.
+A page playing at ``video.playbackRate = speed`` keeps its buffer in step with the sped-up link.
 
-Time scaling: at ``speed`` s the trace is played ``speed`` times faster and its throughput is multiplied by
-``speed``, so a session at 4x reads, in session seconds (wall seconds x ``speed``), exactly like the
-same session at 1x; a player playing at ``video.playbackRate = speed`` keeps the buffer in step.
+:class:`TraceClock` is the pure time accounting (payload offered by a time, and when a lone transfer ends);
+:class:`PlayerLink` paces the responses: every few milliseconds of wall time the capacity the trace offered
+since the last tick is split equally among the transfers in progress; a transfer that needs less than its share
+gets what it needs and the rest is split among the others (water-filling). Capacity offered while no transfer
+is active is lost, as on a real link. The sum of the bytes granted never exceeds the capacity (a property the
+tests check).
 
-Sharing (:class:`SharedLink`): processor sharing. Every few milliseconds of wall time the capacity the
-trace offered since the last tick is split equally among the transfers in progress; a transfer that needs
-less than its share gets what it needs and the rest is split among the others (water-filling). Capacity
-offered while no transfer is active is lost, as on a real link. The sum of the bytes granted never exceeds
-the capacity (a property the tests check).
-
-Accounting (:class:`LinkStats`, :attr:`SharedLink.stats`): the bits granted to each client, and at every
+Accounting (:class:`LinkStats`, :attr:`PlayerLink.stats`): the bits granted to each client, and at every
 tick the grants of the transfers still backlogged after it (those that got less than they needed): with fair
 sharing they are equal, so the largest ratio of two such grants in one tick stays 1. It is the server's own
 record of how the link was shared, whatever the clients' clocks and scheduling.
@@ -40,13 +36,17 @@ DEFAULT_TICK_S = 0.003
 
 
 class TraceClock:
-    """Payload capacity of a trace, as a function of time since the trace's start (looping).
+    """Payload capacity of a trace, as a function of session time since the trace's start (looping).
+
+    The pure time accounting of the player's link (see :mod:`simulator.link_contract`).
 
     >>> import numpy as np
     >>> from traces.types import Trace
     >>> clock = TraceClock(Trace(np.array([0.0, 1.0, 2.0]), np.array([8e6, 8e6, 4e6])), payload_efficiency=1.0)
     >>> clock.bits_until(1.5), clock.bits_until(2.0), clock.bits_until(3.0)  # (0,1] at 8, (1,2] at 4; loops
     (10000000.0, 12000000.0, 20000000.0)
+    >>> clock.finish_s(1.5, 12e6)  # 2 Mbit by 2.0, 8 more by 3.0 (looped: (0,1] again), the last 2 by 3.5
+    3.5
     """
 
     def __init__(self, trace: Trace, *, payload_efficiency: float) -> None:
@@ -66,6 +66,30 @@ class TraceClock:
         """Payload bits the link offers from the trace's start until ``t_s`` seconds later."""
         passes, rest = divmod(max(t_s, 0.0), self.duration_s)
         return passes * self.bits_per_pass + float(np.interp(rest, self.offsets_s, self.cum_bits))
+
+    def finish_s(self, start_s: float, size_bits: float) -> float:
+        """When a transfer alone on the link, offered the capacity from ``start_s`` on, has ``size_bits``.
+
+        The inverse of :meth:`bits_until`: the earliest session time ``t >= start_s`` (seconds) with
+        ``bits_until(t) - bits_until(start_s) >= size_bits``. :meth:`PlayerLink.grant` ends such a transfer at
+        its first tick at or after this time.
+        """
+        start_s = max(start_s, 0.0)
+        if not size_bits > 0:
+            return start_s
+        target = self.bits_until(start_s) + size_bits
+        per_pass = self.bits_per_pass
+        passes = math.ceil(target / per_pass) - 1  # whole passes before the one where ``target`` is reached
+        rest = target - passes * per_pass  # in (0, per_pass], up to rounding
+        if rest <= 0:
+            passes, rest = passes - 1, rest + per_pass
+        elif rest > per_pass:
+            passes, rest = passes + 1, rest - per_pass
+        cum, offsets = self.cum_bits, self.offsets_s
+        i = int(np.searchsorted(cum, min(rest, per_pass), side="left"))  # first sample with cum_bits >= rest
+        i = min(max(i, 1), cum.size - 1)
+        inside_s = (rest - cum[i - 1]) * (offsets[i] - offsets[i - 1]) / (cum[i] - cum[i - 1])
+        return max(passes * self.duration_s + float(offsets[i - 1] + inside_s), start_s)
 
     def rate_at(self, t_s: float) -> float:
         """Payload throughput (bit/s) at ``t_s`` seconds after the trace's start."""
@@ -121,10 +145,10 @@ class Transfer:
 
 @dataclass(slots=True)
 class LinkStats:
-    """How a :class:`SharedLink` shared its capacity in one session (see the module docstring).
+    """How a :class:`PlayerLink` shared its capacity in one session (see the module docstring).
 
     Attributes:
-        granted_bits_by_client: payload bits granted to each client (the ``client`` of :meth:`SharedLink.send`).
+        granted_bits_by_client: payload bits granted to each client (the ``client`` of :meth:`PlayerLink.send`).
         transfers_by_client: responses sent to each client.
         offered_bits: payload bits the trace offered while transfers were active.
         shared_ticks: ticks after which two or more transfers were still backlogged (short of their size).
@@ -184,7 +208,7 @@ class TransferRecord:
     concurrent_max: int
 
 
-class SharedLink:
+class PlayerLink:
     """A trace-shaped link shared by every response that goes through :meth:`send` (see the module docstring).
 
     Args:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from abr.player.agents import BrowserAgent
 from abr.player.content import Content
 from abr.player.server import CLIENT_HEADER, MAX_LOG_BYTES, PlayerServer, parse_range, safe_path
-from abr.player.shaping import SharedLink, TraceClock, Transfer, water_fill
+from abr.player.shaping import PlayerLink, TraceClock, Transfer, water_fill
 from simulator.config import preset
 from traces.types import Trace
 
@@ -176,7 +176,7 @@ def test_the_accounting_sees_an_unfair_link(monkeypatch: pytest.MonkeyPatch) -> 
         return grants
 
     monkeypatch.setattr(shaping, "water_fill", first_come_first_served)
-    link = SharedLink(constant_trace(8.0, "eight"), payload_efficiency=1.0, speed=1.0)
+    link = PlayerLink(constant_trace(8.0, "eight"), payload_efficiency=1.0, speed=1.0)
     link._start_wall = 0.0
     link._active = [Transfer(200_000, f"s{i}", client=f"c{i}") for i in range(3)]
     for tick in range(1, 11):
@@ -205,7 +205,7 @@ def test_shared_link_never_grants_more_than_the_trace_offers(sizes: list[int], s
                                                              rates: list[float]) -> None:
     rates[1] = max(rates[1], 1e3)  # the trace must deliver something (sample 0 only marks the start)
     trace = Trace(np.arange(len(rates), dtype=float), np.array(rates), name="t")
-    link = SharedLink(trace, speed=1.0)
+    link = PlayerLink(trace, speed=1.0)
     link._start_wall = 0.0
     link._active = [Transfer(size, str(i)) for i, size in enumerate(sizes)]
     now = 0.0
