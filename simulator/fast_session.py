@@ -1,9 +1,9 @@
-"""One session on the fast core's arithmetic, without numpy overhead: the engine of ``AbrEnv(engine="fast")``.
+"""One session on the fast core's arithmetic, without numpy overhead: the session core of ``AbrEnv(core="fast")``.
 
 :class:`FastSession` has the interface of :class:`simulator.des.Session` and the arithmetic of
 :class:`simulator.fast.BatchedSessions`: the same closed-form transfers on cumulative-delivery arrays
 (here Python lists with :mod:`bisect`), operation for operation, so its outcomes equal a batched session's
-bit for bit, and the SimPy engine's to the tolerance stated in :mod:`simulator.fast`. A batch of one costs
+bit for bit, and the SimPy core's to the tolerance stated in :mod:`simulator.fast`. A batch of one costs
 tens of microseconds per step in numpy calls; this costs a few. What a chunk costs (RTT, noise, idle, the
 link walk) is the link contract's, :mod:`simulator.link_contract`.
 """
