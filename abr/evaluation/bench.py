@@ -2,9 +2,9 @@
 
 Each figure is the median over ``repeats`` runs, in one process, of chunk downloads per second:
 
-* ``simpy_single``: the SimPy session engine, one session at a time, constant action, no policy;
+* ``simpy_single``: the SimPy session core, one session at a time, constant action, no policy;
 * ``gym_env``: ``env.step`` of ``gymnasium.make("abr/Abr-v0")`` in evaluation mode, observation included
-  (the default SimPy engine); ``gym_env_fast``: the same with ``engine="fast"``;
+  (the default SimPy engine); ``gym_env_fast``: the same with ``core="fast"``;
 * ``batched``: per batch size N, chunk-steps of the batched core (:class:`simulator.fast.BatchedSessions`),
   N sessions in lock-step over the traces (session ``i`` of episode ``e`` on trace ``(e * N + i) mod n``),
   whole episodes including their resets, actions cycling over the ladder, no observation;
@@ -113,9 +113,8 @@ def bench_vector_env(traces: Sequence[Trace], video: Video, num_envs: int) -> Ca
     return body
 
 
-def bench_gym_env(traces: Sequence[Trace], video: Video, n_steps: int, engine: str = "simpy") -> int:
-    env = gym.make("abr/Abr-v0", traces=list(traces), video=video, config=EnvConfig(training=False),
-                   engine=engine)
+def bench_gym_env(traces: Sequence[Trace], video: Video, n_steps: int, core: str = "simpy") -> int:
+    env = gym.make("abr/Abr-v0", traces=list(traces), video=video, config=EnvConfig(training=False), core=core)
     env.reset(seed=0)
     for i in range(n_steps):
         _, _, terminated, _, _ = env.step(i % 6)
@@ -198,7 +197,7 @@ def run_benchmarks(traces: Sequence[Trace], video: Video, *, repeats: int = 3,
     return {
         "simpy_single": _rate(lambda: bench_simpy_single(traces, video, config), repeats),
         "gym_env": _rate(lambda: bench_gym_env(traces, video, gym_steps), repeats),
-        "gym_env_fast": _rate(lambda: bench_gym_env(traces, video, gym_steps, engine="fast"), repeats),
+        "gym_env_fast": _rate(lambda: bench_gym_env(traces, video, gym_steps, core="fast"), repeats),
         "batched": {str(n): _rate_timed(_timed_loop(bench_batched(traces, video, config, n), min_time_s), repeats)
                     for n in batch_sizes},
         "vector_env": {str(n): _rate_timed(_timed_loop(bench_vector_env(traces, video, n), min_time_s), repeats)

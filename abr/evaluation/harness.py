@@ -185,7 +185,7 @@ def evaluate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trace
         ray_address: a running Ray cluster for ``engine="ray"`` (``None``: start a local instance).
         baseline: the agent the others are compared with in ``paired.csv`` (default: ``robustmpc`` if it
             plays, else the first agent).
-        core: the session engine, ``"simpy"`` (the reference) or ``"fast"`` (the batched core's arithmetic,
+        core: the session core, ``"simpy"`` (the reference) or ``"fast"`` (the batched core's arithmetic,
             equal to 1e-9 relative; see :func:`simulator.rollout.run_session`).
         overwrite: replace the results of another run in ``out_dir`` (only the files it recorded are removed),
             or rerun this one.

@@ -56,7 +56,7 @@ class EvaluationJob:
     seed: int
     #: index into ``videos`` of each entry of ``trace_sets`` (default: all play ``videos[0]``).
     set_videos: tuple[int, ...] = ()
-    #: the session engine: ``"simpy"`` (reference) or ``"fast"`` (see :func:`simulator.rollout.run_session`).
+    #: the session core: ``"simpy"`` (reference) or ``"fast"`` (see :func:`simulator.rollout.run_session`).
     core: str = "simpy"
 
     def video_of(self, set_idx: int) -> Video:

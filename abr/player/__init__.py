@@ -7,8 +7,8 @@
   (time-scalable), serving the content, the page and the policy files on 127.0.0.1;
 * :mod:`abr.player.browser`: one session end to end in chromium (Playwright), written like ``abr evaluate``;
 * :mod:`abr.player.session_log`: the page's log checked and turned into the simulator's chunk records;
-* :mod:`abr.player.fidelity`: the same sessions in the simulator and the real player, and their gaps;
-* :mod:`abr.player.vectors`: test vectors for the plug-in's Node tests.
+* :mod:`abr.player.fidelity`: the same sessions in the simulator and the real player, and their gaps. (The Node
+  tests' rule vectors are test code: ``tests/abr/player/rule_vectors.py``.)
 
 See ``docs/player.md``. Needs the ``player`` extra (aiohttp, Playwright), ffmpeg, Debian's chromium and the
 npm packages of ``package.json``; nothing here is imported by ``import abr``.

@@ -39,13 +39,13 @@ from abr.common.atomic import write_json_atomic
 from abr.errors import ConfigError
 from traces.errors import VideoFormatError
 from traces.types import Video
-from traces.units import kbps_to_bps
-from traces.videos import read_pensieve_video, write_pensieve_video
+from traces.units import bps_to_kbps, kbps_to_bps
+from traces.videos import ENVIVIO_LADDER_BPS, read_pensieve_video, write_pensieve_video
 
 logger = logging.getLogger(__name__)
 
 #: The Envivio ladder of the research simulator, kbit/s.
-ENVIVIO_LADDER_KBPS: tuple[int, ...] = (300, 750, 1200, 1850, 2850, 4300)
+ENVIVIO_LADDER_KBPS: tuple[int, ...] = tuple(int(bps_to_kbps(b)) for b in ENVIVIO_LADDER_BPS)
 #: 16:9 frame heights by bitrate: the first whose upper bound (kbit/s) is above the rendition's bitrate.
 _HEIGHTS: tuple[tuple[float, int], ...] = (
     (500, 180), (1000, 360), (1500, 432), (2300, 576), (3500, 720), (6000, 1080), (float("inf"), 1440),

@@ -5,7 +5,9 @@ checkpoints), the policy export for the player and the plain-weights evaluator.
 * :mod:`abr.training.config`: :class:`TrainConfig` and its TOML form;
 * :mod:`abr.training.envs`: the training and validation environments of a config;
 * :mod:`abr.training.callbacks`: validation, best model, patience, checkpoints;
-* :mod:`abr.training.export`: ONNX, JSON weights, encoder spec, test vectors, the inference copy;
+* :mod:`abr.training.export`: ONNX, JSON weights, the encoder spec, and the export folder;
+* :mod:`abr.training.vectors`: the test and encoder vectors an export ships;
+* :mod:`abr.training.inference`: the inference copy of a model (what ships);
 * :mod:`abr.training.weights`: a policy's weights evaluated with numpy.
 
 Importing this package does not import torch or stable-baselines3 (they load when a run starts).

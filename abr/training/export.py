@@ -9,13 +9,14 @@
 * ``encoder_spec.json``: how to build the observation from a player's history: every row, its unit,
   normalisation constant and column layout (:func:`encoder_spec`);
 * ``encoder_vectors.json``: the encoder's test: whole sessions of the policy (the video's sizes and every
-  chunk outcome) with the observation before each chunk (:func:`encoder_vectors`), which a re-implemented
-  encoder must reproduce exactly (float32);
+  chunk outcome) with the observation before each chunk (:func:`abr.training.vectors.encoder_vectors`), which a
+  re-implemented encoder must reproduce exactly (float32);
 * ``test_vectors.json``: observations (from real sessions of the policy and random ones) with the SB3
   policy's logits, action probabilities and greedy actions, which any re-implementation must reproduce to
   :data:`TOLERANCE`;
-* ``model_inference.zip``: the SB3 model for playing only (:func:`write_inference_model`): the same actor, a
-  zeroed critic and no optimiser state, a third of the size (this is the form the shipped policy is kept in);
+* ``model_inference.zip``: the SB3 model for playing only (:func:`abr.training.inference.write_inference_model`):
+  the same actor, a zeroed critic and no optimiser state, a third of the size (the form the shipped policy is
+  kept in);
 * ``export.json``: what was exported, from which model, with which versions.
 
 :func:`verify_export` re-evaluates the test vectors with the JSON weights (numpy) and with ONNX
@@ -36,37 +37,29 @@ import os
 import shutil
 import tempfile
 import warnings
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from abr.common.atomic import write_atomic, write_json_atomic
-from abr.common.inputs import envivio_cbr_video
 from abr.common.provenance import package_versions, utc_timestamp
 from abr.errors import ConfigError, MissingExtraError, PolicyExportError
+from abr.training.inference import write_inference_model
+from abr.training.vectors import TOLERANCE, encoder_vectors, test_vectors, vector_observations
 from abr.training.weights import numpy_logits, policy_weights, softmax
-from agents.rl import CRITIC_PREFIXES, RLPolicy, load_model, policy_logits
+from agents.rl import RLPolicy, policy_logits
 from simulator import observation as obs_encoding
-from simulator.config import SimConfig, preset
-from simulator.context import PlayerContext
-from simulator.rollout import run_session
-from traces.synthetic import generate_trace_set
 from traces.types import Trace, Video
 
 logger = logging.getLogger(__name__)
 
-#: Largest allowed difference of an action probability between the SB3 policy and a re-implementation.
-TOLERANCE = 1e-5
 FILES = {"onnx": "policy.onnx", "weights": "weights.json", "encoder": "encoder_spec.json",
          "vectors": "test_vectors.json", "encoder_vectors": "encoder_vectors.json", "manifest": "export.json",
          "inference_model": "model_inference.zip"}
 ONNX_OPSET = 17
-_RANDOM_OBS_HIGH = 2.0  # random test observations are uniform in [0, 2): past typical normalised values
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,91 +158,6 @@ def encoder_spec(n_levels: int, history_len: int = obs_encoding.DEFAULT_HISTORY_
     }
 
 
-def session_observations(policy: RLPolicy, traces: Sequence[Trace], video: Video,
-                         sim_config: SimConfig) -> npt.NDArray[np.float32]:
-    """The observations ``policy`` sees while playing every trace (one per decision), stacked."""
-    seen: list[npt.NDArray[np.float32]] = []
-
-    class _Recorder:
-        name = policy.name
-
-        def reset(self, rng: np.random.Generator | None = None) -> None:
-            policy.reset(rng)
-
-        def select(self, context: PlayerContext) -> int:
-            seen.append(obs_encoding.encode_observation(context, policy.history_len, policy.encoder))
-            return policy.select(context)
-
-    for trace in traces:
-        run_session(_Recorder(), trace, video, sim_config)
-    return np.stack(seen)
-
-
-def vector_observations(policy: RLPolicy, *, traces: Sequence[Trace] | None = None, video: Video | None = None,
-                      n_session: int = 64, n_random: int = 32, seed: int = 0) -> npt.NDArray[np.float32]:
-    """Test observations: ``n_session`` taken evenly from real sessions, one all-zero, ``n_random`` random.
-
-    Sessions play ``traces`` (default: 4 seeded synthetic traces) with ``video`` (default: the CBR Envivio
-    ladder) on the ``pensieve`` preset. Random observations are uniform in [0, 2) in every cell, except rows
-    the policy's encoder bounds, which cover their whole range (``abr-6row-v2``: row 2 in [0, 1], row 3 in
-    [0, DOWNLOAD_TIME_CLIP]).
-    """
-    video = video if video is not None else envivio_cbr_video()
-    if video.n_levels != policy.n_levels:
-        raise ConfigError(f"video {video.name!r} has {video.n_levels} levels but the policy was trained for "
-                          f"{policy.n_levels}; give a video with the model's ladder")
-    traces = list(traces) if traces is not None else generate_trace_set(seed, 4)
-    shape = tuple(policy.layout["shape"])
-    parts = [np.zeros((1, *shape), dtype=np.float32)]
-    if n_session > 0:
-        played = session_observations(policy, traces, video, preset("pensieve"))
-        picks = np.unique(np.linspace(0, len(played) - 1, num=min(n_session, len(played))).round().astype(int))
-        parts.insert(0, played[picks])
-    if n_random > 0:
-        rng = np.random.default_rng(seed)
-        high = _random_obs_high(policy.encoder, shape)
-        parts.append((rng.uniform(0.0, 1.0, size=(n_random, *shape)) * high).astype(np.float32))
-    return np.concatenate(parts)
-
-
-def _random_obs_high(encoder: str, shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
-    """Upper bound of each cell of the random test observations (``[N_ROWS, 1]``, broadcast over columns)."""
-    high = np.full((shape[0], 1), _RANDOM_OBS_HIGH)
-    if encoder == obs_encoding.ENCODER_V2:
-        high[2] = 1.0  # the clipped log2 ratio
-        high[3] = obs_encoding.DOWNLOAD_TIME_CLIP
-    return high
-
-
-def video_json(video: Video) -> dict[str, Any]:
-    """A video as the player plug-in reads it: ladder (bit/s), chunk duration (s), chunk count, sizes (bits)."""
-    return {"name": video.name, "bitrates_bps": video.bitrates_bps.tolist(), "chunk_duration_s": video.chunk_duration_s,
-            "n_chunks": video.n_chunks, "sizes_bits": video.chunk_sizes_bits.tolist()}
-
-
-def encoder_vectors(policy: RLPolicy, *, traces: Sequence[Trace] | None = None, video: Video | None = None,
-                    seed: int = 0, n_traces: int = 2) -> dict[str, Any]:
-    """Whole sessions of ``policy`` (``realistic`` preset) with the observation before every chunk.
-
-    Each session lists its chunk outcomes (every :class:`~simulator.records.ChunkOutcome` field) and
-    ``observations[k]``, the encoding of the first ``k`` outcomes (the buffer of a past chunk is its
-    ``buffer_s``: the level after its download and idle time).
-    """
-    video = video if video is not None else envivio_cbr_video()
-    traces = list(traces)[:n_traces] if traces is not None else generate_trace_set(seed, n_traces)
-    config = preset("realistic")
-    sessions = []
-    for trace in traces:
-        outcomes = run_session(policy, trace, video, config)
-        observations = [obs_encoding.encode_observation(PlayerContext(video, tuple(outcomes[:k]), 0.0),
-                                                        policy.history_len, policy.encoder).astype(np.float64).tolist()
-                        for k in range(len(outcomes) + 1)]
-        sessions.append({"trace": trace.name, "outcomes": [o._asdict() for o in outcomes],
-                         "observations": observations})
-    return {"encoder": policy.encoder, "history_len": policy.history_len, "video": video_json(video),
-            "sessions": sessions}
-
-
 def export_onnx(policy: RLPolicy, path: str | Path) -> Path:
     """Write the policy's logits path and softmax as ONNX (input ``obs``, outputs ``logits`` and ``probs``)."""
     try:
@@ -330,7 +238,7 @@ def export_policy(model_path: str | Path, out_dir: str | Path, *, algorithm: str
         weights = policy_weights(policy.model.policy, algorithm=algorithm, layout=policy.layout)
         write_json_atomic(staged["weights"], weights)
         write_json_atomic(staged["encoder"], encoder_spec(policy.n_levels, policy.history_len, policy.encoder))
-        write_json_atomic(staged["vectors"], _test_vectors(policy, observations))
+        write_json_atomic(staged["vectors"], test_vectors(policy, observations))
         write_json_atomic(staged["encoder_vectors"], encoder_vectors(policy, traces=traces, video=video, seed=seed))
         export_onnx(policy, staged["onnx"])
         write_inference_model(model_path, staged["inference_model"], algorithm=algorithm)
@@ -383,67 +291,6 @@ def _refuse_foreign_files(out: Path, source: dict[str, str]) -> None:
         what = f"files that are not from an abr export ({FILES['manifest']} missing or unreadable)"
     raise ConfigError(f"{out} already holds {what}: {', '.join(existing)} would be replaced; pass --overwrite to "
                       "replace them, or choose another --out", field="out_dir", value=str(out))
-
-
-def write_inference_model(model_path: str | Path, path: str | Path, *, algorithm: str = "ppo") -> Path:
-    """Save the model at ``model_path`` for playing only: the actor as trained, the critic zeroed, no optimiser state.
-
-    Greedy and sampled actions are the original's (the actor does not read the critic when the extractors are
-    separate); zeros compress to almost nothing, so the file is about a third of a training checkpoint. It loads
-    like any model zip (``ppo:PATH``) but cannot continue training meaningfully. The training schedules are
-    stored as stable-baselines3 constants (learning rate 0, :data:`agents.rl.INFERENCE_OBJECTS`), so the file
-    holds no pickled ``abr`` object and loads without this package (checked after writing).
-
-    Raises:
-        PolicyExportError: the written file would still import ``abr`` when loaded (it is removed).
-    """
-    import torch
-
-    from agents.rl import pickled_modules
-
-    model, _ = load_model(model_path, algorithm, inference=True)  # schedules as constants, never unpickled
-    policy = model.policy
-    with torch.no_grad():
-        for name, tensor in policy.state_dict(keep_vars=True).items():
-            if not policy.share_features_extractor and name.startswith(CRITIC_PREFIXES):
-                tensor.zero_()
-    policy.optimizer.state.clear()
-    written = write_atomic(Path(path), lambda tmp: _save_deflated(model, tmp))
-    leaks = sorted(f"{key} ({module})" for key, modules in pickled_modules(written).items()
-                   for module in modules if module == "abr" or module.startswith("abr."))
-    if leaks:
-        written.unlink()
-        raise PolicyExportError(f"the inference model {written} would import abr when loaded: {', '.join(leaks)}; "
-                                "store plain values or stable-baselines3 objects in those model attributes")
-    return written
-
-
-def _save_deflated(model: Any, path: Path) -> None:
-    """``model.save`` (which stores its members uncompressed), then the same members deflated."""
-    stored = path.with_name(path.name + ".stored.zip")
-    try:
-        model.save(stored)
-        with zipfile.ZipFile(stored) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
-            for info in source.infolist():
-                target.writestr(info.filename, source.read(info.filename))
-    finally:
-        stored.unlink(missing_ok=True)
-
-
-def _test_vectors(policy: RLPolicy, observations: npt.NDArray[np.float32]) -> dict[str, Any]:
-    import torch
-
-    with torch.no_grad():
-        logits = policy_logits(policy.model.policy, torch.as_tensor(observations)).numpy().astype(np.float64)
-    probs = policy.action_probabilities(observations)
-    return {
-        "tolerance": TOLERANCE,
-        "shape": list(observations.shape[1:]),
-        "observations": observations.astype(np.float64).tolist(),
-        "logits": logits.tolist(),
-        "probs": probs.tolist(),
-        "greedy_actions": np.argmax(probs, axis=1).tolist(),
-    }
 
 
 def verify_export(out_dir: str | Path) -> ExportCheck:

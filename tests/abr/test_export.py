@@ -210,7 +210,7 @@ def test_export_command(models: dict[str, Path], tmp_path: Path) -> None:
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_the_inference_model_plays_like_the_model_and_keeps_no_critic_or_optimiser_state(
         models: dict[str, Path], tmp_path: Path, variant: str) -> None:
-    from abr.training.export import write_inference_model
+    from abr.training.inference import write_inference_model
 
     path = write_inference_model(models[variant], tmp_path / "inference.zip")
     original, slim = RLPolicy.from_file(models[variant]), RLPolicy.from_file(path)

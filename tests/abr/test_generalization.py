@@ -105,7 +105,7 @@ def test_training_records_provenance_in_the_model_and_config(model: Path, data: 
 
 
 def test_provenance_survives_the_exports_inference_copy(model: Path, tmp_path: Path) -> None:
-    from abr.training.export import write_inference_model
+    from abr.training.inference import write_inference_model
 
     copy = write_inference_model(model, tmp_path / "inference.zip")
     original = model_provenance(load_model(model)[0])

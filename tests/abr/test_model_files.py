@@ -20,7 +20,7 @@ from typer.testing import CliRunner  # noqa: E402
 from abr.cli import app  # noqa: E402
 from abr.errors import PolicyExportError  # noqa: E402
 from abr.training.config import TrainConfig  # noqa: E402
-from abr.training.export import write_inference_model  # noqa: E402
+from abr.training.inference import write_inference_model  # noqa: E402
 from abr.training.run import LinearSchedule, learning_rate_schedule  # noqa: E402
 from agents.registry import (  # noqa: E402
     SHIPPED_MODELS,

@@ -164,7 +164,7 @@ def test_init_from_starts_a_fine_tuning_run_from_the_models_weights(smoke_run: T
     again = _params(train(tune, tmp_path / "again").model_path)  # a fine-tuning stage is seeded too
     assert all(np.array_equal(again[k], end[k]) for k in end)
     # From an inference copy (a zeroed critic, as shipped) the actor is copied and the critic starts afresh.
-    from abr.training.export import write_inference_model
+    from abr.training.inference import write_inference_model
 
     copy = write_inference_model(smoke_run.best_model_path, tmp_path / "inference.zip")
     from_copy = train(dataclasses.replace(tune, init_from=str(copy), total_timesteps=512), tmp_path / "from_copy")

@@ -13,7 +13,6 @@ from ..._requirements import require_executable, require_module
 
 require_module("stable_baselines3", extra="rl")
 from abr.common.inputs import load_video  # noqa: E402
-from abr.player.vectors import RULE_VECTORS, rule_vectors, write_vectors  # noqa: E402
 from abr.training.config import TrainConfig  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from simulator import observation as obs_encoding  # noqa: E402
@@ -22,6 +21,7 @@ from simulator.records import ChunkOutcome  # noqa: E402
 from traces.synthetic import generate_trace_set  # noqa: E402
 
 from ..abr_test_helpers import extreme_trace, train_tiny_model  # noqa: E402
+from .rule_vectors import RULE_VECTORS, rule_vectors, write_vectors  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 #: A tiny model for the encoders the shipped policy does not use.

@@ -19,7 +19,8 @@ from typing import Any
 from abr.common.atomic import write_json_atomic
 from abr.common.inputs import envivio_cbr_video
 from abr.player.agents import BROWSER_HEURISTICS
-from abr.training.export import export_policy, video_json
+from abr.training.export import export_policy
+from abr.training.vectors import video_json
 from agents.registry import SHIPPED_PPO_MODEL, make_agent
 from simulator.config import preset
 from simulator.rollout import run_session
