@@ -3,6 +3,7 @@ workers, Ray), the resume journal, statistics and paired comparisons, the report
 and the engine benchmarks.
 
 * :mod:`abr.evaluation.harness`: :func:`evaluate` and its result files;
+* :mod:`abr.evaluation.tables`: the ``sessions.csv`` / ``chunks.csv`` schema (the real player writes it too);
 * :mod:`abr.evaluation.tasks`: the task and result types every engine shares;
 * :mod:`abr.evaluation.engines`: the serial, local-process and Ray engines;
 * :mod:`abr.evaluation.journal`: finished sessions, so a killed run resumes;

@@ -47,7 +47,8 @@ from abr.evaluation.generalization_stats import (
     pool,
     pooled_name,
 )
-from abr.evaluation.harness import EvaluationResult, ProgressCallback, evaluate, session_row
+from abr.evaluation.harness import EvaluationResult, ProgressCallback, evaluate
+from abr.evaluation.tables import session_row
 from agents.provenance import is_complete, model_provenance, seen_families, seen_fingerprints, spec_family
 from agents.registry import MODEL_AGENTS, make_agent
 from agents.rl import load_model

@@ -51,6 +51,7 @@ from abr.evaluation.compare import (
 from abr.evaluation.engines import check_reachable, run_tasks
 from abr.evaluation.journal import JOURNAL_FILE, Journal, fingerprint
 from abr.evaluation.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL, SUMMARY_COLUMNS, SummaryRow, summarize
+from abr.evaluation.tables import CHUNK_COLUMNS, session_row, write_session_tables
 from abr.evaluation.tasks import EvaluationJob, SessionFailure, SessionResult
 from agents.base import ClairvoyantPolicy, Policy
 from agents.registry import MODEL_AGENTS, make_agent
@@ -62,7 +63,6 @@ from simulator.qoe import QoEWeights
 from simulator.records import ChunkOutcome
 from simulator.rollout import check_core, run_session
 from traces.types import Trace, Video
-from traces.units import bps_to_kbps, bps_to_mbps
 
 logger = logging.getLogger(__name__)
 
@@ -71,34 +71,12 @@ ProgressCallback = Callable[[int, int, str], None]
 
 ALL_SETS = "all"
 DEFAULT_BASELINE = "robustmpc"
-SESSION_COLUMNS: tuple[str, ...] = (
-    "agent", "trace_set", "trace", "video", "qoe", "qoe_excl_first", "qoe_mean_per_chunk", "utility",
-    "rebuffer_penalty", "smoothness_penalty", "avg_bitrate_kbps", "rebuffer_s", "rebuffer_excl_first_s",
-    "rebuffer_ratio", "smoothness_mbps", "switch_count", "startup_delay_s", "downloaded_bits", "n_chunks",
-    "session_time_s",
-)
-CHUNK_COLUMNS: tuple[str, ...] = ("agent", "trace_set", "trace", "video", *ChunkOutcome._fields)
 FAILURES_FILE = "failures.csv"
 FAILURE_COLUMNS: tuple[str, ...] = ("agent", "trace_set", "trace", "video", "reason")
 SUMMARY_METRICS: tuple[str, ...] = (
     "qoe", "qoe_excl_first", "utility", "rebuffer_penalty", "smoothness_penalty", "avg_bitrate_kbps",
     "rebuffer_s", "rebuffer_excl_first_s", "rebuffer_ratio", "smoothness_mbps", "switch_count", "startup_delay_s",
 )
-
-
-def session_row(result: SessionResult) -> dict[str, str | int | float]:
-    """The ``sessions.csv`` row (bitrates in kbit/s, smoothness in Mbit/s, as the column names say)."""
-    m = result.metrics
-    return {
-        "agent": result.agent, "trace_set": result.trace_set, "trace": result.trace, "video": result.video,
-        "qoe": m.qoe, "qoe_excl_first": m.qoe_excl_first, "qoe_mean_per_chunk": m.qoe_mean_per_chunk,
-        "utility": m.utility, "rebuffer_penalty": m.rebuffer_penalty,
-        "smoothness_penalty": m.smoothness_penalty, "avg_bitrate_kbps": bps_to_kbps(m.avg_bitrate_bps),
-        "rebuffer_s": m.rebuffer_s, "rebuffer_excl_first_s": m.rebuffer_excl_first_s,
-        "rebuffer_ratio": m.rebuffer_ratio, "smoothness_mbps": bps_to_mbps(m.smoothness_bps),
-        "switch_count": m.switch_count, "startup_delay_s": m.startup_delay_s,
-        "downloaded_bits": m.downloaded_bits, "n_chunks": m.n_chunks, "session_time_s": m.session_time_s,
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,19 +426,6 @@ def _preflight(plan: _Plan, videos: Sequence[Video], sim_config: SimConfig, qoe:
             except Exception as exc:
                 raise ConfigError(f"agent {key!r} cannot play video {video.name!r}: {type(exc).__name__}: "
                                   f"{exc}") from None
-
-
-def write_session_tables(out: Path, sessions: Sequence[SessionResult],
-                         rows: Sequence[Mapping[str, object]] | None = None) -> dict[str, Path]:
-    """Write ``sessions.csv`` and ``chunks.csv`` of ``sessions`` into ``out`` (atomically); ``rows`` are their
-    :func:`session_row` rows when already computed."""
-    rows = rows if rows is not None else [session_row(s) for s in sessions]
-    chunk_rows = ((s.agent, s.trace_set, s.trace, s.video, *o) for s in sessions for o in s.outcomes)
-    return {
-        "sessions": write_csv_atomic(out / "sessions.csv", SESSION_COLUMNS,
-                                     ([r[c] for c in SESSION_COLUMNS] for r in rows)),
-        "chunks": write_csv_atomic(out / "chunks.csv", CHUNK_COLUMNS, chunk_rows),
-    }
 
 
 def _write_tables(out: Path, sessions: Sequence[SessionResult], rows: Sequence[Mapping[str, object]],

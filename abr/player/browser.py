@@ -21,7 +21,7 @@ from typing import Any
 
 from abr.common.atomic import write_csv_atomic, write_json_atomic
 from abr.errors import ConfigError, MissingExtraError
-from abr.evaluation.harness import write_session_tables
+from abr.evaluation.tables import write_session_tables
 from abr.evaluation.tasks import SessionResult
 from abr.player.agents import browser_agent
 from abr.player.content import Content

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from abr.common.atomic import write_csv_atomic, write_text_atomic
 from abr.common.tables import markdown_table
-from abr.evaluation.harness import session_row, write_session_tables
+from abr.evaluation.tables import session_row, write_session_tables
 from abr.evaluation.tasks import SessionResult
 from abr.player.browser import PLAYER_SET, PlayResult, play_session, write_session
 from abr.player.content import Content

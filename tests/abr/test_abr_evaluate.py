@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from abr.errors import ConfigError
-from abr.evaluation.harness import CHUNK_COLUMNS, SUMMARY_METRICS, evaluate
+from abr.evaluation.harness import SUMMARY_METRICS, evaluate
+from abr.evaluation.tables import CHUNK_COLUMNS
 from agents import make_agent
 from agents.registry import AGENTS
 from simulator.config import preset

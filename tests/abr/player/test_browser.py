@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from abr.evaluation.harness import SESSION_COLUMNS
+from abr.evaluation.tables import SESSION_COLUMNS
 from abr.player.browser import PlayResult, play_session, write_session
 from abr.player.content import Content
 from simulator.config import preset

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from abr.cli import app
-from abr.evaluation.harness import SESSION_COLUMNS
+from abr.evaluation.tables import SESSION_COLUMNS
 from abr.player.content import Content, read_content
 from agents.registry import make_agent
 from simulator.config import preset
