@@ -165,6 +165,11 @@ def _run_pool(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: Resul
         # Ctrl-C or a failure: stop at once rather than wait for the batches in flight (their sessions are not
         # journaled yet and play again on a resume).
         processes = list(getattr(pool, "_processes", {}).values())
+        # With the workers gone nobody reads the task queue: a feeder thread blocked on it must not hold up the
+        # interpreter's exit (CPython joins it at exit otherwise, which can wait forever).
+        call_queue = getattr(pool, "_call_queue", None)
+        if call_queue is not None:
+            call_queue.cancel_join_thread()
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.terminate()
