@@ -122,6 +122,21 @@ def _model_agent(algorithm: str, path: str | None) -> Policy:
     return RLPolicy.from_file(path, algorithm=algorithm, name=f"{algorithm}:{path}")
 
 
+def agent_model_file(name: str) -> Path | None:
+    """The model file a model agent plays (``ppo``, ``ppo-v1``, ``ppo:PATH``), ``None`` for the other agents.
+
+    >>> agent_model_file("bba") is None, agent_model_file("ppo:runs/a/best_model.zip")
+    (True, PosixPath('runs/a/best_model.zip'))
+    """
+    key = name.strip()
+    if key.lower() in SHIPPED_MODELS:
+        return SHIPPED_MODELS[key.lower()][1]
+    base, has_path, path = key.partition(":")
+    if base.strip().lower() not in MODEL_AGENTS:
+        return None
+    return Path(path.strip()) if has_path and path.strip() else SHIPPED_PPO_MODEL
+
+
 def make_agent(name: str) -> Policy:
     """A new policy by registry name, optionally with a ``:value`` parameter (see the module docstring).
 

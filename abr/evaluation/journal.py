@@ -31,6 +31,7 @@ from typing import IO, Any
 from abr.common.atomic import write_text_atomic
 from abr.errors import ConfigError
 from abr.evaluation.tasks import EvaluationJob, SessionFailure, SessionResult
+from agents.registry import agent_model_file
 from simulator.metrics import session_metrics
 from simulator.records import ChunkOutcome
 
@@ -46,6 +47,7 @@ def fingerprint(job: EvaluationJob) -> str:
     digest = hashlib.sha256()
     set_videos = job.set_videos or (0,) * len(job.trace_sets)
     digest.update(repr((job.agents, job.sim_config, job.qoe, job.seed, tuple(set_videos), job.core)).encode())
+    digest.update(_models_hash(job))
     for video in job.videos:
         digest.update(repr((video.name, video.chunk_duration_s)).encode())
         digest.update(video.bitrates_bps.tobytes() + video.chunk_sizes_bits.tobytes())
@@ -56,9 +58,20 @@ def fingerprint(job: EvaluationJob) -> str:
     return digest.hexdigest()
 
 
+def _models_hash(job: EvaluationJob) -> bytes:
+    """The content of every model file the job's agents play: a retrained ``ppo`` is another evaluation."""
+    digest = hashlib.sha256()
+    for agent in job.agents:
+        file = agent_model_file(agent)
+        if file is not None and file.is_file():
+            digest.update(agent.encode() + hashlib.sha256(file.read_bytes()).digest())
+    return digest.digest()
+
+
 def session_ids(job: EvaluationJob) -> dict[tuple[int, int, int], str]:
     """The identity hash of every session of ``job``, by task key: equal hashes play identically."""
-    common = hashlib.sha256(repr((job.sim_config, job.qoe, job.seed, job.core, _VERSION)).encode()).digest()
+    common = hashlib.sha256(repr((job.sim_config, job.qoe, job.seed, job.core, _VERSION)).encode()
+                            + _models_hash(job)).digest()
     trace_hashes = [[_content_hash(t.name, t.times_s.tobytes() + t.throughput_bps.tobytes()) for t in traces]
                     for _, traces in job.trace_sets]
     video_hashes = [_content_hash(v.name, repr(v.chunk_duration_s).encode() + v.bitrates_bps.tobytes()

@@ -421,3 +421,20 @@ def test_a_result_file_that_cannot_be_written_whole_is_named_and_left_out(tmp_pa
     assert _lines(out / JOURNAL_FILE) == 4  # the header and the three sessions: a rerun only writes the tables
     assert subprocess.run(args, env=env, capture_output=True, text=True, timeout=300).returncode == 0
     assert len(read_csv(out / "sessions.csv")) == 3
+
+
+def test_a_retrained_model_under_the_same_name_is_another_evaluation(data, tmp_path):
+    """The fingerprint holds the model file's content: a finished folder is not 'nothing to do' for a new model."""
+    import shutil
+
+    from agents.registry import SHIPPED_PPO_MODEL, SHIPPED_PPO_V1_MODEL
+
+    model = tmp_path / "model.zip"
+    shutil.copyfile(SHIPPED_PPO_V1_MODEL, model)
+    out = tmp_path / "out"
+    assert _evaluate(data, out, "-a", f"ppo:{model}").exit_code == 0
+    same = _evaluate(data, out, "-a", f"ppo:{model}")
+    assert same.exit_code == 0 and "nothing to do" in same.stdout
+    shutil.copyfile(SHIPPED_PPO_MODEL, model)  # retrained in place
+    again = _evaluate(data, out, "-a", f"ppo:{model}")
+    assert again.exit_code == 2 and "holds the results of" in again.stderr, again.output
