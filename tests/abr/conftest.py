@@ -11,7 +11,7 @@ from simulator.config import SimConfig, preset
 from traces.readers import read_trace_dir
 from traces.types import Trace, Video
 
-from .abr_test_helpers import ENVIVIO_LADDER_KBPS, write_tiny_trace_dir
+from .abr_test_helpers import ENVIVIO_LADDER_KBPS, write_tiny_trace_dir, write_tiny_video_dir
 
 #: ``../shared`` beside the repository: the real data and the reference results.
 SHARED_DIR = Path(__file__).resolve().parents[2].parent / "shared"
@@ -46,3 +46,13 @@ def tiny_video() -> Video:
 @pytest.fixture
 def pensieve() -> SimConfig:
     return preset("pensieve")
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """A data dir with ``traces/tiny`` (5 cooked traces) and ``videos/tinyvid`` (8 chunks, 6 levels); a test module
+    may define its own ``data`` (test_generalization does)."""
+    root = tmp_path / "data"
+    write_tiny_trace_dir(root / "traces" / "tiny")
+    write_tiny_video_dir(root / "videos" / "tinyvid")
+    return root

@@ -21,18 +21,9 @@ from traces.download import REGISTRY
 from traces.readers import read_cooked_trace, read_trace
 
 from .._paths import same_path
-from .abr_test_helpers import read_csv, write_cooked, write_tiny_trace_dir, write_tiny_video_dir
+from .abr_test_helpers import read_csv, write_cooked
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    """A data dir with ``traces/tiny`` (5 cooked traces) and ``videos/tinyvid`` (8 chunks, 6 levels)."""
-    root = tmp_path / "data"
-    write_tiny_trace_dir(root / "traces" / "tiny")
-    write_tiny_video_dir(root / "videos" / "tinyvid")
-    return root
 
 
 @pytest.fixture

@@ -25,17 +25,9 @@ from simulator.config import preset
 from simulator.qoe import QoEWeights
 
 from .._requirements import require_installed
-from .abr_test_helpers import read_csv, write_cooked, write_tiny_trace_dir, write_tiny_video_dir
+from .abr_test_helpers import read_csv, write_cooked
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    write_tiny_trace_dir(root / "traces" / "tiny")
-    write_tiny_video_dir(root / "videos" / "tinyvid")
-    return root
 
 
 def _evaluate(data: Path, out: Path, *extra: str) -> object:
