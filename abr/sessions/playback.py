@@ -4,6 +4,16 @@ A :class:`HouseholdDay` lists the views of one household on one day for one poli
 plays them all in one SimPy run on the household's :class:`~simulator.shared_link.SharedLink` (views that
 overlap in time share the link) and returns one :class:`ViewResult` per view. Each view plays the first
 ``window_s`` of its title (see :mod:`abr.sessions.simulate` for why a window).
+
+:func:`play_household_days` plays many household-days with the same results, cheaper: most views are alone
+on their household's link while they play, and a view alone on the link is a single session on a trace that
+has run on since the day began. It plays every view that way first, on the fast core
+(:class:`~simulator.fast_session.FastSession`, equal to the SimPy core to 1e-9 relative), all views of the
+batch in lock-step so that policies that can decide for many sessions at once do (RobustMPC and FastMPC:
+:class:`~agents.mpc.MPCBatch`, the same choices as their ``select``). A household-day in which any two views'
+spans (first request to last download) overlap is played again, whole, on the SimPy shared link; the others
+keep their fast results. Which path a household-day takes depends only on its views, never on the batch or
+the engine, so every engine gives the same tables.
 """
 
 from __future__ import annotations
@@ -13,11 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from abr.sessions.catalog import Catalog, title_video
+from agents.mpc import MPC, MPCBatch
 from agents.registry import make_agent
 from simulator.config import SimConfig
+from simulator.fast_session import FastSession, TraceLists, idle
 from simulator.metrics import session_metrics
 from simulator.qoe import QoEWeights
-from simulator.shared_session import PlayerSpec, jain_index, run_shared
+from simulator.rollout import QualityChooser, choose_quality
+from simulator.shared_session import PlayerResult, PlayerSpec, jain_index, run_shared
 from traces.types import Trace, Video
 
 #: First spawn-key entry of the policies' generators (other streams use other keys).
@@ -92,27 +105,113 @@ class PlaybackContext:
 
 
 def play_household_day(ctx: PlaybackContext, task: HouseholdDay) -> list[ViewResult]:
-    """Play the views of ``task`` on the household's link (see the module docstring)."""
+    """Play the views of ``task`` together on the household's SimPy shared link (see the module docstring)."""
     trace = ctx.traces[task.family][task.trace_idx]
-    agent = ctx.agents[task.arm]
-    specs = [PlayerSpec(make_agent(agent), title_video(ctx.catalog, v.title_idx, ctx.base_video,
-                                                        max_duration_s=v.window_s),
-                        start_time_s=v.start_time_s, startup_patience_s=v.patience_s, name=str(v.view_idx))
-             for v in task.views]
+    specs = [PlayerSpec(make_agent(ctx.agents[task.arm]), _view_video(ctx, v), start_time_s=v.start_time_s,
+                        startup_patience_s=v.patience_s, name=str(v.view_idx)) for v in task.views]
     run = run_shared(trace, specs, ctx.config, start_idx=task.start_idx,
-                     rngs=[np.random.default_rng(np.random.SeedSequence(
-                         task.seed, spawn_key=(POLICY_KEY, task.day, task.household, v.view_idx)))
-                           for v in task.views])
+                     rngs=[_policy_rng(task, v) for v in task.views])
+    return _view_results(task, [s.video for s in specs], run.players)
+
+
+def play_household_days(ctx: PlaybackContext, tasks: list[HouseholdDay]) -> list[list[ViewResult]]:
+    """:func:`play_household_day` of every task, lone views on the fast core (see the module docstring)."""
+    lists: dict[tuple[str, int], TraceLists] = {}
+    lone: list[list[_LoneView]] = []
+    for task in tasks:
+        key = (task.family, task.trace_idx)
+        if key not in lists:
+            lists[key] = TraceLists(ctx.traces[task.family][task.trace_idx],
+                                    payload_efficiency=ctx.config.payload_efficiency)
+        lone.append([_LoneView(ctx, task, v, lists[key]) for v in task.views])
+    _play_lock_step([view for views in lone for view in views])
+    results = []
+    for task, views in zip(tasks, lone):
+        players = [view.result() for view in views]
+        if _any_overlap([(p.start_time_s, max(p.end_time_s, p.start_time_s)) for p in players]):
+            results.append(play_household_day(ctx, task))
+        else:
+            results.append(_view_results(task, [view.session.video for view in views], players))
+    return results
+
+
+def _view_video(ctx: PlaybackContext, view: ViewPlan) -> Video:
+    return title_video(ctx.catalog, view.title_idx, ctx.base_video, max_duration_s=view.window_s)
+
+
+def _policy_rng(task: HouseholdDay, view: ViewPlan) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(
+        task.seed, spawn_key=(POLICY_KEY, task.day, task.household, view.view_idx)))
+
+
+class _LoneView:
+    """One view played alone on its household's link: a fast-core session whose trace ran from the day's start
+    until the view's first request (``SharedLink``'s clock is the wall clock), abandoned as ``run_shared``
+    abandons a player."""
+
+    __slots__ = ("plan", "policy", "session", "startup_s", "is_abandoned")
+
+    def __init__(self, ctx: PlaybackContext, task: HouseholdDay, plan: ViewPlan, lists: TraceLists) -> None:
+        self.plan = plan
+        self.policy: QualityChooser = make_agent(ctx.agents[task.arm])
+        session = FastSession(ctx.traces[task.family][task.trace_idx], _view_video(ctx, plan), ctx.config,
+                              start_idx=task.start_idx, lists=lists)
+        session.ptr, session.clock_s = idle(lists, session.ptr, session.clock_s, plan.start_time_s)
+        self.session = session
+        self.policy.reset(_policy_rng(task, plan))
+        self.startup_s = 0.0
+        self.is_abandoned = False
+
+    @property
+    def is_done(self) -> bool:
+        return self.is_abandoned or self.session.is_done
+
+    def step(self, quality_idx: int) -> None:
+        outcome = self.session.step(quality_idx)
+        self.startup_s += outcome.startup_delay_s
+        if outcome.startup_delay_s > 0 and self.startup_s > self.plan.patience_s:
+            self.is_abandoned = True
+
+    def result(self) -> PlayerResult:
+        return PlayerResult(str(self.plan.view_idx), float(self.plan.start_time_s), tuple(self.session.outcomes),
+                            self.is_abandoned, self.startup_s)
+
+
+def _play_lock_step(views: list[_LoneView]) -> None:
+    """Step every view to its end, one chunk each per round; MPC policies decide together."""
+    planner = MPCBatch()
+    active = [v for v in views if not v.is_done]
+    while active:
+        searched = [v for v in active if isinstance(v.policy, MPC) and v.session.forced_quality_idx is None]
+        if searched:
+            choices = planner.select_many([v.policy for v in searched],  # type: ignore[misc]
+                                          [v.session.context() for v in searched])
+            for view, quality_idx in zip(searched, choices):
+                view.step(quality_idx)
+        chosen = set(map(id, searched))
+        for view in active:
+            if id(view) not in chosen:
+                view.step(choose_quality(view.policy, view.session, view.session.video.n_levels))
+        active = [v for v in active if not v.is_done]
+
+
+def _any_overlap(spans: list[tuple[float, float]]) -> bool:
+    return any(s < spans[i][1] and spans[i][0] < e for i in range(len(spans)) for j, (s, e) in enumerate(spans)
+               if j != i)
+
+
+def _view_results(task: HouseholdDay, videos: list[Video], players: list[PlayerResult] | tuple[PlayerResult, ...]
+                  ) -> list[ViewResult]:
     weights = QoEWeights()
-    spans = [(p.start_time_s, max(p.end_time_s, p.start_time_s)) for p in run.players]
+    spans = [(p.start_time_s, max(p.end_time_s, p.start_time_s)) for p in players]
     groups = _overlap_groups(spans)
     results = []
-    for i, (view, player) in enumerate(zip(task.views, run.players)):
-        video = specs[i].video
+    for i, (view, player) in enumerate(zip(task.views, players)):
+        video = videos[i]
         metrics = session_metrics(player.outcomes, video.bitrates_bps, weights, chunk_duration_s=video.chunk_duration_s)
         overlapping = sum(1 for j, (s, e) in enumerate(spans) if j != i and s < spans[i][1] and spans[i][0] < e)
         members = [j for j, g in enumerate(groups) if g == groups[i]]
-        fairness = jain_index([run.players[j].avg_bitrate_bps for j in members])
+        fairness = jain_index([players[j].avg_bitrate_bps for j in members])
         results.append(ViewResult(
             view.view_idx, player.is_abandoned, player.startup_delay_s, player.rebuffer_s,
             len(player.outcomes) * video.chunk_duration_s, player.avg_bitrate_bps,

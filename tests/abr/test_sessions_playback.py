@@ -1,0 +1,82 @@
+"""The lone-view fast path of household playback: a view alone on its household's link played on the fast core
+(every view of a batch in lock-step, MPC decisions batched) equals the same view played by the SimPy shared link,
+to the fast core's 1e-9 relative tolerance; household-days whose views overlap are played on SimPy whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from abr.common.inputs import load_trace_set
+from abr.sessions.catalog import synthetic_catalog
+from abr.sessions.playback import (
+    HouseholdDay,
+    PlaybackContext,
+    ViewPlan,
+    ViewResult,
+    play_household_day,
+    play_household_days,
+)
+from simulator.config import preset
+from traces.types import Video
+
+ENVIVIO_BPS = [300e3, 750e3, 1200e3, 1850e3, 2850e3, 4300e3]
+
+
+def _context(data_dir: Path, agent: str) -> PlaybackContext:
+    traces = load_trace_set("norway/test", data_dir).traces[:6]  # 3G: rebuffering and abandonment happen
+    rng = np.random.default_rng(4)
+    base = Video(np.array(ENVIVIO_BPS), 4.0, rng.uniform(0.6, 1.4, (60, 6)) * np.array(ENVIVIO_BPS) * 4.0)
+    return PlaybackContext({"norway": tuple(traces)}, synthetic_catalog(np.random.default_rng(1), 40), base,
+                           preset("realistic"), (agent,))
+
+
+def _tasks(n: int, seed: int) -> list[HouseholdDay]:
+    rng = np.random.default_rng(seed)
+    tasks = []
+    for h in range(n):
+        n_views = int(rng.integers(1, 4))
+        starts = np.sort(rng.uniform(0.0, 20_000.0, n_views))
+        if h % 5 == 0 and n_views > 1:
+            starts[1] = starts[0] + 30.0  # certainly overlapping: the SimPy path
+        views = tuple(ViewPlan(h * 10 + j, int(rng.integers(0, 40)), float(starts[j]),
+                               float(rng.choice([60.0, 240.0, 600.0])), float(rng.choice([3.0, 8.0, 1e9])))
+                      for j in range(n_views))
+        tasks.append(HouseholdDay(0, seed, h, 2, "norway", int(rng.integers(0, 6)), int(rng.integers(1, 50)), views))
+    return tasks
+
+
+def _close(fast: ViewResult, simpy: ViewResult) -> None:
+    assert fast.view_idx == simpy.view_idx
+    assert fast.is_abandoned == simpy.is_abandoned
+    assert fast.switch_count == simpy.switch_count and fast.concurrent == simpy.concurrent
+    assert fast.played_s == simpy.played_s
+    for name in ("startup_delay_s", "rebuffer_s", "avg_bitrate_bps", "qoe_per_chunk", "end_time_s",
+                 "group_fairness"):
+        assert getattr(fast, name) == pytest.approx(getattr(simpy, name), rel=1e-9, abs=1e-9), name
+
+
+@pytest.mark.parametrize("agent", ["robustmpc", "bba"])
+def test_lone_views_on_the_fast_core_equal_the_simpy_shared_link(data_dir: Path, agent: str) -> None:
+    ctx = _context(data_dir, agent)
+    tasks = _tasks(40, seed=3)
+    fast = play_household_days(ctx, tasks)
+    simpy = [play_household_day(ctx, t) for t in tasks]
+    for f_views, s_views in zip(fast, simpy):
+        for f, s in zip(f_views, s_views, strict=True):
+            _close(f, s)
+    views = [v for vs in simpy for v in vs]
+    assert sum(v.concurrent > 0 for v in views) >= 8  # overlapping households were played on SimPy
+    assert sum(v.concurrent == 0 for v in views) >= 40  # and most views alone, on the fast core
+    assert any(v.is_abandoned for v in views) and any(v.rebuffer_s > 0 for v in views)
+    assert len({v.avg_bitrate_bps for v in views}) > 20  # the policy's choices vary
+
+
+def test_batches_do_not_change_results(data_dir: Path) -> None:
+    ctx = _context(data_dir, "robustmpc")
+    tasks = _tasks(24, seed=8)
+    together = play_household_days(ctx, tasks)
+    apart = [r for i in range(0, len(tasks), 5) for r in play_household_days(ctx, tasks[i:i + 5])]
+    assert together == apart
