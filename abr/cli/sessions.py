@@ -12,14 +12,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from abr.cli.common import SEED_MAX, DataDirOption, LadderOption, OverwriteOption, progress_bar, reported_errors
+from abr.cli.common import (
+    SEED_MAX,
+    DataDirOption,
+    Engine,
+    LadderOption,
+    OverwriteOption,
+    progress_bar,
+    reported_errors,
+)
 from abr.errors import ConfigError
 from traces.datadir import configured_data_dir
 
 #: Every file ``abr sessions simulate`` may write into --out (abr.sessions.outputs, abr.sessions.plots).
 SESSIONS_OUTPUTS: tuple[str, ...] = (
-    "sessions.csv", "users.csv", "policies.csv", "recommender.csv", "calibration.json", "ab.json", "config.json",
-    "report.md", "watch_hours.png", "engagement.png", "churn_risk.png", "recommender.png",
+    "sessions.csv", "users.csv", "policies.csv", "recommender.csv", "validation.json", "retention.csv",
+    "outcomes.json", "power.csv", "ab.json", "config.json", "report.md", "retention.png", "watch_hours.png",
+    "engagement.png", "recommender.png",
 )
 
 sessions_app = typer.Typer(help="Viewing sessions: recommender, population on shared links, engagement.",
@@ -48,7 +57,13 @@ def simulate_command(
     video: Annotated[str | None, typer.Option("--video", help="Base chunk-size table (default: envivio_dash3).")
                      ] = None,
     ladder_kbps: LadderOption = None,
-    workers: Annotated[int, typer.Option("--workers", "-j", help="Processes playing household-days.")] = 1,
+    engine: Annotated[Engine, typer.Option(
+        "--engine", help="Where household-days are played: local processes, this process (serial) or a Ray "
+        "cluster; every engine writes the same tables.")] = Engine.local,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-j", min=1, help="Worker processes (default: the CPUs available).")] = None,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", help="Ray cluster address for --engine ray (default: start a local Ray).")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the PNG plots.")] = True,
     overwrite: OverwriteOption = False,
     data_dir: DataDirOption = None,
@@ -59,6 +74,7 @@ def simulate_command(
     and the same command on a finished folder has nothing to do.
     """
     from abr.common.run_folder import RunFolder
+    from abr.evaluation.engines import default_workers
     from abr.sessions import SessionsConfig, run_population
 
     with reported_errors():
@@ -66,7 +82,8 @@ def simulate_command(
         if len(agents) > 2:
             raise ConfigError(f"--agent given {len(agents)} times: give one policy, or two for an A/B run")
         config = SessionsConfig(users=users, days=days, agents=agents, seed=seed, sessions_per_day=sessions_per_day,
-                                horizon_s=horizon_min * 60.0, retrain_days=retrain_days, workers=workers)
+                                horizon_s=horizon_min * 60.0, retrain_days=retrain_days,
+                                workers=workers or default_workers())
         args = ["abr", "sessions", "simulate", "--out", str(out), "--users", str(users), "--days", str(days),
                 "--seed", str(seed), "--sessions-per-day", str(sessions_per_day), "--horizon-min", str(horizon_min),
                 "--retrain-days", str(retrain_days), "--catalog", catalog]
@@ -79,8 +96,8 @@ def simulate_command(
         if ladder_kbps:
             args += ["--ladder-kbps", ladder_kbps]
         started = time.perf_counter()
-        # Everything that determines the results: the settings (the command without --out and --workers, which
-        # change nothing) and the data directory they were read from.
+        # Everything that determines the results: the settings (the command without --out, --engine, --workers and
+        # --ray-address, which change nothing) and the data directory they were read from.
         settings = [a for a in args if a != str(out)] + ["--plots" if plots else "--no-plots",
                                                          str(configured_data_dir(data_dir))]
         fingerprint = hashlib.sha256(repr(settings).encode()).hexdigest()
@@ -95,17 +112,17 @@ def simulate_command(
                 run = run_population(config, out, catalog=catalog, networks=tuple(network) if network else None,
                                      video=video, ladder_kbps=ladder_kbps, data_dir=data_dir,
                                      command=shlex.join(args), plots=plots,
-                                     progress=progress)
+                                     progress=progress, engine=engine.value, ray_address=ray_address)
             folder.done()
         elapsed_s = time.perf_counter() - started
         console = Console() if Console().is_terminal else Console(width=160)
         table = Table(title=f"Viewing sessions: {users} users x {days} days")
-        for header in ("policy", "views", "watch h", "startup abandon", "rebuffer ratio", "kbps", "churn risk"):
+        for header in ("policy", "views", "watch h", "startup abandon", "rebuffer ratio", "kbps", "churned"):
             table.add_column(header, justify="left" if header == "policy" else "right")
         for p in run.summary["policies"]:
             table.add_row(p["agent"], str(p["views"]), f"{p['watch_hours']:.1f}",
                           f"{p['startup_abandonment_rate']:.3f}", f"{p['mean_rebuffer_ratio']:.4f}",
-                          f"{p['mean_bitrate_kbps']:.0f}", f"{p['mean_churn_risk']:.3f}")
+                          f"{p['mean_bitrate_kbps']:.0f}", f"{p['churned_share']:.3f}")
         console.print(table)
         if "ab" in run.summary:
             ab = run.summary["ab"]

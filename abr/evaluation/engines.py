@@ -128,7 +128,7 @@ def _init_worker(job: EvaluationJob) -> None:
     global _WORKER_PLAYER  # one player per worker process, set once by the pool initializer
     # Ctrl-C reaches the whole process group: the parent handles it (and ends the workers), not each worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _limit_threads()
+    limit_threads()
     _WORKER_PLAYER = _Player(job)
 
 
@@ -137,7 +137,7 @@ def _play_batch_in_worker(batch: list[SessionTask]) -> list[SessionResult | Sess
     return [_WORKER_PLAYER.play(task) for task in batch]
 
 
-def _limit_threads() -> None:
+def limit_threads() -> None:
     """One maths thread per worker process: on a small machine oversubscription makes everything slower."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(name, "1")
@@ -186,8 +186,12 @@ def _ray_play_batch(job: EvaluationJob, batch: list[SessionTask]) -> list[Sessio
     return [_Player(job).play(task) for task in batch]
 
 
-def _run_ray(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: ResultCallback,
-             address: str | None, workers: int) -> None:
+def import_ray(address: str | None) -> Any:
+    """The ``ray`` module, imported with the settings that keep a local or loopback cluster on loopback.
+
+    Raises:
+        MissingExtraError: ray is not installed.
+    """
     if address is None or _is_loopback(address):
         # Ray rewrites a loopback address to the machine's external one (and then cannot reach a cluster
         # started on 127.0.0.1) unless this is off; it is read when ray is first imported.
@@ -197,6 +201,14 @@ def _run_ray(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: Result
         import ray
     except ImportError as exc:
         raise MissingExtraError("ray (for --engine ray)", "ray") from exc
+    return ray
+
+
+def start_ray(address: str | None, workers: int) -> tuple[Any, bool]:
+    """``(ray, started_here)``: connect to the cluster at ``address``, or start a local instance of ``workers``
+    CPUs on loopback (``None``); a Ray already initialised in this process is used as it is. Whoever gets
+    ``started_here`` true calls ``ray.shutdown()`` when done."""
+    ray = import_ray(address)
     started_here = not ray.is_initialized()
     if started_here:
         init_args: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
@@ -207,6 +219,12 @@ def _run_ray(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: Result
             check_reachable(address)
             init_args["address"] = address
         ray.init(**init_args)
+    return ray, started_here
+
+
+def _run_ray(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: ResultCallback,
+             address: str | None, workers: int) -> None:
+    ray, started_here = start_ray(address, workers)
     try:
         remote = ray.remote(num_cpus=1)(_ray_play_batch)
         job_ref = ray.put(job)

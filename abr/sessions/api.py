@@ -92,7 +92,8 @@ def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "
                    networks: tuple[str, ...] | None = None, video: str | None = None,
                    ladder_kbps: str | Sequence[float] | None = None,
                    data_dir: str | Path | None = None, progress: ProgressCallback | None = None,
-                   command: str = "", plots: bool = True) -> PopulationRun:
+                   command: str = "", plots: bool = True, engine: str = "local",
+                   ray_address: str | None = None) -> PopulationRun:
     """Load the inputs, simulate the population and (with ``out``) write every output file.
 
     Args:
@@ -108,6 +109,9 @@ def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "
         progress: called after each day with ``(done, total, description)``.
         command: the command line, recorded in ``config.json``.
         plots: draw the PNG plots.
+        engine: where household-days are played: ``local`` (``config.workers`` processes), ``serial`` or
+            ``ray`` (:mod:`abr.sessions.runner`); every engine writes the same tables.
+        ray_address: a running Ray cluster for ``engine="ray"`` (``None``: start a local instance).
 
     Raises:
         ConfigError: an unknown or unusable agent, a bad setting, or a run whose estimated memory
@@ -137,7 +141,7 @@ def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "
     population = build_population(data, config.users, {k: len(v) for k, v in families.items()}, rng,
                                   sessions_per_day=config.sessions_per_day, als=config.als)
     ctx = PlaybackContext(families, data.catalog, base, sim_config, config.agents)
-    result = simulate(config, data, population, ctx, progress=progress)
+    result = simulate(config, data, population, ctx, progress=progress, engine=engine, ray_address=ray_address)
     summary: dict[str, Any] = {}
     if out is not None:
         settings = {

@@ -27,11 +27,8 @@ from the policy (and from what the policy's outcomes teach each arm's recommende
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,9 +37,10 @@ import numpy.typing as npt
 from abr.errors import ConfigError
 from abr.sessions.catalog import Catalog
 from abr.sessions.engagement import EngagementModel, churn_risk, rebuffer_ratio
-from abr.sessions.playback import HouseholdDay, PlaybackContext, ViewPlan, ViewResult, play_household_day
+from abr.sessions.playback import HouseholdDay, PlaybackContext, ViewPlan, ViewResult
 from abr.sessions.population import Population, RatingData
 from abr.sessions.recommender import ALSConfig, ImplicitALS, Interactions, top_k
+from abr.sessions.runner import Runner
 
 logger = logging.getLogger(__name__)
 
@@ -175,8 +173,12 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
 
 
 def simulate(config: SessionsConfig, data: RatingData, population: Population, ctx: PlaybackContext, *,
-             progress: ProgressCallback | None = None) -> SimulationResult:
-    """Run every arm over the same population, days and random numbers (see the module docstring)."""
+             progress: ProgressCallback | None = None, engine: str = "local",
+             ray_address: str | None = None) -> SimulationResult:
+    """Run every arm over the same population, days and random numbers (see the module docstring).
+
+    ``engine`` (``local``, ``serial`` or ``ray``), ``config.workers`` and ``ray_address`` say where household-days
+    are played (:class:`~abr.sessions.runner.Runner`); they change nothing in the results."""
     started = time.perf_counter()
     first = ImplicitALS(config.als).fit(population.initial, _rng(config.seed, POPULATION_KEY, 1))
     arms = []
@@ -188,7 +190,7 @@ def simulate(config: SessionsConfig, data: RatingData, population: Population, c
                for i, trace in enumerate(traces)}
     views: list[ViewRecord] = []
     days: list[DayMetrics] = []
-    with _Runner(ctx, config.workers) as runner:
+    with Runner(ctx, engine=engine, workers=config.workers, ray_address=ray_address) as runner:
         for day in range(config.days):
             tasks, plans = [], []
             for a, arm in enumerate(arms):
@@ -342,47 +344,3 @@ def _user_churn(mine: list[ViewRecord], config: SessionsConfig) -> float:
                       [v.result.startup_delay_s for v in mine], [v.watch_fraction for v in mine],
                       [v.intended_fraction for v in mine], today=config.days - 1, n_days=config.days,
                       grace_s=config.engagement.startup_grace_s)
-
-
-# -- where household-days are played ----------------------------------------------------------------------
-
-_WORKER_CTX: PlaybackContext | None = None
-
-
-def _init_worker(ctx: PlaybackContext) -> None:
-    global _WORKER_CTX  # one context per worker process, set once by the pool initializer
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
-    _WORKER_CTX = ctx
-
-
-def _play_batch(tasks: list[HouseholdDay]) -> list[list[ViewResult]]:
-    assert _WORKER_CTX is not None, "worker not initialised"
-    return [play_household_day(_WORKER_CTX, t) for t in tasks]
-
-
-class _Runner:
-    """Plays household-days in this process or on a pool of spawned processes (same results either way)."""
-
-    def __init__(self, ctx: PlaybackContext, workers: int) -> None:
-        self.ctx = ctx
-        self.workers = workers
-        self.pool: ProcessPoolExecutor | None = None
-
-    def __enter__(self) -> _Runner:
-        if self.workers > 1:
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(self.ctx,))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
-
-    def map(self, tasks: list[HouseholdDay]) -> list[list[ViewResult]]:
-        if self.pool is None:
-            return [play_household_day(self.ctx, t) for t in tasks]
-        # Batches balance the load (household-days vary a lot); results come back in task order.
-        size = max(1, len(tasks) // (8 * self.workers))
-        batches = [tasks[i:i + size] for i in range(0, len(tasks), size)]
-        return [r for batch in self.pool.map(_play_batch, batches) for r in batch]
