@@ -83,6 +83,23 @@ class Interactions:
         return np.bincount(self.indices, minlength=self.n_items).astype(np.float64)
 
 
+#: The most memory one batch of row solves gathers (its ``[rows, interactions, factors]`` factors), in bytes.
+SOLVE_BLOCK_BYTES = 16 * 1024**2
+
+
+def padded_lengths(counts: npt.ArrayLike) -> IntArray:
+    """Each count rounded up to the next of 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (powers of two and 1.5 times them):
+    rows solved together are padded to their group's length, at most a third more than their own.
+
+    >>> padded_lengths([1, 3, 5, 7, 9, 13, 100]).tolist()
+    [1, 3, 6, 8, 12, 16, 128]
+    """
+    c = np.maximum(np.asarray(counts, dtype=np.int64), 1)
+    power = 2 ** np.floor(np.log2(c)).astype(np.int64)
+    steps = np.where(c <= power, power, np.where(c <= power + power // 2, power + power // 2, 2 * power))
+    return steps.astype(np.int64)
+
+
 @dataclass(frozen=True, slots=True)
 class ALSConfig:
     """Hyper-parameters of :class:`ImplicitALS` (defaults tuned on the MovieLens time hold-out).
@@ -146,15 +163,36 @@ class ImplicitALS:
         return self
 
     def _solve(self, matrix: Interactions, fixed: FloatArray) -> FloatArray:
-        """Closed-form least squares of every row of ``matrix`` against the ``fixed`` factors."""
+        """Closed-form least squares of every row of ``matrix`` against the ``fixed`` factors, batched.
+
+        Rows are grouped by their number of interactions rounded up (:func:`padded_lengths`) and each group's
+        normal equations are built and solved as stacked arrays (padding rows weigh nothing); the solutions
+        equal :meth:`_solve_row`'s one row at a time up to summation order (``tests/abr/test_sessions_recommender``
+        holds them within 1e-9 relative)."""
         k = fixed.shape[1]
         gram = fixed.T @ fixed + self.config.reg * np.eye(k)
         out = np.zeros((matrix.n_users, k))
-        for u in range(matrix.n_users):
-            start, end = matrix.indptr[u], matrix.indptr[u + 1]
-            if start == end:
-                continue
-            out[u] = self._solve_row(gram, fixed[matrix.indices[start:end]], matrix.weights[start:end])
+        counts = np.diff(matrix.indptr)
+        rows = np.flatnonzero(counts)
+        if rows.size == 0:
+            return out
+        lengths = padded_lengths(counts[rows])
+        last = matrix.indices.size - 1
+        for n in np.unique(lengths).tolist():
+            members = rows[lengths == n]
+            block = max(1, SOLVE_BLOCK_BYTES // (8 * n * k))
+            for start in range(0, members.size, block):
+                users = members[start:start + block]
+                position = matrix.indptr[users][:, None] + np.arange(n)  # [users, n]
+                valid = np.arange(n) < counts[users][:, None]
+                position = np.minimum(position, last)
+                factors = fixed[matrix.indices[position]] * valid[..., None]  # [users, n, k]
+                confidence = np.where(valid, 1.0 + self.config.alpha * matrix.weights[position], 0.0)
+                extra = np.where(valid, confidence - 1.0, 0.0)
+                transposed = factors.transpose(0, 2, 1)  # [users, k, n]
+                lhs = gram + np.matmul(transposed * extra[:, None, :], factors)
+                rhs = np.matmul(transposed, confidence[..., None])
+                out[users] = np.linalg.solve(lhs, rhs)[..., 0]
         return out
 
     def _solve_row(self, gram: FloatArray, factors: FloatArray, strengths: FloatArray) -> FloatArray:

@@ -83,3 +83,25 @@ def test_interactions_sum_duplicates_and_reject_bad_indices() -> None:
         Interactions.from_triples([2], [0], [1.0], n_users=2, n_items=3)
     with pytest.raises(ConfigError, match="factors=0"):
         ALSConfig(factors=0)
+
+
+def test_the_batched_row_solves_equal_one_solve_per_row() -> None:
+    rng = np.random.default_rng(3)
+    n_users, n_items = 300, 120
+    counts = np.concatenate([[0, 1, 2, 3, 117], rng.integers(1, 60, n_users - 5)])  # empty, tiny and full rows
+    users = np.repeat(np.arange(n_users), counts)
+    items = np.concatenate([rng.choice(n_items, c, replace=False) for c in counts])
+    matrix = Interactions.from_triples(users, items, rng.uniform(0.2, 1.0, users.size), n_users=n_users,
+                                       n_items=n_items)
+    model = ImplicitALS(ALSConfig(factors=16, reg=2.0, alpha=10.0))
+    fixed = rng.normal(0.0, 0.5, (n_items, 16))
+    batched = model._solve(matrix, fixed)
+    gram = fixed.T @ fixed + 2.0 * np.eye(16)
+    one_by_one = np.zeros_like(batched)
+    for u in range(n_users):
+        cols, strengths = matrix.row(u)
+        if cols.size:
+            one_by_one[u] = model._solve_row(gram, fixed[cols], strengths)
+    assert np.all(batched[0] == 0.0) and np.abs(one_by_one).max() > 0.1
+    # Stated tolerance: 1e-9 of the largest factor (the sums are taken in another order).
+    np.testing.assert_allclose(batched, one_by_one, rtol=0, atol=1e-9 * np.abs(one_by_one).max())
