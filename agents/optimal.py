@@ -115,10 +115,31 @@ class _Layer:
                       self.last_idx[idx], self.value[idx], self.rebuffer_s[idx], self.parent[idx])
 
 
-class _Model:
-    """Everything the search needs about one session."""
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """Where a session stands before chunk ``next_chunk_idx``: what the search needs to plan the rest of it.
 
-    def __init__(self, trace: Trace, video: Video, config: SimConfig, qoe: QoEWeights, start_idx: int) -> None:
+    Attributes:
+        next_chunk_idx: the next chunk to download (>= 1: the session has started).
+        clock_s: the trace clock (``simulator.fast_session.FastSession.clock_s``: the position in the trace's
+            pass, which fixes the link's pointer).
+        buffer_s: the buffer, in seconds.
+        is_playing: whether playback has started.
+        last_quality_idx: the quality of the last chunk downloaded.
+    """
+
+    next_chunk_idx: int
+    clock_s: float
+    buffer_s: float
+    is_playing: bool
+    last_quality_idx: int
+
+
+class _Model:
+    """Everything the search needs about one session (from its start, or from ``state``)."""
+
+    def __init__(self, trace: Trace, video: Video, config: SimConfig, qoe: QoEWeights, start_idx: int,
+                 state: SessionState | None = None) -> None:
         if config.is_noisy:
             raise ConfigError(
                 f"the offline optimum is defined for deterministic dynamics, but this config adds download-time "
@@ -134,8 +155,13 @@ class _Model:
         if not 1 <= start_idx < trace.times_s.size:
             raise ConfigError(f"start_idx={start_idx} must be in [1, {trace.times_s.size - 1}]")
         self.video, self.config, self.qoe = video, config, qoe
+        self.trace_name = trace.name
         self.link = VectorLink(trace, payload_efficiency=config.payload_efficiency)
-        self.start_clock_s = float(trace.times_s[start_idx - 1])
+        self.start_clock_s = float(trace.times_s[start_idx - 1]) if state is None else float(state.clock_s)
+        self.state = state
+        self.start_chunk = 0 if state is None else state.next_chunk_idx
+        if state is not None and not 1 <= state.next_chunk_idx < video.n_chunks:
+            raise ConfigError(f"state.next_chunk_idx={state.next_chunk_idx} must be in [1, {video.n_chunks - 1}]")
         self.util = qoe.utilities(video.bitrates_bps)
         allowed = video.chunk_sizes_bits <= self.link.max_chunk_bits
         if first is not None:
@@ -150,8 +176,12 @@ class _Model:
     def initial(self) -> _Layer:
         zero = np.zeros(1)
         clock_s = zero + self.start_clock_s
-        return _Layer(clock_s, self.link.delivered_bits(clock_s), zero,
-                      np.array([self.config.startup_delay_as_rebuffer]), np.array([-1]), zero, zero, np.array([-1]))
+        state = self.state
+        if state is None:
+            return _Layer(clock_s, self.link.delivered_bits(clock_s), zero,
+                          np.array([self.config.startup_delay_as_rebuffer]), np.array([-1]), zero, zero, np.array([-1]))
+        return _Layer(clock_s, self.link.delivered_bits(clock_s), zero + state.buffer_s, np.array([state.is_playing]),
+                      np.array([state.last_quality_idx]), zero, zero, np.array([-1]))
 
     def expand(self, layer: _Layer, chunk_idx: int) -> tuple[_Layer, IntArray]:
         """Every allowed quality from every state: the states after chunk ``chunk_idx`` and their actions."""
@@ -235,10 +265,10 @@ def _search(model: _Model, *, beam_width: int, lower_bound: float) -> _Pass:
     lam_idx = np.zeros(1, dtype=np.int64)
     explored = max_states = 0
     n_chunks = model.video.n_chunks
-    for k in range(n_chunks):
+    for k in range(model.start_chunk, n_chunks):
         cand, actions = model.expand(layer, k)
         explored += actions.size
-        near = None if k == 0 else lam_idx[cand.parent]
+        near = None if k == model.start_chunk else lam_idx[cand.parent]
         bound, cand_lam = model.bound.future(k + 1, cand.clock_s, cand.at_bits, cand.buffer_s, cand.last_idx,
                                              cand.is_playing, near)
         optimistic = cand.value + bound
@@ -263,8 +293,8 @@ def _search(model: _Model, *, beam_width: int, lower_bound: float) -> _Pass:
     best = int(np.argmax(layer.value))
     qualities, root = _backtrack(history, best)
     total = float(layer.value[best])
-    return _Pass(qualities, total, total - float(first_values[root]), float(layer.rebuffer_s[best]), dropped,
-                 capped, explored, max_states)
+    excl_first = total - float(first_values[root]) if model.start_chunk == 0 else total
+    return _Pass(qualities, total, excl_first, float(layer.rebuffer_s[best]), dropped, capped, explored, max_states)
 
 
 def _backtrack(history: list[tuple[IntArray, IntArray]], best: int) -> tuple[tuple[int, ...], int]:
@@ -305,10 +335,31 @@ def solve_offline_optimum(trace: Trace, video: Video, config: SimConfig, qoe: Qo
     >>> result.qualities, round(result.qoe_sum, 4), result.gap  # certified: nothing dropped could do better
     ((1, 2, 2, 2), -4.3966, 0.0)
     """
+    return _solve(_Model(trace, video, config, qoe if qoe is not None else QoEWeights(), start_idx), max_beam_width)
+
+
+def solve_from_state(trace: Trace, video: Video, config: SimConfig, qoe: QoEWeights | None, state: SessionState, *,
+                     max_beam_width: int = MAX_BEAM_WIDTH) -> OptimumResult:
+    """The best qualities for the rest of a session that stands at ``state``, knowing the whole trace.
+
+    The same search as :func:`solve_offline_optimum`, from a mid-session state: ``qualities`` are those of
+    chunks ``state.next_chunk_idx`` onwards, and ``qoe_sum`` (= ``qoe_excl_first``) their QoE, the first
+    of them measured against ``state.last_quality_idx``. A teacher for states a learner reaches
+    (:mod:`abr.training.imitation`).
+
+    >>> from simulator.config import preset
+    >>> trace = Trace(np.array([0.0, 60.0]), np.array([2e6, 2e6]))
+    >>> video = Video.cbr([0.5e6, 1e6, 1.5e6], chunk_duration_s=4.0, n_chunks=4)
+    >>> rest = solve_from_state(trace, video, preset("pensieve"), None, SessionState(2, 10.0, 6.0, True, 0))
+    >>> rest.qualities
+    (2, 2)
+    """
+    return _solve(_Model(trace, video, config, qoe if qoe is not None else QoEWeights(), 1, state), max_beam_width)
+
+
+def _solve(model: _Model, max_beam_width: int) -> OptimumResult:
     if max_beam_width < PILOT_BEAM_WIDTH:
         raise ConfigError(f"max_beam_width={max_beam_width} must be >= {PILOT_BEAM_WIDTH}")
-    weights = qoe if qoe is not None else QoEWeights()
-    model = _Model(trace, video, config, weights, start_idx)
     best = _search(model, beam_width=PILOT_BEAM_WIDTH, lower_bound=-np.inf)
     explored = best.explored
     width = min(FIRST_BEAM_WIDTH, max_beam_width)
@@ -322,7 +373,7 @@ def solve_offline_optimum(trace: Trace, video: Video, config: SimConfig, qoe: Qo
             break  # the cap dropped nothing that could beat the result, or no wider beam is allowed
         width = min(width * BEAM_GROWTH, max_beam_width)
     logger.debug("offline optimum of %r: qoe %.6f, upper bound %.6f, beam %d (exact: %s), %d states explored",
-                 trace.name, best.qoe_sum, max(best.qoe_sum, main.merged_bound, main.capped_bound), width,
+                 model.trace_name, best.qoe_sum, max(best.qoe_sum, main.merged_bound, main.capped_bound), width,
                  is_beam_exact, explored)
     return OptimumResult(
         qualities=best.qualities,

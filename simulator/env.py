@@ -226,6 +226,14 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         self._scale_rng = self.config.scale_rng(None)
         self.throughput_scale = 1.0
 
+    @property
+    def session(self) -> Session | FastSession | None:
+        """The episode's session (its buffer, outcomes and, on the fast core, trace clock); ``None`` before reset.
+
+        Read it, do not step it: the environment's observation follows only the chunks it steps itself.
+        """
+        return self._session
+
     def _make_episode_sim_config(self) -> SimConfig:
         return episode_config(self.sim_config, self.config)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from abr.common.atomic import write_atomic
 from abr.common.inputs import parse_ladder_kbps
+from abr.training.imitation import TEACHERS
 from agents.rl import ALGORITHMS
 from simulator.config import PRESETS
 from simulator.errors import ConfigError
@@ -100,6 +101,16 @@ class TrainConfig:
         init_from: a model zip (``abr train``'s ``best_model.zip``, say) whose policy weights, actor and critic,
             the run starts from: a fine-tuning stage. The optimiser, the step count and the schedules start
             fresh; the network fields and the observation layout must match the file's. ``None``: a new network.
+        imitation_teacher: a first stage before reinforcement learning (:mod:`abr.training.imitation`):
+            ``"optimal"`` clones the offline optimum's decisions on the training pool (Comyco-style), ``"none"``
+            skips it. The run writes what the stage did to ``imitation.json``.
+        imitation_demos_per_trace: teacher demonstrations per entry of the training pool, each at a throughput
+            scale and start offset drawn as training episodes draw them.
+        imitation_epochs: passes of the cloning stage over the demonstrations.
+        imitation_learning_rate: Adam step size of the cloning stage.
+        imitation_dagger_rounds: DAgger rounds after the first fit: the student plays the demonstrations'
+            sessions, the teacher labels states it reached, and the fit continues on everything so far.
+        imitation_dagger_states: decisions per session the teacher labels in a DAgger round.
 
     >>> TrainConfig(n_envs=8).n_envs
     8
@@ -154,6 +165,12 @@ class TrainConfig:
     env_core: str = "simpy"
     tensorboard: bool = True
     init_from: str | None = None
+    imitation_teacher: str = "none"
+    imitation_demos_per_trace: int = 1
+    imitation_epochs: int = 10
+    imitation_learning_rate: float = 1e-3
+    imitation_dagger_rounds: int = 0
+    imitation_dagger_states: int = 4
 
     def __post_init__(self) -> None:
         for name, (item_type, what, example) in _LIST_FIELDS.items():
@@ -167,14 +184,16 @@ class TrainConfig:
         _choice("env_core", self.env_core, ("simpy", "fast"))
         _choice("synthetic_kind", self.synthetic_kind, SYNTHETIC_KINDS)
         _choice("observation", self.observation, ENCODERS)
+        _choice("imitation_teacher", self.imitation_teacher, TEACHERS)
         if self.trace_repeats and (len(self.trace_repeats) != len(self.traces) or any(
                 isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in self.trace_repeats)):
             raise ConfigError(f"trace_repeats={list(self.trace_repeats)!r} must list one integer >= 1 for each "
                               f"of the {len(self.traces)} trace sets in traces")
         for name in ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "n_filters", "kernel_size",
-                     "history_len"):
+                     "history_len", "imitation_demos_per_trace", "imitation_epochs",
+                     "imitation_dagger_states"):
             _at_least(name, getattr(self, name), 1)
-        for name in ("seed", "eval_freq_steps", "patience"):
+        for name in ("seed", "eval_freq_steps", "patience", "imitation_dagger_rounds"):
             _at_least(name, getattr(self, name), 0)
         for name in ("synthetic_traces", "val_synthetic_traces"):
             if getattr(self, name) is not None:
@@ -182,7 +201,7 @@ class TrainConfig:
         if self.learning_rate_end is not None:
             _in_range("learning_rate_end", self.learning_rate_end, 0.0, math.inf, low_open=True)
         for name in ("learning_rate", "clip_range", "max_grad_norm", "ent_decay_fraction", "train_noise_low",
-                     "throughput_scale_low", "reward_scale"):
+                     "throughput_scale_low", "reward_scale", "imitation_learning_rate"):
             _in_range(name, getattr(self, name), 0.0, math.inf, low_open=True)
         for name in ("gamma", "gae_lambda"):
             _in_range(name, getattr(self, name), 0.0, 1.0)

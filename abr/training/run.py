@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from abr.common.atomic import write_json_atomic
 from abr.common.inputs import load_trace_set, load_video
 from abr.common.provenance import git_state, package_versions, utc_timestamp
@@ -46,6 +48,13 @@ from abr.common.run_folder import LOCK_FILE, FolderInUseError
 from abr.errors import ConfigError
 from abr.training.config import VALIDATION_SYNTHETIC_SEED, TrainConfig, load_train_config, save_train_config
 from abr.training.envs import TrainEnvSpec, make_training_vec_env
+from abr.training.imitation import (
+    ImitationReport,
+    merge,
+    pretrain_policy,
+    student_demonstrations,
+    teacher_demonstrations,
+)
 from abr.training.validation import (
     BEST_MODEL_FILE,
     CHECKPOINT_FILE,
@@ -77,6 +86,8 @@ logger = logging.getLogger(__name__)
 TrainProgress = Callable[[int, int, "float | None"], None]
 TB_RUN_NAME = "run"
 #: Config fields a resumed run may change; every other field must match the run's config.toml.
+#: What the imitation stage did (:class:`~abr.training.imitation.ImitationReport`), when the run has one.
+IMITATION_FILE = "imitation.json"
 RESUMABLE_CHANGES = frozenset({"total_timesteps", "eval_freq_steps", "patience", "tensorboard"})
 
 
@@ -316,6 +327,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress |
             out.mkdir(parents=True, exist_ok=True)
             stack.enter_context(run_folder_lock(out))
             _check_out_dir(out, config, resume)  # another run may have claimed the folder since the first check
+            if config.imitation_teacher != "none":
+                write_json_atomic(out / IMITATION_FILE, imitation_stage(config, inputs, model).as_dict())
         save_train_config(config, out / "config.toml")
         write_json_atomic(out / "config.json", resolved_config(config, inputs, command))
         from abr.training.callbacks import EntropySchedule, Validation
@@ -335,6 +348,37 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress |
                 steps_per_s, max(p.mean_qoe for p in validation.history))
     return TrainResult(out, out / MODEL_FILE, out / BEST_MODEL_FILE, tuple(validation.history),
                        int(model.num_timesteps), steps_per_s)
+
+
+def imitation_stage(config: TrainConfig, inputs: TrainInputs, model: Any) -> ImitationReport:
+    """The run's cloning stage (:mod:`abr.training.imitation`): demonstrations, then the fit of ``model``."""
+    spec = env_spec(config, inputs)
+    demos = teacher_demonstrations(
+        inputs.train_traces, inputs.video, inputs.sim_config, inputs.qoe, spec.env_config, seed=config.seed,
+        per_trace=config.imitation_demos_per_trace, scale_low=config.throughput_scale_low,
+        scale_high=config.throughput_scale_high, gamma=config.gamma, reward_scale=config.reward_scale)
+    logger.info("imitation: %d demonstrations (%d decisions, %d skipped) of the %s teacher in %.1f s",
+                len(demos.teacher_qoe), len(demos), demos.skipped, config.imitation_teacher, demos.solve_s)
+    fit = dict(epochs=config.imitation_epochs, batch_size=config.batch_size,
+               learning_rate=config.imitation_learning_rate, vf_coef=config.vf_coef,
+               teacher=config.imitation_teacher)
+    report = pretrain_policy(model, demos, seed=config.seed, **fit)  # type: ignore[arg-type]
+    rounds = []
+    for round_idx in range(config.imitation_dagger_rounds):
+        labelled = student_demonstrations(
+            model.policy, inputs.train_traces, demos.draws, inputs.video, inputs.sim_config, inputs.qoe,
+            spec.env_config, seed=config.seed, round_idx=round_idx, per_episode=config.imitation_dagger_states)
+        demos = merge(demos, labelled)
+        report = pretrain_policy(model, demos, seed=config.seed + 1 + round_idx, **fit)  # type: ignore[arg-type]
+        rounds.append({"round": round_idx + 1, "student_mean_qoe": float(np.mean(labelled.teacher_qoe)),
+                       "labelled": len(labelled), "solve_s": labelled.solve_s,
+                       "train_agreement": report.train_agreement, "holdout_agreement": report.holdout_agreement})
+        logger.info("imitation: DAgger round %d: the student's mean QoE %.2f before it; %d states labelled in %.1f s",
+                    round_idx + 1, rounds[-1]["student_mean_qoe"], len(labelled), labelled.solve_s)
+    report = dataclasses.replace(report, dagger_rounds=tuple(rounds))
+    logger.info("imitation: greedy agreement with the teacher %.1f%% (held out %.1f%%) after %d epochs in %.1f s",
+                100 * report.train_agreement, 100 * report.holdout_agreement, report.epochs, report.fit_s)
+    return report
 
 
 @contextlib.contextmanager

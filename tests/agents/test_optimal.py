@@ -357,3 +357,38 @@ def test_a_main_pass_that_prunes_everything_keeps_the_pilot_plan(data_dir: Path)
         other = session_metrics(run_session(make_agent(name), trace, video, preset("pensieve")), video.bitrates_bps,
                                 weights, chunk_duration_s=video.chunk_duration_s)
         assert other.qoe <= result.qoe_sum + 1e-9
+
+
+def test_solving_from_a_mid_session_state_continues_the_optimum() -> None:
+    """Bellman: from the state the optimum reaches after k chunks, the best rest is the optimum's rest."""
+    from agents.optimal import SessionState, solve_from_state
+    from simulator.fast_session import FastSession
+    from simulator.qoe import chunk_qoe
+    from traces.synthetic import generate_trace_set
+
+    video = Video.cbr([0.3e6, 0.75e6, 1.2e6, 1.85e6, 2.85e6, 4.3e6], chunk_duration_s=4.0, n_chunks=14)
+    config, qoe = preset("pensieve"), QoEWeights()
+    utilities = qoe.utilities(video.bitrates_bps)
+    for trace in generate_trace_set(8, 3):
+        best = solve_offline_optimum(trace, video, config, qoe, 5)
+        session = FastSession(trace, video, config, start_idx=5)
+        done = 0.0
+        for k in range(6):
+            outcome = session.step(best.qualities[k])
+            previous = best.qualities[k - 1] if k else best.qualities[k]
+            u, reb, smooth = chunk_qoe(best.qualities[k], previous, outcome.rebuffer_s, utilities, qoe)
+            done += u - reb - smooth
+        state = SessionState(6, float(session.clock_s), session.buffer_s, session.is_playing, best.qualities[5])
+        rest = solve_from_state(trace, video, config, qoe, state)
+        assert len(rest.qualities) == 8
+        assert rest.qoe_sum == pytest.approx(best.qoe_sum - done, abs=0.05)  # the merge grid may differ
+        # The rest it claims is what the session then measures.
+        measured = 0.0
+        for k, quality in enumerate(rest.qualities, start=6):
+            outcome = session.step(quality)
+            previous = rest.qualities[k - 7] if k > 6 else best.qualities[5]
+            u, reb, smooth = chunk_qoe(quality, previous, outcome.rebuffer_s, utilities, qoe)
+            measured += u - reb - smooth
+        assert measured == pytest.approx(rest.qoe_sum, abs=1e-6)
+    with pytest.raises(ConfigError, match=r"state.next_chunk_idx=14 must be in \[1, 13\]"):
+        solve_from_state(trace, video, config, qoe, SessionState(14, 0.0, 0.0, True, 0))
