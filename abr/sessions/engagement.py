@@ -1,12 +1,13 @@
-"""The engagement model: when viewers give up at startup, how much they watch, and a churn-risk score.
+"""The engagement model: when viewers give up at startup, how much they watch, the confounders real data has,
+and a churn-risk score.
 
-Calibration targets (population level), from Krishnan & Sitaraman, "Video Stream Quality Impacts Viewer
-Behavior: Inferring Causality Using Quasi-Experimental Designs" (ACM IMC 2012):
+Parametrised from Krishnan & Sitaraman, "Video Stream Quality Impacts Viewer Behavior: Inferring Causality
+Using Quasi-Experimental Designs" (ACM IMC 2012):
 
 * **Startup abandonment** starts after about 2 s of startup delay, and each further second increases the
   abandonment rate by about 5.8 percentage points. Modelled as a patience per view,
-  ``patience_s = 2 + U / 0.058`` with ``U ~ Uniform(0, 1)``, so ``P(abandon | delay d) = 0.058 (d - 2)`` for
-  ``2 <= d <= 2 + 1/0.058`` (about 19 s), 0 below, 1 above. The viewer leaves when the delay exceeds it.
+  ``patience_s = grace + U / 0.058`` with ``U ~ Uniform(0, 1)``, so ``P(abandon | delay d) = 0.058 (d - grace)``
+  for ``grace <= d <= grace + 1/0.058``, 0 below, 1 above. The viewer leaves when the delay exceeds it.
 * **Rebuffering**: a 1% increase in the rebuffering ratio reduces the viewing time by about 5% of the video
   length. Modelled as ``watch_fraction = clip(intended - 5 * rebuffer_ratio, 0, 1)`` with the rebuffering
   ratio ``rebuffer_s / (rebuffer_s + played_s)``.
@@ -15,13 +16,22 @@ Dobrian et al., "Understanding the Impact of Video Quality on User Engagement" (
 the same direction (the buffering ratio has the largest impact on play time; a 1% increase costs more than
 3 minutes of a 90-minute live event) and motivate a per-view interest term: how much a viewer *intends* to
 watch is drawn from a Beta distribution whose mean rises with their interest in the title,
-``mean = 0.2 + 0.75 * interest``. Interest is independent of the network, so QoE effects and interest
-effects separate in the measured curves.
+``mean = 0.2 + 0.75 * interest``.
+
+**Confounders** (:class:`Confounding`; their sizes are not published, their directions are): Krishnan &
+Sitaraman find that viewers on faster connections are less patient, so the slow-connection viewers (the
+household's connection class, :func:`connection_class`) wait ``slow_grace_shift_s`` longer before anyone leaves;
+slow-connection viewers also differ in taste (they mean to watch ``slow_intent_shift`` more of a title); and
+complex titles, which cost more bits and so rebuffer more, hold their viewers differently (the intended mean
+moves by ``complexity_intent_gain`` per unit of log complexity). With them, the naive correlation of
+abandonment with startup delay, or of watching with rebuffering, is not the effect; the quasi-experimental
+estimator of :mod:`abr.sessions.estimation` compares views of the same title and connection class.
 
 Churn risk (:func:`churn_risk`) is a score for ranking users, not a calibrated probability: a logistic
 function of the user's recent, recency-weighted QoE and engagement (rebuffering ratio, startup abandons,
 startup delay beyond 2 s, the share of what they meant to watch that they did not watch, and how often
-they watched at all). Its weights are stated in :class:`ChurnWeights`.
+they watched at all). Its weights are stated in :class:`ChurnWeights`; the report gives its ROC AUC against
+the simulated churn (:mod:`abr.sessions.retention`).
 """
 
 from __future__ import annotations
@@ -41,6 +51,10 @@ STARTUP_GRACE_S = 2.0
 ABANDON_PER_S = 0.058
 #: Krishnan & Sitaraman (IMC 2012): +1% rebuffering ratio -> -5% of the video length watched.
 WATCH_LOSS_PER_REBUFFER_RATIO = 5.0
+#: The intended watch fraction's Beta mean is kept in this range whatever the confounders add.
+INTENT_MEAN_RANGE = (0.05, 0.95)
+#: Connection classes (by the mean throughput of the household's trace, in thirds): 0 slow, 1 medium, 2 fast.
+CONNECTION_CLASSES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,22 +87,25 @@ class EngagementModel:
         if not 0 < self.interest_watch_base + self.interest_watch_gain < 1:
             raise ConfigError("interest_watch_base + interest_watch_gain must be in (0, 1)")
 
-    def patience_s(self, u: float) -> float:
-        """Startup patience of a view from a uniform draw ``u`` in [0, 1).
+    def patience_s(self, u: float, grace_shift_s: float = 0.0) -> float:
+        """Startup patience of a view from a uniform draw ``u`` in [0, 1) (``grace_shift_s``: a confounder's
+        later start of abandonment, in seconds).
 
         >>> round(EngagementModel().patience_s(0.058), 6)  # 5.8% of viewers leave within 3 s
         3.0
         """
-        return self.startup_grace_s + u / self.abandon_per_s
+        return self.startup_grace_s + grace_shift_s + u / self.abandon_per_s
 
     def abandonment_probability(self, startup_delay_s: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """The target curve: ``P(abandon | startup delay)``."""
         d = np.asarray(startup_delay_s, dtype=np.float64)
         return np.clip(self.abandon_per_s * (d - self.startup_grace_s), 0.0, 1.0)
 
-    def intended_fraction(self, interest: float, rng: np.random.Generator) -> float:
-        """How much of the title the viewer means to watch with perfect playback (Beta, mean by interest)."""
-        mean = self.interest_watch_base + self.interest_watch_gain * float(np.clip(interest, 0.0, 1.0))
+    def intended_fraction(self, interest: float, rng: np.random.Generator, shift: float = 0.0) -> float:
+        """How much of the title the viewer means to watch with perfect playback (Beta, mean by interest,
+        moved by ``shift`` (a confounder) within :data:`INTENT_MEAN_RANGE`)."""
+        mean = self.interest_watch_base + self.interest_watch_gain * float(np.clip(interest, 0.0, 1.0)) + shift
+        mean = float(np.clip(mean, *INTENT_MEAN_RANGE))
         return float(rng.beta(mean * self.watch_concentration, (1 - mean) * self.watch_concentration))
 
     def watch_fraction(self, intended: float, rebuffer_ratio: float) -> float:
@@ -98,6 +115,64 @@ class EngagementModel:
         0.75
         """
         return float(min(max(intended - self.watch_loss_per_rebuffer_ratio * rebuffer_ratio, 0.0), 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Confounding:
+    """Who differs besides their network (see the module docstring; sizes unpublished, directions published).
+
+    Args:
+        slow_grace_shift_s: added to the startup grace of a slow-connection viewer (half for medium), seconds.
+        slow_intent_shift: added to the intended watch fraction's mean of a slow-connection viewer (half for
+            medium).
+        complexity_intent_gain: added to that mean per unit of ``log(complexity)`` of the title.
+        is_enabled: ``False``: nobody differs (the network and the title's complexity confound nothing).
+    """
+
+    slow_grace_shift_s: float = 1.5
+    slow_intent_shift: float = 0.15
+    complexity_intent_gain: float = 0.5
+    is_enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.slow_grace_shift_s) and self.slow_grace_shift_s >= 0):
+            raise ConfigError(f"slow_grace_shift_s={self.slow_grace_shift_s} must be >= 0")
+
+    def grace_shift_s(self, connection: int) -> float:
+        """Startup grace added for a viewer of connection class ``connection`` (0 slow .. 2 fast), seconds."""
+        return self.slow_grace_shift_s * _slowness(connection) if self.is_enabled else 0.0
+
+    def intent_shift(self, connection: int, complexity: float) -> float:
+        """Added to the intended fraction's mean for that viewer watching a title of that complexity.
+
+        >>> Confounding().intent_shift(2, 1.0), Confounding(is_enabled=False).intent_shift(0, 2.0)
+        (0.0, 0.0)
+        """
+        if not self.is_enabled:
+            return 0.0
+        return self.slow_intent_shift * _slowness(connection) + self.complexity_intent_gain * math.log(complexity)
+
+    @property
+    def max_grace_shift_s(self) -> float:
+        return self.slow_grace_shift_s if self.is_enabled else 0.0
+
+
+def _slowness(connection: int) -> float:
+    return (CONNECTION_CLASSES - 1 - connection) / (CONNECTION_CLASSES - 1)
+
+
+def connection_class(mean_throughput_bps: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """Each household's connection class from its link's mean throughput: thirds of the households
+    (0 slow, 1 medium, 2 fast; ties go to the lower class).
+
+    >>> connection_class([5e6, 1e6, 3e6, 2e6, 8e6, 4e6]).tolist()
+    [2, 0, 1, 0, 2, 1]
+    """
+    x = np.asarray(mean_throughput_bps, dtype=np.float64)
+    if x.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    edges = np.quantile(x, [k / CONNECTION_CLASSES for k in range(1, CONNECTION_CLASSES)])
+    return np.searchsorted(edges, x, side="left").astype(np.int64)
 
 
 def rebuffer_ratio(rebuffer_s: float, played_s: float) -> float:

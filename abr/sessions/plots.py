@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 
 from abr.common.plotting import save_figure
+from abr.sessions.retention import SurvivalCurve
 from abr.sessions.simulate import SimulationResult
 
 _FIGSIZE_IN = (9.0, 4.0)
 _DPI = 100
-#: Curve bins with fewer views are left out of the plots (they stay in calibration.json).
+#: Curve bins with fewer views are left out of the plots (they stay in validation.json).
 MIN_PLOTTED_BIN_VIEWS = 10
 
 
@@ -20,7 +21,7 @@ def _save(path: Path, draw: Any) -> Path:
     return save_figure(path, draw, figsize_in=_FIGSIZE_IN, dpi=_DPI)
 
 
-def draw_all(out: Path, result: SimulationResult, calib: dict[str, Any]) -> None:
+def draw_all(out: Path, result: SimulationResult, checked: dict[str, Any], curves: list[SurvivalCurve]) -> None:
     agents = result.config.agents
     days = result.config.days
 
@@ -41,21 +42,13 @@ def draw_all(out: Path, result: SimulationResult, calib: dict[str, Any]) -> None
         for ax, key, xlabel, ylabel, scale in (
                 (left, "abandonment", "startup delay (s)", "startup abandonment rate", 1.0),
                 (right, "rebuffering", "rebuffering ratio (%)", "watched fraction of the title", 100.0)):
-            bins = [b for b in calib[key]["bins"] if b["n"] >= MIN_PLOTTED_BIN_VIEWS]
+            bins = [b for b in checked["curves"][key] if b["n"] >= MIN_PLOTTED_BIN_VIEWS]
             x = [(b["x_low"] + b["x_high"]) / 2 * scale for b in bins]
-            ax.plot(x, [b["measured"] for b in bins], "o-", label="measured")
-            ax.plot(x, [b["target"] for b in bins], "k--", label="target (K&S 2012)")
+            ax.plot(x, [b["measured"] for b in bins], "o-", label="measured (all views)")
+            ax.plot(x, [b["model"] for b in bins], "k--", label="model without confounders (from K&S 2012)")
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.legend()
-
-    def churn(fig: Any) -> None:
-        ax = fig.add_subplot(1, 1, 1)
-        for a, agent in enumerate(agents):
-            ax.hist(result.churn[a], bins=30, range=(0, 1), alpha=0.5, label=agent)
-        ax.set_xlabel("churn risk")
-        ax.set_ylabel("users")
-        ax.legend()
 
     def recommender(fig: Any) -> None:
         left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
@@ -70,7 +63,18 @@ def draw_all(out: Path, result: SimulationResult, calib: dict[str, Any]) -> None
             ax.set_xlabel("day")
             ax.legend()
 
+    def retention(fig: Any) -> None:
+        ax = fig.add_subplot(1, 1, 1)
+        for agent, c in zip(agents, curves):
+            x = np.concatenate([[0], c.time])
+            line = ax.step(x, np.concatenate([[1.0], c.survival]), where="post", label=agent)[0]
+            ax.fill_between(x, np.concatenate([[1.0], c.ci_low]), np.concatenate([[1.0], c.ci_high]), step="post",
+                            alpha=0.2, color=line.get_color())
+        ax.set_xlabel("day")
+        ax.set_ylabel("viewers not churned (Kaplan-Meier, 95% CI)")
+        ax.legend()
+
+    _save(out / "retention.png", retention)
     _save(out / "watch_hours.png", watch_hours)
     _save(out / "engagement.png", engagement)
-    _save(out / "churn_risk.png", churn)
     _save(out / "recommender.png", recommender)

@@ -4,7 +4,8 @@ Each day, for each arm (ABR policy) of the run:
 
 1. the arm's recommender (implicit ALS, :mod:`abr.sessions.recommender`) ranks the catalog for every user
    from their feedback so far, excluding what they have seen: a list of ``list_size`` titles;
-2. every user starts a Poisson number of views (their activity rate) at evening-weighted times; for each,
+2. every user starts a Poisson number of views at evening-weighted times, at their activity rate times what
+   their recent experience leaves of it (:mod:`abr.sessions.retention`; none once they have churned); for each,
    the viewer browses the catalog (``browse_share``, a popularity-weighted pick) or chooses from the list by
    a multinomial logit on their true interest with a position penalty (``choice_beta``, ``position_cost``);
 3. each household's views of the day are played together on its shared link with the arm's policy
@@ -21,7 +22,14 @@ keep the window's rebuffering ratio.
 Common random numbers: every draw comes from ``SeedSequence(seed, spawn_key=(stream, ...))`` with per user,
 day and view keys, identical in every arm; the population, the traces, the start offsets, the view times,
 the choice noise and the viewers' patience are the same in both arms of an A/B run, so differences come
-from the policy (and from what the policy's outcomes teach each arm's recommender).
+from the policy (and from what the policy's outcomes teach each arm's recommender). A viewer's day draws one
+uniform for its number of views (a Poisson count by inversion, so a lower rate drops the last views and keeps
+the others), and view ``j`` draws its time, choice, patience and intended watching from its own stream: the
+views both arms have are drawn alike.
+
+Confounders (:class:`~abr.sessions.engagement.Confounding`): a viewer's patience and intended watching depend
+on their household's connection class (thirds of the households by their trace's mean throughput) and the
+title's encoding complexity.
 """
 
 from __future__ import annotations
@@ -36,10 +44,11 @@ import numpy.typing as npt
 
 from abr.errors import ConfigError
 from abr.sessions.catalog import Catalog
-from abr.sessions.engagement import EngagementModel, churn_risk, rebuffer_ratio
+from abr.sessions.engagement import Confounding, EngagementModel, connection_class, rebuffer_ratio
 from abr.sessions.playback import HouseholdDay, PlaybackContext, ViewPlan, ViewResult
 from abr.sessions.population import Population, RatingData
 from abr.sessions.recommender import ALSConfig, ImplicitALS, Interactions, top_k
+from abr.sessions.retention import DayExperience, ReturnModel, ReturnState, poisson_count
 from abr.sessions.runner import Runner
 
 logger = logging.getLogger(__name__)
@@ -72,6 +81,10 @@ class SessionsConfig:
         position_cost: logit cost per log2(rank + 1) of a list position.
         feedback_weight: strength of a fully watched view as implicit feedback (a 5-star rating is 1).
         workers: processes playing household-days (1: this process).
+        engagement: the per-view viewer model.
+        als: the recommender's factor model.
+        returns: how experience changes return, and the churn rule (:mod:`abr.sessions.retention`).
+        confounding: who differs besides their network (:class:`~abr.sessions.engagement.Confounding`).
     """
 
     users: int = 1000
@@ -90,6 +103,8 @@ class SessionsConfig:
     workers: int = 1
     engagement: EngagementModel = field(default_factory=EngagementModel)
     als: ALSConfig = field(default_factory=ALSConfig)
+    returns: ReturnModel = field(default_factory=ReturnModel)
+    confounding: Confounding = field(default_factory=Confounding)
 
     def __post_init__(self) -> None:
         for name in ("users", "days", "list_size", "retrain_days", "retrain_sweeps", "workers"):
@@ -132,6 +147,7 @@ class ViewRecord:
     title_duration_s: float
     rebuffer_ratio: float = 0.0
     watch_fraction: float = 0.0
+    connection: int = 0  # the household's connection class (0 slow, 1 medium, 2 fast)
 
     @property
     def watch_s(self) -> float:
@@ -157,7 +173,7 @@ class SimulationResult:
     config: SessionsConfig
     views: list[ViewRecord]
     days: list[DayMetrics]
-    churn: npt.NDArray[np.float64]  # [arm, user] churn risk at the end
+    churn_day: npt.NDArray[np.int64]  # [arm, user] the first day counted as churned (-1: active at the end)
     elapsed_s: float = 0.0
 
 
@@ -166,6 +182,7 @@ class _Arm:
     model: ImplicitALS
     feedback: list[tuple[int, int, float]] = field(default_factory=list)
     matrix: Interactions | None = None
+    returns: ReturnState | None = None
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
@@ -185,16 +202,21 @@ def simulate(config: SessionsConfig, data: RatingData, population: Population, c
     for _ in config.agents:  # every arm starts from the same fitted model
         model = ImplicitALS(config.als)
         model.user_factors, model.item_factors = first.user_factors.copy(), first.item_factors.copy()
-        arms.append(_Arm(model, matrix=population.initial))
+        arms.append(_Arm(model, matrix=population.initial, returns=ReturnState(config.returns, population.n_users)))
     lengths = {(family, i): int(trace.times_s.size) for family, traces in ctx.traces.items()
                for i, trace in enumerate(traces)}
+    household_class = connection_class([ctx.traces[f][int(i)].mean_throughput_bps for f, i in
+                                        zip(population.household_family, population.household_trace)])
     views: list[ViewRecord] = []
     days: list[DayMetrics] = []
     with Runner(ctx, engine=engine, workers=config.workers, ray_address=ray_address) as runner:
         for day in range(config.days):
             tasks, plans = [], []
             for a, arm in enumerate(arms):
-                day_views, day_tasks, metrics = _plan_day(config, data, population, arm, a, day, lengths)
+                assert arm.returns is not None
+                rates = arm.returns.rates(day, population.activity)
+                day_views, day_tasks, metrics = _plan_day(config, data, population, arm, a, day, lengths,
+                                                          rates, household_class)
                 plans += day_views
                 tasks += day_tasks
                 days.append(metrics)
@@ -209,16 +231,17 @@ def simulate(config: SessionsConfig, data: RatingData, population: Population, c
                     [v.watch_fraction for v in arm_views])) if arm_views else 0.0
                 arm.feedback += [(v.user, v.title_idx, config.feedback_weight * v.watch_fraction)
                                  for v in arm_views if v.watch_fraction > 0]
+                assert arm.returns is not None
+                arm.returns.record(day, DayExperience.collect(
+                    population.n_users, [v.user for v in arm_views], [v.result.is_abandoned for v in arm_views],
+                    [v.rebuffer_ratio for v in arm_views], [v.intended_fraction for v in arm_views],
+                    [v.watch_fraction for v in arm_views]))
                 if (day + 1) % config.retrain_days == 0 and day + 1 < config.days:
                     _retrain(config, population, arm, day, a)
             if progress is not None:
                 progress(day + 1, config.days, f"day {day + 1}/{config.days}")
-    by_user: dict[tuple[int, int], list[ViewRecord]] = {}
-    for v in views:
-        by_user.setdefault((v.arm, v.user), []).append(v)
-    churn = np.array([[_user_churn(by_user.get((a, u), []), config) for u in range(population.n_users)]
-                      for a in range(len(arms))])
-    return SimulationResult(config, views, days, churn, time.perf_counter() - started)
+    churn_day = np.stack([arm.returns.churn_day.astype(np.int64) for arm in arms if arm.returns is not None])
+    return SimulationResult(config, views, days, churn_day, time.perf_counter() - started)
 
 
 def _retrain(config: SessionsConfig, population: Population, arm: _Arm, day: int, a: int) -> None:
@@ -244,11 +267,13 @@ class _DayDraws:
     day: int
     popularity_cdf: npt.NDArray[np.float64]
     position_cost: npt.NDArray[np.float64]
+    rates: npt.NDArray[np.float64]  # each user's view rate today
+    household_class: npt.NDArray[np.int64]  # each household's connection class
 
 
 def _plan_day(config: SessionsConfig, data: RatingData, population: Population, arm: _Arm, a: int,
-              day: int, trace_lengths: dict[tuple[str, int], int]
-              ) -> tuple[list[ViewRecord], list[HouseholdDay], DayMetrics]:
+              day: int, trace_lengths: dict[tuple[str, int], int], rates: npt.NDArray[np.float64],
+              household_class: npt.NDArray[np.int64]) -> tuple[list[ViewRecord], list[HouseholdDay], DayMetrics]:
     """Recommend, choose and plan every user's views of ``day`` for arm ``a``, a block of users at a time
     (the true interest and the scores exist for one block only; see :class:`~abr.sessions.population.TrueInterest`)."""
     catalog = data.catalog
@@ -257,7 +282,7 @@ def _plan_day(config: SessionsConfig, data: RatingData, population: Population, 
     k = min(config.list_size, len(catalog))
     draws = _DayDraws(config, catalog, population, a, day,
                       np.cumsum(catalog.popularity) / catalog.popularity.sum(),
-                      config.position_cost * np.log2(np.arange(k) + 2.0))
+                      config.position_cost * np.log2(np.arange(k) + 2.0), rates, household_class)
     list_interest = np.empty((n_users, k), dtype=np.float32)
     precision = np.empty(n_users)
     records: list[ViewRecord] = []
@@ -290,18 +315,25 @@ def _plan_day(config: SessionsConfig, data: RatingData, population: Population, 
 def _plan_user(draws: _DayDraws, u: int, shown: npt.NDArray[np.int64], shown_interest: npt.NDArray[np.float32],
                interest: npt.NDArray[np.float32], records: list[ViewRecord],
                by_household: dict[int, list[ViewPlan]]) -> None:
-    """Draw user ``u``'s views of the day: times, choices (list or browse), intended watch and patience."""
+    """Draw user ``u``'s views of the day: how many, times, choices (list or browse), intended watch and patience.
+
+    The count comes from the (user, day) stream; everything about view ``j`` from the (user, day, j) stream, in
+    a fixed order, so the views both arms have are drawn alike whatever their counts.
+    """
     config, catalog, population = draws.config, draws.catalog, draws.population
     k = shown.size
-    rng = _rng(config.seed, VIEWS_KEY, u, draws.day)
-    n_views = int(rng.poisson(population.activity[u]))
-    starts = np.sort(np.where(rng.random(n_views) < EVENING_SHARE, rng.uniform(*EVENING_S, n_views),
-                              rng.uniform(*DAYTIME_S, n_views)))
+    n_views = poisson_count(float(_rng(config.seed, VIEWS_KEY, u, draws.day).random()), float(draws.rates[u]))
+    view_rngs = [_rng(config.seed, VIEWS_KEY, u, draws.day, j) for j in range(n_views)]
+    own = [(rng.random(5), rng.gumbel(size=k), rng) for rng in view_rngs]
+    starts = [float(rng.uniform(*EVENING_S) if u5[0] < EVENING_SHARE else rng.uniform(*DAYTIME_S))
+              for u5, _, rng in own]
+    household = int(population.household[u])
+    connection = int(draws.household_class[household])
+    grace_shift_s = config.confounding.grace_shift_s(connection)
     available = np.ones(k, dtype=bool)
     free_at_s = 0.0
-    for j in range(n_views):
-        browse_u, pick_u, patience_u = rng.random(3)
-        gumbel = rng.gumbel(size=k)
+    for j in sorted(range(n_views), key=lambda i: (starts[i], i)):
+        (_, _, browse_u, pick_u, patience_u), gumbel, view_rng = own[j]
         if browse_u < config.browse_share or not available.any():
             title = int(min(np.searchsorted(draws.popularity_cdf, pick_u, side="right"), len(catalog) - 1))
             rank = -1
@@ -311,19 +343,19 @@ def _plan_user(draws: _DayDraws, u: int, shown: npt.NDArray[np.int64], shown_int
             rank = int(np.argmax(utility))
             available[rank] = False
             title = int(shown[rank])
-        view_rng = _rng(config.seed, VIEWS_KEY, u, draws.day, j)
-        intended = config.engagement.intended_fraction(float(interest[title]), view_rng)
+        shift = config.confounding.intent_shift(connection, float(catalog.complexity[title]))
+        intended = config.engagement.intended_fraction(float(interest[title]), view_rng, shift)
         duration_s = float(catalog.duration_s[title])
-        start_s = max(float(starts[j]), free_at_s)
+        start_s = max(starts[j], free_at_s)
         window_s = max(min(intended * duration_s, config.horizon_s), 1.0)
         free_at_s = start_s + intended * duration_s
         view_idx = u * 1000 + j
-        plan = ViewPlan(view_idx, title, start_s, window_s, config.engagement.patience_s(float(patience_u)))
-        household = int(population.household[u])
+        plan = ViewPlan(view_idx, title, start_s, window_s, config.engagement.patience_s(float(patience_u),
+                                                                                         grace_shift_s))
         by_household.setdefault(household, []).append(plan)
         records.append(ViewRecord(draws.arm, draws.day, u, household, view_idx, start_s, title, rank,
                                   float(interest[title]), intended, plan.patience_s, window_s,
-                                  _EMPTY_RESULT, duration_s))
+                                  _EMPTY_RESULT, duration_s, connection=connection))
 
 
 _EMPTY_RESULT = ViewResult(-1, False, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0, 1.0)
@@ -336,11 +368,3 @@ def _engage(record: ViewRecord, result: ViewResult, model: EngagementModel) -> N
         return
     record.rebuffer_ratio = rebuffer_ratio(result.rebuffer_s, result.played_s)
     record.watch_fraction = model.watch_fraction(record.intended_fraction, record.rebuffer_ratio)
-
-
-def _user_churn(mine: list[ViewRecord], config: SessionsConfig) -> float:
-    """Churn risk of one user in one arm from their views (in the order they were planned)."""
-    return churn_risk([v.day for v in mine], [v.rebuffer_ratio for v in mine], [v.result.is_abandoned for v in mine],
-                      [v.result.startup_delay_s for v in mine], [v.watch_fraction for v in mine],
-                      [v.intended_fraction for v in mine], today=config.days - 1, n_days=config.days,
-                      grace_s=config.engagement.startup_grace_s)

@@ -23,9 +23,9 @@ def test_simulate_writes_every_output(tmp_path: Path, data_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "elapsed" in result.output and "A/B fixed-top - bba" in result.output
     names = {p.name for p in out.iterdir() if not p.name.startswith(".abr-run.")}
-    assert names == {"sessions.csv", "users.csv", "policies.csv", "recommender.csv", "calibration.json", "ab.json",
-                     "config.json", "report.md", "watch_hours.png", "engagement.png", "churn_risk.png",
-                     "recommender.png"}
+    assert names == {"sessions.csv", "users.csv", "policies.csv", "recommender.csv", "validation.json",
+                     "retention.csv", "outcomes.json", "power.csv", "ab.json", "config.json", "report.md",
+                     "retention.png", "watch_hours.png", "engagement.png", "recommender.png"}
     sessions = (out / "sessions.csv").read_text().splitlines()
     assert sessions[0].startswith("agent,day,user,household,view")
     users = (out / "users.csv").read_text().splitlines()
@@ -36,7 +36,9 @@ def test_simulate_writes_every_output(tmp_path: Path, data_dir: Path) -> None:
     assert "--seed 3" in config["command"] and config["networks"] == {"norway/test": n_traces}
     recommender = (out / "recommender.csv").read_text().splitlines()
     assert len(recommender) == 1 + 2 * 2  # (policy, day)
-    assert "Engagement calibration" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "Validation of the effect estimators" in report and "Retention over 2 days" in report
+    assert "calibrat" not in report.replace("not a calibration", "")
 
 
 def test_simulate_without_a_data_dir_uses_synthetic_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,8 +15,8 @@ from abr.sessions.runner import Runner
 from .._requirements import require_installed
 
 NETWORKS = ("norway/test", "fcc/test")
-COMPARED = ("sessions.csv", "users.csv", "policies.csv", "recommender.csv", "calibration.json", "config.json",
-            "report.md")
+COMPARED = ("sessions.csv", "users.csv", "policies.csv", "recommender.csv", "validation.json", "retention.csv",
+            "outcomes.json", "config.json", "report.md")
 
 
 def _run(out: Path, data_dir: Path, engine: str, workers: int) -> dict[str, bytes]:
