@@ -101,6 +101,12 @@ class TrainConfig:
         init_from: a model zip (``abr train``'s ``best_model.zip``, say) whose policy weights, actor and critic,
             the run starts from: a fine-tuning stage. The optimiser, the step count and the schedules start
             fresh; the network fields and the observation layout must match the file's. ``None``: a new network.
+        rescaled_traces: trace sets of ``traces`` (or ``"synthetic"``, the run's synthetic traces) whose
+            traces enter the pool once more, each scaled to its own time-weighted mean throughput, drawn
+            log-uniformly in ``[rescaled_mean_low_mbps, rescaled_mean_high_mbps]`` (seeded by ``seed``): fast,
+            bursty networks at the ladder's rates, which per-episode factors cannot reach from their means.
+        rescaled_mean_low_mbps: lowest mean of a rescaled copy, in Mbit/s.
+        rescaled_mean_high_mbps: highest mean of a rescaled copy, in Mbit/s.
         imitation_teacher: a first stage before reinforcement learning (:mod:`abr.training.imitation`):
             ``"optimal"`` clones the offline optimum's decisions on the training pool (Comyco-style), ``"none"``
             skips it. The run writes what the stage did to ``imitation.json``.
@@ -165,6 +171,9 @@ class TrainConfig:
     env_core: str = "simpy"
     tensorboard: bool = True
     init_from: str | None = None
+    rescaled_traces: tuple[str, ...] = ()
+    rescaled_mean_low_mbps: float = 0.6
+    rescaled_mean_high_mbps: float = 2.5
     imitation_teacher: str = "none"
     imitation_demos_per_trace: int = 1
     imitation_epochs: int = 10
@@ -201,7 +210,8 @@ class TrainConfig:
         if self.learning_rate_end is not None:
             _in_range("learning_rate_end", self.learning_rate_end, 0.0, math.inf, low_open=True)
         for name in ("learning_rate", "clip_range", "max_grad_norm", "ent_decay_fraction", "train_noise_low",
-                     "throughput_scale_low", "reward_scale", "imitation_learning_rate"):
+                     "throughput_scale_low", "reward_scale", "imitation_learning_rate",
+                     "rescaled_mean_low_mbps"):
             _in_range(name, getattr(self, name), 0.0, math.inf, low_open=True)
         for name in ("gamma", "gae_lambda"):
             _in_range(name, getattr(self, name), 0.0, 1.0)
@@ -210,6 +220,11 @@ class TrainConfig:
         _in_range("ent_decay_fraction", self.ent_decay_fraction, 0.0, 1.0, low_open=True)
         _in_range("train_noise_high", self.train_noise_high, self.train_noise_low, math.inf)
         _in_range("throughput_scale_high", self.throughput_scale_high, self.throughput_scale_low, math.inf)
+        _in_range("rescaled_mean_high_mbps", self.rescaled_mean_high_mbps, self.rescaled_mean_low_mbps, math.inf)
+        unknown = [spec for spec in self.rescaled_traces if spec not in (*self.traces, "synthetic")]
+        if unknown:
+            raise ConfigError(f"rescaled_traces={list(self.rescaled_traces)!r}: {unknown[0]!r} is not one of traces "
+                              f"{list(self.traces)} nor 'synthetic'; list sets the run trains on")
         if self.ladder_kbps is not None:
             object.__setattr__(self, "ladder_kbps", parse_ladder_kbps(self.ladder_kbps, option="ladder_kbps"))
         if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from.strip()):
@@ -254,6 +269,7 @@ _LIST_FIELDS: dict[str, tuple[type | tuple[type, ...], str, str]] = {
     "val_traces": (str, "trace set names", '["fcc/test"]'),
     "hidden_sizes": (int, "layer sizes", "[128]"),
     "held_out": (str, "trace family names", '["norway"]'),
+    "rescaled_traces": (str, "trace set names", '["belgium4g/train", "synthetic"]'),
 }
 _OPTIONAL_LIST_FIELDS = frozenset({"ladder_kbps"})
 

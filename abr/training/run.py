@@ -145,6 +145,10 @@ def resolve_inputs(config: TrainConfig, data_dir: str | Path | None = None) -> T
     if config.n_synthetic_train:
         generate = generate_broad_trace_set if config.synthetic_kind == "broad" else generate_trace_set
         train += generate(config.seed, config.n_synthetic_train)
+    train_sets = _sets_by_spec(config.traces, loaded, train, config.n_synthetic_train)
+    if config.rescaled_traces:  # copies of training traces: their provenance is their originals'
+        by_spec = dict(train_sets)
+        train += rescaled_copies([t for spec in config.rescaled_traces for t in by_spec[spec]], config)
     val = [t for spec in config.val_traces for t in loaded[spec]]
     if config.n_synthetic_val:
         generate = generate_broad_trace_set if config.synthetic_kind == "broad" else generate_trace_set
@@ -153,13 +157,35 @@ def resolve_inputs(config: TrainConfig, data_dir: str | Path | None = None) -> T
         raise ConfigError("no training traces: give traces or synthetic_traces > 0")
     if not val:
         raise ConfigError("no validation traces: give val_traces or val_synthetic_traces > 0")
-    train_sets = _sets_by_spec(config.traces, loaded, train, config.n_synthetic_train)
     val_sets = _sets_by_spec(config.val_traces, loaded, val, config.n_synthetic_val)
     provenance = build_provenance(train_sets, val_sets, _synthetic_record(config), data_dir=data_dir)
     video = load_video(config.video, data_dir, ladder_kbps=config.ladder_kbps,
                        ladder_option="ladder_kbps (--ladder-kbps)")
     return TrainInputs(tuple(train), tuple(val), video, preset(config.preset),
                        QoEWeights(kind=config.qoe), train_sets, val_sets, provenance)  # type: ignore[arg-type]
+
+
+#: Stream of the rescaled copies' target means (``TrainConfig.rescaled_traces``).
+RESCALE_SPAWN_KEY = 13
+
+
+def rescaled_copies(traces: Sequence[Trace], config: TrainConfig) -> list[Trace]:
+    """Each trace scaled to its own time-weighted mean, log-uniform in the config's rescaled range (seeded).
+
+    >>> from traces.synthetic import generate_trace_set
+    >>> copies = rescaled_copies(generate_trace_set(0, 3), TrainConfig(rescaled_mean_low_mbps=1.0,
+    ...                                                                 rescaled_mean_high_mbps=2.0))
+    >>> [1e6 <= c.mean_throughput_bps <= 2e6 for c in copies], copies[0].name.endswith("@rescaled")
+    ([True, True, True], True)
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(RESCALE_SPAWN_KEY,)))
+    low, high = np.log(config.rescaled_mean_low_mbps * 1e6), np.log(config.rescaled_mean_high_mbps * 1e6)
+    copies = []
+    for trace in traces:
+        target = float(np.exp(rng.uniform(low, high)))
+        scaled = trace.scaled(target / trace.mean_throughput_bps)
+        copies.append(dataclasses.replace(scaled, name=f"{trace.name}@rescaled"))
+    return copies
 
 
 def _sets_by_spec(specs: Sequence[str], loaded: dict[str, tuple[Trace, ...]], traces: Sequence[Trace],

@@ -24,7 +24,7 @@ from abr.common.inputs import envivio_cbr_video  # noqa: E402
 from abr.evaluation.harness import evaluate  # noqa: E402
 from abr.training.config import TrainConfig, load_train_config, save_train_config, train_config_from_dict  # noqa: E402
 from abr.training.envs import TrainEnvSpec, make_training_vec_env  # noqa: E402
-from abr.training.run import EVALUATION_COLUMNS, EvaluationPoint, TrainResult, train  # noqa: E402
+from abr.training.run import EVALUATION_COLUMNS, EvaluationPoint, TrainResult, resolve_inputs, train  # noqa: E402
 from simulator import ConfigError, QoEWeights  # noqa: E402
 from simulator.config import SimConfig, preset  # noqa: E402
 from simulator.env import AbrEnv, EnvConfig  # noqa: E402
@@ -272,3 +272,26 @@ def test_a_held_out_family_cannot_be_trained_or_validated_on(tmp_path: Path) -> 
                                           r"\(held_out = \['lumos5g'\]\); remove it"):
         resolve_inputs(config)
     assert train_config_from_dict({"held_out": ["ucc5g"]}).held_out == ("ucc5g",)
+
+
+def test_rescaled_copies_join_the_pool_at_their_own_means_and_keep_the_provenance() -> None:
+    base = TrainConfig(synthetic_traces=5, val_synthetic_traces=1, seed=4)
+    config = dataclasses.replace(base, rescaled_traces=("synthetic",), rescaled_mean_low_mbps=0.5,
+                                 rescaled_mean_high_mbps=0.8)
+    plain, inputs = resolve_inputs(base), resolve_inputs(config)
+    assert len(inputs.train_traces) == 10
+    assert [t.name for t in inputs.train_traces[:5]] == [t.name for t in plain.train_traces]
+    copies = inputs.train_traces[5:]
+    means = [c.mean_throughput_bps for c in copies]
+    assert all(0.5e6 <= m <= 0.8e6 for m in means) and len(set(means)) == 5  # one draw per copy
+    for original, copy in zip(plain.train_traces, copies):
+        ratio = copy.throughput_bps / original.throughput_bps
+        np.testing.assert_allclose(ratio, ratio[0], rtol=1e-12)  # one factor per trace: its shape is kept
+        assert copy.name == f"{original.name}@rescaled"
+    assert inputs.provenance == plain.provenance  # copies of training traces: nothing new was seen
+    again = resolve_inputs(config)
+    assert [c.mean_throughput_bps for c in again.train_traces[5:]] == means  # seeded
+    with pytest.raises(ConfigError, match=r"rescaled_traces=\['norway/train'\]: 'norway/train' is not one of traces"):
+        TrainConfig(rescaled_traces=("norway/train",))
+    with pytest.raises(ConfigError, match="rescaled_mean_high_mbps=0.1 must be a number >= 0.6"):
+        TrainConfig(rescaled_mean_high_mbps=0.1)
