@@ -221,10 +221,7 @@ class TrainConfig:
         _in_range("train_noise_high", self.train_noise_high, self.train_noise_low, math.inf)
         _in_range("throughput_scale_high", self.throughput_scale_high, self.throughput_scale_low, math.inf)
         _in_range("rescaled_mean_high_mbps", self.rescaled_mean_high_mbps, self.rescaled_mean_low_mbps, math.inf)
-        unknown = [spec for spec in self.rescaled_traces if spec not in (*self.traces, "synthetic")]
-        if unknown:
-            raise ConfigError(f"rescaled_traces={list(self.rescaled_traces)!r}: {unknown[0]!r} is not one of traces "
-                              f"{list(self.traces)} nor 'synthetic'; list sets the run trains on")
+        self._check_rescaled()
         if self.ladder_kbps is not None:
             object.__setattr__(self, "ladder_kbps", parse_ladder_kbps(self.ladder_kbps, option="ladder_kbps"))
         if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from.strip()):
@@ -255,6 +252,12 @@ class TrainConfig:
         """
         progress = min(1.0, timesteps / (self.total_timesteps * self.ent_decay_fraction))
         return self.ent_coef_start + (self.ent_coef_end - self.ent_coef_start) * progress
+
+    def _check_rescaled(self) -> None:
+        unknown = [spec for spec in self.rescaled_traces if spec not in (*self.traces, "synthetic")]
+        if unknown:
+            raise ConfigError(f"rescaled_traces={list(self.rescaled_traces)!r}: {unknown[0]!r} is not one of traces "
+                              f"{list(self.traces)} nor 'synthetic'; list sets the run trains on")
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as JSON/TOML-ready values (tuples as lists)."""
