@@ -31,6 +31,9 @@ def bench_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
     agent: Annotated[list[str] | None, typer.Option(
         "--agent", "-a", help="Also time this agent's decisions; repeatable ('all': every agent).")] = None,
+    view_users: Annotated[int, typer.Option(
+        "--view-users", min=1, help="Viewers of the population runs whose views per core second are measured.")
+    ] = 150,
     data_dir: DataDirOption = None,
 ) -> None:
     """Measure chunk-steps per second of the session cores and environments (median of repeats, one process)
@@ -46,7 +49,7 @@ def bench_command(
         for name in names:
             make_agent(name)  # fail fast on an unknown agent
         the_video = inputs.load_video(video, data_dir, ladder_kbps=ladder_kbps)
-        figures = run_benchmarks(the_traces, the_video, repeats=repeats, agents=names)
+        figures = run_benchmarks(the_traces, the_video, repeats=repeats, agents=names, view_users=view_users)
         figures["trace_sets"] = [s.name for s in sets]
         if as_json:
             typer.echo(json.dumps(figures))
@@ -62,6 +65,8 @@ def bench_command(
                     table.add_row(f"{key} N={n}", f"{rate:,.0f}")
         for name, timing in figures["decisions"].items():
             table.add_row(f"decisions: {name}", f"{timing['decisions_per_s']:,.0f} ({timing['mean_us']:.0f} µs)")
+        for name, rate in figures["views_per_core_s"].items():
+            table.add_row(f"views per core second: {name}", f"{rate:,.1f}")
         Console().print(table)
 
 

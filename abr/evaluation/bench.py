@@ -12,7 +12,12 @@ Each figure is the median over ``repeats`` runs, in one process, of chunk downlo
   autoresets included);
 * ``rollout_bba``: the evaluation rollout loop with the BBA policy (decisions included);
 * ``decisions``: per agent, decisions per second and mean / 99th-percentile microseconds per decision of
-  ``select`` alone (the time to build the context is not counted), over full sessions on the traces.
+  ``select`` alone (the time to build the context is not counted), over full sessions on the traces;
+* ``views_per_core_s``: per agent (bba and robustmpc by default), views per CPU second of one core of a
+  population run (:func:`abr.sessions.simulate.simulate` on the serial engine: recommender, choices, household
+  playback and engagement, all included): ``view_users`` synthetic-catalog viewers for ``view_days`` days on
+  the traces (one network profile), 10 minutes a view. CPU time of this process, not wall time, so a busy
+  machine does not lower it; this is the figure a population run's speed is compared with.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from simulator.vector_env import AbrVectorEnv
 from traces.types import Trace, Video
 
 BATCH_SIZES = (1, 64, 1024, 4096)
+VIEW_AGENTS = ("bba", "robustmpc")
 VECTOR_SIZES = (64, 1024)
 
 
@@ -175,9 +181,33 @@ def bench_decisions(agent_names: Sequence[str], traces: Sequence[Trace], video: 
     return figures
 
 
+def bench_views(agent: str, traces: Sequence[Trace], video: Video, *, users: int = 150, days: int = 1,
+                seed: int = 0) -> dict[str, float]:
+    """Views per CPU second of a population run with ``agent`` (see the module docstring).
+
+    Returns:
+        ``views``, ``cpu_s`` (CPU seconds of this process) and ``views_per_core_s``.
+    """
+    from abr.sessions.playback import PlaybackContext
+    from abr.sessions.population import build_population, synthetic_rating_data
+    from abr.sessions.simulate import POPULATION_KEY, SessionsConfig, simulate
+
+    config = SessionsConfig(users=users, days=days, agents=(agent,), seed=seed)
+    data = synthetic_rating_data(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(POPULATION_KEY, 0))))
+    families = {"bench": tuple(traces)}
+    population = build_population(data, users, {"bench": len(traces)}, np.random.default_rng(seed),
+                                  als=config.als)
+    ctx = PlaybackContext(families, data.catalog, video, preset("realistic"), config.agents)
+    start = time.process_time()
+    result = simulate(config, data, population, ctx, engine="serial")
+    cpu_s = time.process_time() - start
+    return {"views": float(len(result.views)), "cpu_s": cpu_s, "views_per_core_s": len(result.views) / cpu_s}
+
+
 def run_benchmarks(traces: Sequence[Trace], video: Video, *, repeats: int = 3,
                    gym_steps: int = 20_000, agents: Sequence[str] = (), batch_sizes: Sequence[int] = BATCH_SIZES,
-                   vector_sizes: Sequence[int] = VECTOR_SIZES, min_time_s: float = 0.3) -> dict[str, Any]:
+                   vector_sizes: Sequence[int] = VECTOR_SIZES, min_time_s: float = 0.3,
+                   view_agents: Sequence[str] = VIEW_AGENTS, view_users: int = 150) -> dict[str, Any]:
     """Measure every engine on ``traces`` and ``video``; returns chunk-steps per second by engine.
 
     Args:
@@ -190,6 +220,8 @@ def run_benchmarks(traces: Sequence[Trace], video: Video, *, repeats: int = 3,
         vector_sizes: numbers of sub-environments of the ``vector_env`` figures.
         min_time_s: each ``batched`` and ``vector_env`` run repeats whole episodes (or 200 steps) for at
             least this long, in seconds.
+        view_agents: agents whose population-run views per core second are measured (``views_per_core_s``).
+        view_users: viewers of those runs (one day each).
     """
     import simulator  # noqa: F401  (registers the environment ids)
 
@@ -204,6 +236,8 @@ def run_benchmarks(traces: Sequence[Trace], video: Video, *, repeats: int = 3,
                        for n in vector_sizes},
         "rollout_bba": _rate(lambda: bench_rollout(traces, video, config), repeats),
         "decisions": bench_decisions(agents, traces, video, config) if agents else {},
+        "views_per_core_s": {name: bench_views(name, traces, video, users=view_users)["views_per_core_s"]
+                             for name in view_agents},
         "traces": len(traces),
         "repeats": repeats,
         "machine": {
