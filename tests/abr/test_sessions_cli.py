@@ -131,3 +131,41 @@ def test_a_network_too_slow_for_the_video_is_refused_before_simulating(tmp_path:
     assert "'crawl'" in result.stderr and "too slow for this video" in result.stderr
     assert "busiest title" in result.stderr
     assert not out.exists()
+
+
+def test_sensitivity_runs_each_unpublished_parameter_at_both_ends(tmp_path: Path, data_dir: Path) -> None:
+    import csv
+
+    from abr.sessions.sensitivity import SENSITIVITY
+
+    out = tmp_path / "sens"
+    result = runner.invoke(app, ["sessions", "sensitivity", "--out", str(out), "--agent", "bba", "--agent", "fixed-top",
+                                 "--users", "20", "--days", "9", "--horizon-min", "1", "--catalog", "synthetic",
+                                 "--network", "norway/test", "--engine", "serial", "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir() if not p.name.startswith(".abr-run.")} == {
+        "sensitivity.csv", "sensitivity.md", "sensitivity.png"}
+    rows = list(csv.DictReader((out / "sensitivity.csv").open()))
+    assert len(rows) == 3 * len(SENSITIVITY) == 18
+    defaults = [r for r in rows if r["is_default"] == "True"]
+    assert len(defaults) == len(SENSITIVITY) and len({r["watch_hours_difference"] for r in defaults}) == 1
+    by = {(r["parameter"], float(r["value"])): r for r in rows}
+    # 9 days: nobody can be 14 days idle; after 7 idle days the least active viewers have churned.
+    assert float(by[("returns.churn_idle_days", 14.0)]["churned_a"]) == 0.0
+    assert float(by[("returns.churn_idle_days", 7.0)]["churned_a"]) > 0.0
+    assert float(by[("returns.churn_idle_days", 7.0)]["churned_difference"]) > 0  # fixed-top's viewers leave
+    assert "returns.per_unwatched_share" in (out / "sensitivity.md").read_text()
+
+
+def test_without_the_return_model_both_arms_start_the_same_views(tmp_path: Path, data_dir: Path) -> None:
+    import csv
+
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["sessions", "simulate", "--out", str(out), "--agent", "bba", "--agent", "fixed-top",
+                                 "--no-return-model", "--no-plots", *SMALL, "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    views: dict[str, set[tuple[str, str, str]]] = {"bba": set(), "fixed-top": set()}
+    for row in csv.DictReader((out / "sessions.csv").open()):
+        views[row["agent"]].add((row["day"], row["user"], row["view"]))
+    assert views["bba"] == views["fixed-top"] and views["bba"]
+    assert "--no-return-model" in json.loads((out / "config.json").read_text())["command"]

@@ -68,12 +68,13 @@ def test_both_arms_share_the_population_and_random_numbers(ab_run: PopulationRun
 
 def test_the_estimators_on_the_simulated_views(ab_run: PopulationRun) -> None:
     """Confounders on (the default): the matched estimate of the rebuffering effect is near the truth the
-    simulation knows, the naive one far below it (keener slow-network viewers, complex titles that hold)."""
+    simulation knows, the naive one below it (keener slow-network viewers, complex titles that hold; the size of
+    that bias is tested on 60,000 views in test_sessions_estimation.py)."""
     rb = validation(ab_run.result)["rebuffering"]
     truth = rb["true_effect"]
     assert 4.0 < truth <= 5.0 and rb["qed"]["n"] > 150
     assert abs(rb["qed"]["value"] - truth) <= max(3 * rb["qed"]["se"], 0.1 * truth), (rb["qed"], truth)
-    assert rb["naive"]["value"] < truth - 3 * rb["naive"]["se"], (rb["naive"], truth)
+    assert rb["naive"]["value"] < min(truth, rb["qed"]["value"]), (rb["naive"], truth)  # the direction of the bias
 
 
 def test_the_patience_model_is_the_published_curve() -> None:

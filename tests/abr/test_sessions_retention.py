@@ -113,6 +113,25 @@ def test_the_churn_rule_fires_on_the_stated_day_and_is_absorbing() -> None:
     assert off.rates(100, np.array([0.7])).tolist() == [0.7] and off.churn_day.tolist() == [-1]
 
 
+def test_each_sensitivity_run_changes_one_parameter() -> None:
+    import dataclasses
+
+    from abr.sessions.sensitivity import SENSITIVITY, variants
+
+    base = SessionsConfig(users=10, days=3, agents=("bba", "rb"))
+    runs = variants(base)
+    assert len(runs) == 1 + 2 * len(SENSITIVITY) and runs[0][2] == base
+    for parameter, value, config in runs[1:]:
+        part, name = parameter.split(".")
+        assert getattr(getattr(config, part), name) == value
+        assert dataclasses.replace(config, **{part: getattr(base, part)}) == base  # nothing else changed
+        assert dataclasses.replace(getattr(config, part), **{name: getattr(getattr(base, part), name)}) \
+            == getattr(base, part)
+    assert {p for p, _, _ in runs[1:]} >= {"returns.per_rebuffer_pct", "returns.per_unwatched_share",
+                                           "returns.churn_idle_days"}
+    assert isinstance(dict((p, c) for p, _, c in runs)["returns.churn_idle_days"].returns.churn_idle_days, int)
+
+
 def test_poisson_counts_by_inversion() -> None:
     u = (np.arange(20_000) + 0.5) / 20_000
     counts = np.array([poisson_count(x, 2.5) for x in u])
