@@ -84,11 +84,13 @@ def recipe_lines(recipe: Path) -> list[str]:
         return []
     info = json.loads(recipe.read_text(encoding="utf-8"))
     bench = info["bench"]["batched"]["4096"]
-    return [f"Recipe run ([`{recipe}`]({recipe}), written by `scripts/train_robust.sh`): "
-            f"{info['timesteps']:,} environment steps, training {info['train_wall_s'] / 60:.1f} min "
+    imitation = (f"the imitation stage {info['imitation_s'] / 60:.1f} min (the offline optimum's solves and the "
+                 "fit), " if "imitation_s" in info else "")
+    return [f"Recipe run ([`{recipe}`]({recipe}), written by `scripts/train_robust.sh`): {imitation}"
+            f"{info['timesteps']:,} PPO environment steps in {info['train_wall_s'] / 60:.1f} min "
             f"({info['timesteps'] / info['train_wall_s']:,.0f} steps/s, validations included), the whole recipe "
-            f"(bench, training, export) {info['recipe_wall_s'] / 60:.1f} min, on a machine whose `abr bench` "
-            f"batched@4096 was {bench:.2e} chunk-steps/s.", ""]
+            f"(bench, imitation, training, export) {info['recipe_wall_s'] / 60:.1f} min, on a machine whose "
+            f"`abr bench` batched@4096 was {bench:.2e} chunk-steps/s (measured at the start of the run).", ""]
 
 
 def block(docs: Path, recipe: Path = Path("agents/models/ppo_robust.recipe.json")) -> str:

@@ -2,7 +2,9 @@
 # The shipped policy `ppo` from scratch, everything included (one command):
 #   bash scripts/train_robust.sh [RUN_DIR]        (default runs/ppo_robust)
 # 1. prints `abr bench` (the machine's speed, to read the training time against);
-# 2. trains agents/models/ppo_robust.toml (its broad synthetic traces are generated inside the run, seeded);
+# 2. trains agents/models/ppo_robust.toml: the imitation stage (the offline optimum's demonstrations, solved
+#    inside the run; its figures in RUN_DIR/imitation.json), then PPO (its broad synthetic traces and rescaled
+#    copies are generated inside the run, seeded);
 # 3. exports the best validation model (ONNX, JSON weights, encoder spec, verified test vectors) and copies
 #    its inference copy (actor only) to agents/models/ppo_robust.zip, with the run's config and learning curve.
 # The same seed gives the same model. Times and steps/s are printed at each step.
@@ -21,12 +23,18 @@ echo "abr bench (this machine's speed): $(cat "$run.bench.json")"
 cp "$run/export/model_inference.zip" agents/models/ppo_robust.zip
 cp "$run/config.json" agents/models/ppo_robust.config.json
 cp "$run/evaluations.csv" agents/models/ppo_robust.evaluations.csv
+if [ -f "$run/imitation.json" ]; then cp "$run/imitation.json" agents/models/ppo_robust.imitation.json; fi
 .venv/bin/python - "$run" "$start" <<'PY'
 import csv, json, sys, time
 run, start = sys.argv[1], int(sys.argv[2])
 rows = list(csv.DictReader(open(f"{run}/evaluations.csv")))
 info = {"timesteps": int(rows[-1]["timesteps"]), "train_wall_s": float(rows[-1]["wall_s"]),
         "recipe_wall_s": time.time() - start, "bench": json.load(open(f"{run}.bench.json"))}
+try:  # the imitation stage runs before the PPO steps that wall_s counts
+    imitation = json.load(open(f"{run}/imitation.json"))
+    info["imitation_s"] = imitation["solve_s"] + imitation["fit_s"]
+except FileNotFoundError:
+    pass
 json.dump(info, open("agents/models/ppo_robust.recipe.json", "w"), indent=1)
 print(f"recipe wall time {info['recipe_wall_s']:.0f} s; training {info['train_wall_s']:.0f} s for "
       f"{info['timesteps']} steps ({info['timesteps'] / info['train_wall_s']:.0f} steps/s)")

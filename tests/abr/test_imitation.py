@@ -13,6 +13,8 @@ from .._requirements import require_module
 
 require_module("stable_baselines3", extra="rl")
 
+from stable_baselines3 import PPO  # noqa: E402
+
 from abr.training.config import TrainConfig  # noqa: E402
 from abr.training.envs import make_training_vec_env  # noqa: E402
 from abr.training.imitation import HOLDOUT_EVERY, pretrain_policy, teacher_demonstrations  # noqa: E402
@@ -102,6 +104,11 @@ def test_a_run_with_a_teacher_starts_from_the_clone_and_records_the_stage(tmp_pa
     # that of the demonstrations alone (the labels have no return), so it stays a number.
     assert record["decisions"] == 3 * 47 + 3 * 2 and 0.0 <= record["train_agreement"] <= 1.0
     assert [r["labelled"] for r in record["dagger_rounds"]] == [6] and np.isfinite(record["final_critic_loss"])
+    again = train(config, tmp_path / "again")  # the same seed, the same model (the imitation stage included)
+    repeated = json.loads((tmp_path / "again" / IMITATION_FILE).read_text())
+    assert repeated["final_actor_loss"] == record["final_actor_loss"]
+    first, second = (PPO.load(str(r.model_path), device="cpu").policy.state_dict() for r in (result, again))
+    assert all(np.array_equal(first[k].numpy(), second[k].numpy()) for k in first)
     plain = train(dataclasses.replace(config, imitation_teacher="none"), tmp_path / "plain")
     assert not (tmp_path / "plain" / IMITATION_FILE).exists()
     # The validation before the first step is the cloned policy's, not the fresh network's.
