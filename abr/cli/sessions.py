@@ -52,6 +52,10 @@ def simulate_command(
     retrain_days: Annotated[int, typer.Option("--retrain-days", help="Retrain the recommender every N days.")] = 1,
     catalog: Annotated[str, typer.Option(
         "--catalog", help="Titles: movielens (data dir), synthetic, or auto (MovieLens when present).")] = "auto",
+    viewers: Annotated[str, typer.Option(
+        "--viewers", help="clones of the catalog's raters (with replacement), or drawn: each rater once, then "
+        "viewers drawn from the fitted taste model with histories of their own (abr.sessions.population).")
+    ] = "clones",
     network: Annotated[list[str] | None, typer.Option(
         "--network", help="Trace set of a network profile; repeatable (default: fcc/test, norway/test, "
         "belgium4g/test, or synthetic traces without a data dir).")] = None,
@@ -103,6 +107,8 @@ def simulate_command(
                 "--retrain-days", str(retrain_days), "--catalog", catalog, "--churn-idle-days", str(churn_idle_days),
                 "--confounding" if confounding else "--no-confounding",
                 "--return-model" if return_model else "--no-return-model"]
+        if viewers != "clones":
+            args += ["--viewers", viewers]
         for name in agents:
             args += ["--agent", name]
         for spec in network or []:
@@ -128,7 +134,8 @@ def simulate_command(
                 run = run_population(config, out, catalog=catalog, networks=tuple(network) if network else None,
                                      video=video, ladder_kbps=ladder_kbps, data_dir=data_dir,
                                      command=shlex.join(args), plots=plots,
-                                     progress=progress, engine=engine.value, ray_address=ray_address)
+                                     progress=progress, engine=engine.value, ray_address=ray_address,
+                                     viewers=viewers)
             folder.done()
         elapsed_s = time.perf_counter() - started
         console = Console() if Console().is_terminal else Console(width=160)

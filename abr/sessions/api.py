@@ -93,7 +93,7 @@ def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "
                    ladder_kbps: str | Sequence[float] | None = None,
                    data_dir: str | Path | None = None, progress: ProgressCallback | None = None,
                    command: str = "", plots: bool = True, engine: str = "local",
-                   ray_address: str | None = None) -> PopulationRun:
+                   ray_address: str | None = None, viewers: str = "clones") -> PopulationRun:
     """Load the inputs, simulate the population and (with ``out``) write every output file.
 
     Args:
@@ -112,6 +112,8 @@ def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "
         engine: where household-days are played: ``local`` (``config.workers`` processes), ``serial`` or
             ``ray`` (:mod:`abr.sessions.runner`); every engine writes the same tables.
         ray_address: a running Ray cluster for ``engine="ray"`` (``None``: start a local instance).
+        viewers: ``clones`` of the rating data's users, or ``drawn`` from the fitted taste model beyond them
+            (:mod:`abr.sessions.population`).
 
     Raises:
         ConfigError: an unknown or unusable agent, a bad setting, or a run whose estimated memory
@@ -139,7 +141,7 @@ def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "
             check_trace_feasible(trace, busiest, sim_config.payload_efficiency, trace_set=s.name)
     rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(POPULATION_KEY, 3)))
     population = build_population(data, config.users, {k: len(v) for k, v in families.items()}, rng,
-                                  sessions_per_day=config.sessions_per_day, als=config.als)
+                                  sessions_per_day=config.sessions_per_day, als=config.als, viewers=viewers)
     ctx = PlaybackContext(families, data.catalog, base, sim_config, config.agents)
     result = simulate(config, data, population, ctx, progress=progress, engine=engine, ray_address=ray_address)
     summary: dict[str, Any] = {}
@@ -154,6 +156,7 @@ def run_population(config: SessionsConfig, out: Path | None, *, catalog: str = "
             "video_ladder_bps": base.bitrates_bps.tolist(),
             "sim_preset": "realistic",
             "households": population.n_households,
+            "viewers": viewers,
         }
         summary = write_outputs(out, result, data, population, settings, plots=plots)
     return PopulationRun(result, data, population, summary)

@@ -1,8 +1,14 @@
 """The world a population lives in: catalog, rating history, ground-truth tastes, households and networks.
 
-Users are clones of rating-data users: each simulated user takes the rating history of a source user
-(sampled with replacement) as their initial implicit feedback, and a taste vector learned from the ratings
-(the source user's ALS factors, perturbed so clones differ). Their true interest in a title is
+Viewers (:data:`VIEWER_KINDS`). ``clones``: users are clones of rating-data users: each simulated user takes
+the rating history of a source user (sampled with replacement) as their initial implicit feedback, and a taste
+vector learned from the ratings (the source user's ALS factors, perturbed by ``TASTE_NOISE`` so clones differ).
+``drawn``: the first users are the rating data's users, in a seeded order, each at most once (cloned as
+above); users beyond them (a population larger than the rating data) are drawn from the fitted taste model
+(:func:`draw_viewers`): a taste vector from the normal distribution with the mean and covariance of the
+fitted user factors, and a viewing history of their own drawn from that taste (how many titles: a source user's count, drawn; which: popularity times affinity;
+how strongly: the affinity), so every viewer's recommender input is theirs. Each drawn viewer's draws come
+from their own generator (the same seed gives the same population). Their true interest in a title is
 ``sigmoid(1.5 z + e)``, with ``z`` the standardised affinity ``taste . item_factors`` and ``e ~ N(0, 0.7^2)``
 an idiosyncratic term per (user, title): the recommender never sees it. That ``[n_users, n_titles]`` matrix is
 never stored: :class:`TrueInterest` computes any block of users' rows on demand (the same values), so a
@@ -36,6 +42,8 @@ INTEREST_SCALE = 1.5
 INTEREST_NOISE_SD = 0.7
 SYNTHETIC_SOURCE_USERS = 200
 SYNTHETIC_FACTORS = 8
+#: How a population's viewers are made (see the module docstring).
+VIEWER_KINDS: tuple[str, ...] = ("clones", "drawn")
 #: Users whose interest rows are computed together: a float64 ``[users, titles]`` block of at most this size.
 INTEREST_BLOCK_BYTES = 32 * 1024**2
 _FLOAT64_BYTES = 8
@@ -182,7 +190,7 @@ class Population:
     """The simulated users (see the module docstring).
 
     Attributes:
-        source_user: the rating-data row each user was cloned from.
+        source_user: the rating-data row each user was cloned from (-1: drawn from the taste model).
         household: household index of each user.
         household_family: network profile (trace family) of each household.
         household_trace: trace index (into the family's traces) of each household.
@@ -246,8 +254,72 @@ def synthetic_rating_data(rng: np.random.Generator, n_titles: int = 300) -> Rati
     return RatingData(catalog, history)
 
 
+@dataclass(frozen=True, slots=True)
+class DrawnViewers:
+    """Viewers drawn from the taste model: their tastes and their histories as ``(user, item, strength)``.
+
+    Attributes:
+        taste: ``[n, factors]``.
+        users: the viewer (0-based among the drawn) of each history entry.
+        items: the title of each entry.
+        weights: its strength (a rating's stars / 5).
+    """
+
+    taste: npt.NDArray[np.float64]
+    users: npt.NDArray[np.int64]
+    items: npt.NDArray[np.int64]
+    weights: npt.NDArray[np.float64]
+
+
+def draw_viewers(truth: ImplicitALS, data: RatingData, n: int, seed: int) -> DrawnViewers:
+    """``n`` viewers from the taste model fitted to ``data`` (see the module docstring), viewer ``j`` from
+    ``default_rng([seed, j])`` alone.
+
+    A viewer's history: ``m`` titles, ``m`` a source user's history length (uniformly chosen), picked without
+    replacement with probability proportional to ``popularity * exp(INTEREST_SCALE * z)`` (``z``: their
+    standardised affinity ``taste . item_factors``, Gumbel top-``m``); each with strength
+    ``clip(round(3 + z + N(0, 0.5^2)), 1, 5) / 5``, as the synthetic catalog's ratings are drawn.
+
+    >>> data = synthetic_rating_data(np.random.default_rng(0), 100)
+    >>> truth = ImplicitALS(ALSConfig(factors=4, iterations=2)).fit(data.history, np.random.default_rng(0))
+    >>> a, b = draw_viewers(truth, data, 3, seed=5), draw_viewers(truth, data, 5, seed=5)
+    >>> a.taste.shape, bool(np.array_equal(a.taste, b.taste[:3])), bool(np.array_equal(a.items, b.items[:a.items.size]))
+    ((3, 4), True, True)
+    """
+    factors = truth.user_factors
+    k = factors.shape[1]
+    mean = factors.mean(axis=0)
+    covariance = np.cov(factors, rowvar=False).reshape(k, k) if factors.shape[0] > 1 else np.eye(k)
+    # A square root of the covariance (eigen-decomposition: positive semi-definite is enough).
+    values, vectors = np.linalg.eigh(covariance)
+    root = vectors * np.sqrt(np.clip(values, 0.0, None))
+    counts = np.diff(data.history.indptr)
+    counts = counts[counts > 0] if np.any(counts > 0) else np.ones(1, dtype=np.int64)
+    log_popularity = np.log(data.catalog.popularity)
+    n_titles = truth.item_factors.shape[0]
+    taste = np.empty((n, k))
+    users, items, weights = [], [], []
+    for j in range(n):
+        rng = np.random.default_rng([seed, j])
+        taste[j] = mean + root @ rng.standard_normal(k)
+        affinity = truth.item_factors @ taste[j]
+        z = (affinity - affinity.mean()) / (affinity.std() or 1.0)
+        m = int(min(counts[int(rng.integers(counts.size))], n_titles))
+        keys = log_popularity + INTEREST_SCALE * z + rng.gumbel(size=n_titles)
+        chosen = np.sort(np.argpartition(-keys, m - 1)[:m])
+        stars = np.clip(np.round(3.0 + z[chosen] + rng.normal(0.0, 0.5, m)), 1, 5)
+        users.append(np.full(m, j, dtype=np.int64))
+        items.append(chosen.astype(np.int64))
+        weights.append(stars / 5.0)
+    empty_int = np.zeros(0, dtype=np.int64)
+    return DrawnViewers(taste, np.concatenate(users) if users else empty_int,
+                        np.concatenate(items) if items else empty_int,
+                        np.concatenate(weights) if weights else np.zeros(0))
+
+
 def build_population(data: RatingData, n_users: int, families: dict[str, int], rng: np.random.Generator, *,
-                     sessions_per_day: float = 0.8, als: ALSConfig | None = None) -> Population:
+                     sessions_per_day: float = 0.8, als: ALSConfig | None = None,
+                     viewers: str = "clones") -> Population:
     """Sample ``n_users`` users in households, with tastes learned from ``data`` (see the module docstring).
 
     Args:
@@ -257,15 +329,27 @@ def build_population(data: RatingData, n_users: int, families: dict[str, int], r
         rng: the population's generator.
         sessions_per_day: mean views per user per day.
         als: the factor model the tastes are learned with.
+        viewers: ``clones`` or ``drawn`` (see the module docstring).
     """
     if n_users < 1:
         raise ConfigError(f"users={n_users} must be >= 1")
     if not families or any(n < 1 for n in families.values()):
         raise ConfigError("every network profile needs at least one trace")
+    if viewers not in VIEWER_KINDS:
+        raise ConfigError(f"viewers={viewers!r} is not one of {', '.join(VIEWER_KINDS)}")
     truth = ImplicitALS(als).fit(data.history, rng)
-    source = rng.integers(0, data.history.n_users, n_users).astype(np.int64)
+    n_sources = data.history.n_users
+    n_cloned = n_users if viewers == "clones" else min(n_users, n_sources)
+    if viewers == "clones":
+        source = rng.integers(0, n_sources, n_users).astype(np.int64)
+    else:
+        source = np.concatenate([rng.permutation(n_sources)[:n_cloned],
+                                 np.full(n_users - n_cloned, -1)]).astype(np.int64)
     spread = float(np.std(truth.user_factors)) or 1.0
-    taste = truth.user_factors[source] + rng.normal(0.0, TASTE_NOISE * spread, (n_users, truth.config.factors))
+    cloned = truth.user_factors[source[:n_cloned]] + rng.normal(0.0, TASTE_NOISE * spread,
+                                                                 (n_cloned, truth.config.factors))
+    drawn = draw_viewers(truth, data, n_users - n_cloned, int(rng.integers(2**63)) if n_users > n_cloned else 0)
+    taste = np.concatenate([cloned, drawn.taste])
     interest = TrueInterest.draw(taste, truth.item_factors, rng)
     sizes: list[int] = []
     housed = 0
@@ -278,9 +362,9 @@ def build_population(data: RatingData, n_users: int, families: dict[str, int], r
     family_of = [names[int(i)] for i in rng.integers(0, len(names), len(sizes))]
     trace_of = np.array([int(rng.integers(0, families[f])) for f in family_of], dtype=np.int64)
     activity = rng.gamma(2.0, sessions_per_day / 2.0, n_users)
-    rows = [data.history.row(int(s)) for s in source]
-    users = np.repeat(np.arange(n_users), [r[0].size for r in rows])
-    items = np.concatenate([r[0] for r in rows]) if rows else np.zeros(0, dtype=np.int64)
-    weights = np.concatenate([r[1] for r in rows]) if rows else np.zeros(0)
+    rows = [data.history.row(int(s)) for s in source[:n_cloned]]
+    users = np.concatenate([np.repeat(np.arange(n_cloned), [r[0].size for r in rows]), drawn.users + n_cloned])
+    items = np.concatenate([*(r[0] for r in rows), drawn.items])
+    weights = np.concatenate([*(r[1] for r in rows), drawn.weights])
     initial = Interactions.from_triples(users, items, weights, n_users=n_users, n_items=data.history.n_items)
     return Population(source, household, tuple(family_of), trace_of, activity, interest, initial)
