@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from abr.evaluation.stats import bootstrap_generator
 from abr.sessions.engagement import abandonment_curve, churn_risk, watch_curve
@@ -106,25 +107,36 @@ def power_rows(result: SimulationResult) -> list[dict[str, Any]]:
     return power_table([(d, arm_outcomes(result, 0, d), arm_outcomes(result, 1, d)) for d in lengths])
 
 
+def churn_risk_scores(result: SimulationResult, arm: int, days: int) -> npt.NDArray[np.float64]:
+    """Every viewer's churn-risk score (:func:`abr.sessions.engagement.churn_risk`) in ``arm`` from their views of
+    the first ``days`` days."""
+    config = result.config
+    by_user: dict[int, list[Any]] = {}
+    for v in result.views:
+        if v.arm == arm and v.day < days:
+            by_user.setdefault(v.user, []).append(v)
+    n_users = result.churn_day.shape[1]
+    scores = np.empty(n_users)
+    for u in range(n_users):
+        mine = by_user.get(u, [])
+        scores[u] = churn_risk([v.day for v in mine], [v.rebuffer_ratio for v in mine],
+                               [v.result.is_abandoned for v in mine], [v.result.startup_delay_s for v in mine],
+                               [v.watch_fraction for v in mine], [v.intended_fraction for v in mine],
+                               today=days - 1, n_days=max(days, 1), grace_s=config.engagement.startup_grace_s)
+    return scores
+
+
 def churn_risk_auc(result: SimulationResult) -> dict[str, Any]:
     """How well the churn-risk score, computed at the run's midpoint from the views before it, ranks the viewers
-    active then by whether they churn later (ROC AUC per arm, pooled; NaN without churners)."""
+    active then by whether they churn later (ROC AUC, both arms pooled; NaN without churners)."""
     config = result.config
     mid = config.days // 2
     scores, labels = [], []
     for a in range(len(config.agents)):
-        by_user: dict[int, list[Any]] = {}
-        for v in result.views:
-            if v.arm == a and v.day < mid:
-                by_user.setdefault(v.user, []).append(v)
         churn = result.churn_day[a]
-        for u in np.flatnonzero((churn < 0) | (churn >= mid)):
-            mine = by_user.get(int(u), [])
-            scores.append(churn_risk([v.day for v in mine], [v.rebuffer_ratio for v in mine],
-                                     [v.result.is_abandoned for v in mine], [v.result.startup_delay_s for v in mine],
-                                     [v.watch_fraction for v in mine], [v.intended_fraction for v in mine],
-                                     today=mid - 1, n_days=max(mid, 1), grace_s=config.engagement.startup_grace_s))
-            labels.append(bool(churn[u] >= mid))
+        active = (churn < 0) | (churn >= mid)
+        scores += churn_risk_scores(result, a, mid)[active].tolist()
+        labels += (churn[active] >= mid).tolist()
     auc = roc_auc(scores, labels) if mid >= 1 else math.nan
     return {"scored_at_day": mid, "viewers": len(labels), "churned_later": int(np.sum(labels)), "roc_auc": auc,
             "min_auc_to_keep": CHURN_RISK_MIN_AUC,

@@ -4,7 +4,8 @@ Files in the output folder (each written atomically; no wall-clock time or host 
 the same seed and inputs give byte-identical files):
 
 * ``sessions.csv``: one row per view (policy, day, user, title, list rank, QoE, engagement).
-* ``users.csv``: one row per (policy, user): views, watch hours, abandonment, QoE, churn day.
+* ``users.csv``: one row per (policy, user): views, watch hours, abandonment, QoE, churn day, churn-risk score at
+  the end (its ROC AUC for churn is in ``outcomes.json``).
 * ``policies.csv``: one row per policy: totals and means, fairness on shared links.
 * ``recommender.csv``: online recommender metrics per (policy, day).
 * ``validation.json``: the naive and quasi-experimental estimates of the startup-delay and rebuffering effects
@@ -33,7 +34,14 @@ import numpy as np
 from abr.common.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from abr.common.provenance import package_versions
 from abr.evaluation.stats import bootstrap_ci, bootstrap_generator
-from abr.sessions.outcomes import churn_risk_auc, power_rows, retention_summary, survival_curves, validation
+from abr.sessions.outcomes import (
+    churn_risk_auc,
+    churn_risk_scores,
+    power_rows,
+    retention_summary,
+    survival_curves,
+    validation,
+)
 from abr.sessions.population import Population, RatingData
 from abr.sessions.simulate import SimulationResult, ViewRecord
 from traces.units import bps_to_kbps
@@ -67,6 +75,7 @@ def user_table(result: SimulationResult, population: Population) -> Iterator[tup
         by_user: dict[int, list[ViewRecord]] = {}
         for v in _arm_views(result, a):
             by_user.setdefault(v.user, []).append(v)
+        risk = churn_risk_scores(result, a, result.config.days)
         for u in range(population.n_users):
             mine = by_user.get(u, [])
             started = [v for v in mine if not v.result.is_abandoned]
@@ -75,11 +84,11 @@ def user_table(result: SimulationResult, population: Population) -> Iterator[tup
                    float(np.mean([v.result.is_abandoned for v in mine])) if mine else 0.0,
                    float(np.mean([v.rebuffer_ratio for v in started])) if started else 0.0,
                    float(np.mean([v.result.startup_delay_s for v in mine])) if mine else 0.0,
-                   int(result.churn_day[a, u]))
+                   int(result.churn_day[a, u]), float(risk[u]))
 
 
 USER_COLUMNS = ("agent", "user", "household", "network", "views", "watch_hours", "abandoned_share",
-                "mean_rebuffer_ratio", "mean_startup_delay_s", "churn_day")
+                "mean_rebuffer_ratio", "mean_startup_delay_s", "churn_day", "churn_risk")
 
 
 def policy_summary(result: SimulationResult, population: Population) -> list[dict[str, Any]]:
