@@ -26,6 +26,7 @@ from abr.sessions.catalog import Catalog, title_video
 from agents.mpc import MPC, MPCBatch
 from agents.registry import make_agent
 from simulator.config import SimConfig
+from simulator.context import PlayerContext
 from simulator.fast_session import FastSession, TraceLists, idle
 from simulator.metrics import session_metrics
 from simulator.qoe import QoEWeights
@@ -104,11 +105,17 @@ class PlaybackContext:
     agents: tuple[str, ...]
 
 
-def play_household_day(ctx: PlaybackContext, task: HouseholdDay) -> list[ViewResult]:
-    """Play the views of ``task`` together on the household's SimPy shared link (see the module docstring)."""
+def play_household_day(ctx: PlaybackContext, task: HouseholdDay, planner: MPCBatch | None = None
+                       ) -> list[ViewResult]:
+    """Play the views of ``task`` together on the household's SimPy shared link (see the module docstring).
+
+    MPC policies search with ``planner`` (:class:`~agents.mpc.MPCBatch`, one session at a time here: the choices
+    of their own ``select``, sooner)."""
     trace = ctx.traces[task.family][task.trace_idx]
-    specs = [PlayerSpec(make_agent(ctx.agents[task.arm]), _view_video(ctx, v), start_time_s=v.start_time_s,
-                        startup_patience_s=v.patience_s, name=str(v.view_idx)) for v in task.views]
+    planner = planner if planner is not None else MPCBatch()
+    specs = [PlayerSpec(_searched(make_agent(ctx.agents[task.arm]), planner), _view_video(ctx, v),
+                        start_time_s=v.start_time_s, startup_patience_s=v.patience_s, name=str(v.view_idx))
+             for v in task.views]
     run = run_shared(trace, specs, ctx.config, start_idx=task.start_idx,
                      rngs=[_policy_rng(task, v) for v in task.views])
     return _view_results(task, [s.video for s in specs], run.players)
@@ -124,12 +131,13 @@ def play_household_days(ctx: PlaybackContext, tasks: list[HouseholdDay]) -> list
             lists[key] = TraceLists(ctx.traces[task.family][task.trace_idx],
                                     payload_efficiency=ctx.config.payload_efficiency)
         lone.append([_LoneView(ctx, task, v, lists[key]) for v in task.views])
-    _play_lock_step([view for views in lone for view in views])
+    planner = MPCBatch()
+    _play_lock_step([view for views in lone for view in views], planner)
     results = []
     for task, views in zip(tasks, lone):
         players = [view.result() for view in views]
         if _any_overlap([(p.start_time_s, max(p.end_time_s, p.start_time_s)) for p in players]):
-            results.append(play_household_day(ctx, task))
+            results.append(play_household_day(ctx, task, planner))
         else:
             results.append(_view_results(task, [view.session.video for view in views], players))
     return results
@@ -177,9 +185,8 @@ class _LoneView:
                             self.is_abandoned, self.startup_s)
 
 
-def _play_lock_step(views: list[_LoneView]) -> None:
+def _play_lock_step(views: list[_LoneView], planner: MPCBatch) -> None:
     """Step every view to its end, one chunk each per round; MPC policies decide together."""
-    planner = MPCBatch()
     active = [v for v in views if not v.is_done]
     while active:
         searched = [v for v in active if isinstance(v.policy, MPC) and v.session.forced_quality_idx is None]
@@ -193,6 +200,25 @@ def _play_lock_step(views: list[_LoneView]) -> None:
             if id(view) not in chosen:
                 view.step(choose_quality(view.policy, view.session, view.session.video.n_levels))
         active = [v for v in active if not v.is_done]
+
+
+class _TreeSearch:
+    """An MPC policy whose search runs on :class:`~agents.mpc.MPCBatch` (the same choices as its ``select``)."""
+
+    def __init__(self, policy: MPC, planner: MPCBatch) -> None:
+        self.policy = policy
+        self.planner = planner
+        self.name = policy.name
+
+    def reset(self, rng: np.random.Generator | None = None) -> None:
+        self.policy.reset(rng)
+
+    def select(self, context: PlayerContext) -> int:
+        return self.planner.select_many([self.policy], [context])[0]
+
+
+def _searched(policy: QualityChooser, planner: MPCBatch) -> QualityChooser:
+    return _TreeSearch(policy, planner) if isinstance(policy, MPC) else policy
 
 
 def _any_overlap(spans: list[tuple[float, float]]) -> bool:
