@@ -18,6 +18,7 @@ the engine, so every engine gives the same tables.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,13 +131,16 @@ def play_household_days(ctx: PlaybackContext, tasks: list[HouseholdDay]) -> list
         if key not in lists:
             lists[key] = TraceLists(ctx.traces[task.family][task.trace_idx],
                                     payload_efficiency=ctx.config.payload_efficiency)
-        lone.append([_LoneView(ctx, task, v, lists[key]) for v in task.views])
+        household = _Household()
+        starts = [v.start_time_s for v in task.views] + [math.inf]  # the views are sorted by start
+        lone.append([_LoneView(ctx, task, v, lists[key], household, starts[j + 1]) for j, v in enumerate(task.views)])
     planner = MPCBatch()
     _play_lock_step([view for views in lone for view in views], planner)
     results = []
     for task, views in zip(tasks, lone):
         players = [view.result() for view in views]
-        if _any_overlap([(p.start_time_s, max(p.end_time_s, p.start_time_s)) for p in players]):
+        if views[0].household.overlaps or _any_overlap(
+                [(p.start_time_s, max(p.end_time_s, p.start_time_s)) for p in players]):
             results.append(play_household_day(ctx, task, planner))
         else:
             results.append(_view_results(task, [view.session.video for view in views], players))
@@ -152,15 +156,28 @@ def _policy_rng(task: HouseholdDay, view: ViewPlan) -> np.random.Generator:
         task.seed, spawn_key=(POLICY_KEY, task.day, task.household, view.view_idx)))
 
 
+class _Household:
+    """Whether a household-day's views are known to overlap (then its lone views stop: it plays on SimPy)."""
+
+    __slots__ = ("overlaps",)
+
+    def __init__(self) -> None:
+        self.overlaps = False
+
+
 class _LoneView:
     """One view played alone on its household's link: a fast-core session whose trace ran from the day's start
     until the view's first request (``SharedLink``'s clock is the wall clock), abandoned as ``run_shared``
-    abandons a player."""
+    abandons a player. ``next_start_s``: when the household's next view starts; a view still playing past it
+    overlaps it (its last download ends later still)."""
 
-    __slots__ = ("plan", "policy", "session", "startup_s", "is_abandoned")
+    __slots__ = ("plan", "policy", "session", "startup_s", "is_abandoned", "household", "next_start_s")
 
-    def __init__(self, ctx: PlaybackContext, task: HouseholdDay, plan: ViewPlan, lists: TraceLists) -> None:
+    def __init__(self, ctx: PlaybackContext, task: HouseholdDay, plan: ViewPlan, lists: TraceLists,
+                 household: _Household, next_start_s: float) -> None:
         self.plan = plan
+        self.household = household
+        self.next_start_s = next_start_s
         self.policy: QualityChooser = make_agent(ctx.agents[task.arm])
         session = FastSession(ctx.traces[task.family][task.trace_idx], _view_video(ctx, plan), ctx.config,
                               start_idx=task.start_idx, lists=lists)
@@ -179,6 +196,8 @@ class _LoneView:
         self.startup_s += outcome.startup_delay_s
         if outcome.startup_delay_s > 0 and self.startup_s > self.plan.patience_s:
             self.is_abandoned = True
+        elif not self.session.is_done and self.plan.start_time_s + self.session.now_s > self.next_start_s:
+            self.household.overlaps = True
 
     def result(self) -> PlayerResult:
         return PlayerResult(str(self.plan.view_idx), float(self.plan.start_time_s), tuple(self.session.outcomes),
@@ -186,7 +205,8 @@ class _LoneView:
 
 
 def _play_lock_step(views: list[_LoneView], planner: MPCBatch) -> None:
-    """Step every view to its end, one chunk each per round; MPC policies decide together."""
+    """Step every view to its end (or its household's known overlap), one chunk each per round; MPC policies
+    decide together."""
     active = [v for v in views if not v.is_done]
     while active:
         searched = [v for v in active if isinstance(v.policy, MPC) and v.session.forced_quality_idx is None]
@@ -199,7 +219,7 @@ def _play_lock_step(views: list[_LoneView], planner: MPCBatch) -> None:
         for view in active:
             if id(view) not in chosen:
                 view.step(choose_quality(view.policy, view.session, view.session.video.n_levels))
-        active = [v for v in active if not v.is_done]
+        active = [v for v in active if not (v.is_done or v.household.overlaps)]
 
 
 class _TreeSearch:
