@@ -6,9 +6,10 @@ vector learned from the ratings (the source user's ALS factors, perturbed by ``T
 ``drawn``: the first users are the rating data's users, in a seeded order, each at most once (cloned as
 above); users beyond them (a population larger than the rating data) are drawn from the fitted taste model
 (:func:`draw_viewers`): a taste vector from the normal distribution with the mean and covariance of the
-fitted user factors, and a viewing history of their own drawn from that taste (how many titles: a source user's count, drawn; which: popularity times affinity;
-how strongly: the affinity), so every viewer's recommender input is theirs. Each drawn viewer's draws come
-from their own generator (the same seed gives the same population). Their true interest in a title is
+fitted user factors, and a viewing history of their own drawn from that taste (how many titles: a source
+user's count, drawn; which: popularity times affinity; how strongly: the affinity), so every viewer's
+recommender input is theirs. Each drawn viewer's draws come from their own generator (the same seed gives
+the same population). Their true interest in a title is
 ``sigmoid(1.5 z + e)``, with ``z`` the standardised affinity ``taste . item_factors`` and ``e ~ N(0, 0.7^2)``
 an idiosyncratic term per (user, title): the recommender never sees it. That ``[n_users, n_titles]`` matrix is
 never stored: :class:`TrueInterest` computes any block of users' rows on demand (the same values), so a
