@@ -4,8 +4,9 @@ Commands: ``abr evaluate`` (:mod:`abr.cli.evaluate`), ``abr bench`` (:mod:`abr.c
 ``abr presets`` (here), ``abr traces info|convert`` and ``abr download`` (:mod:`abr.cli.data`), ``abr train`` and
 ``abr export`` (:mod:`abr.cli.training`), ``abr player content|serve``, ``abr play`` and ``abr fidelity``
 (:mod:`abr.cli.player`), ``abr sessions simulate|recommender`` (:mod:`abr.cli.sessions`), ``abr generalization``
-(:mod:`abr.cli.generalization`). Only the CLI configures logging (a rich handler on stderr; ``-v`` info, ``-vv``
-debug, ``-q`` errors only) and draws progress bars. Exit codes: see :mod:`abr.cli.common`.
+(:mod:`abr.cli.generalization`), ``abr predictor train|evaluate`` (:mod:`abr.cli.predictor`). Only the CLI
+configures logging (a rich handler on stderr; ``-v`` info, ``-vv`` debug, ``-q`` errors only) and draws progress
+bars. Exit codes: see :mod:`abr.cli.common`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from abr.cli.data import download_command, traces_app
 from abr.cli.evaluate import evaluate_command
 from abr.cli.generalization import generalization_command
 from abr.cli.player import fidelity_command, play_command, player_app
+from abr.cli.predictor import predictor_app
 from abr.cli.sessions import sessions_app
 from abr.cli.training import export_command, train_command
 from agents.registry import AGENTS, shipped_model_agents
@@ -40,6 +42,7 @@ app = typer.Typer(
 )
 app.add_typer(traces_app, name="traces")
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(predictor_app, name="predictor")
 app.command("download")(download_command)
 app.command("train")(train_command)
 app.command("export")(export_command)
