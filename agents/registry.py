@@ -10,6 +10,7 @@ form             meaning                                          example
 ``bola:T``       BOLA-BASIC with buffer target T seconds          ``bola:30``
 ``bola-e:T``     BOLA-E with buffer target T seconds              ``bola-e:12``
 ``dynamic:T``    DYNAMIC with ``bufferTimeDefault`` T seconds     ``dynamic:12``
+``soda:T``       SODA with buffer target T seconds                ``soda:30``
 ``ppo:PATH``     a trained PPO model zip (greedy; ``agents.rl``)  ``ppo:runs/a/best_model.zip``
 ``a2c:PATH``     a trained A2C model zip (greedy)                 ``a2c:runs/b/model.zip``
 ===============  ===============================================  =====================
@@ -47,6 +48,7 @@ from agents.mpc import fast_mpc, robust_mpc
 from agents.optimal import OfflineOptimal
 from agents.rate_based import RateBased
 from agents.simple import FixedQuality, RandomQuality
+from agents.soda import SodaPolicy
 from agents.throughput import ThroughputRule
 from simulator.errors import ConfigError
 
@@ -69,6 +71,7 @@ AGENTS: dict[str, Callable[[], Policy]] = {
     "random": RandomQuality,
     "rb": RateBased,
     "robustmpc": robust_mpc,
+    "soda": SodaPolicy,
     "throughput": ThroughputRule,
 }
 
@@ -82,6 +85,8 @@ _PARAMETERISED: dict[str, tuple[Callable[[float, str], Policy], Callable[[str], 
                "bola-e:<buffer_target_s> with seconds > 0"),
     "dynamic": (lambda v, n: Dynamic(buffer_time_default_s=v, name=n), float,
                 "dynamic:<buffer_time_default_s> with seconds > 0"),
+    "soda": (lambda v, n: SodaPolicy(target_buffer_s=v, name=n), float,
+             "soda:<target_buffer_s> with seconds in (0, 60]"),
 }
 
 
