@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -48,7 +48,7 @@ FloatArray = npt.NDArray[np.float64]
 #: The shipped predictor (trained by ``abr predictor train``; metadata beside it in ``predictor_mpc.json``).
 SHIPPED_PREDICTOR = Path(__file__).resolve().parent / "models" / "predictor_mpc.npz"
 #: The buffer grid of the dynamic programme, in seconds.
-DEFAULT_BUFFER_STEP_S = 0.5
+DEFAULT_BUFFER_STEP_S = 1.0
 #: The buffer cap the planner assumes: the simulator's default ``max_buffer_s`` (Pensieve's 60 s).
 DEFAULT_MAX_BUFFER_S = 60.0
 
@@ -62,18 +62,42 @@ class DistributionPredictor(Protocol):
     def distribution(self, context: PlayerContext, horizon: int) -> FloatArray: ...
 
 
-def _expected_tail(probs: FloatArray, times_s: FloatArray, buffers_s: FloatArray, value: FloatArray,
-                   step_s: float, top_s: float, chunk_duration_s: float, rebuffer_penalty: float) -> FloatArray:
-    """``E[-penalty x stall + V(next buffer, q)]`` for each buffer and level ``q``: ``[buffers, levels]``."""
-    stall = times_s[None, :] - buffers_s[:, None]  # [buffers, bins]
+#: Bins whose probability is below this for every level are left out of a step's continuation value (their
+#: stall is still counted exactly): they carry at most bins x 1e-6 of the mass and cost most of the time.
+NEGLIGIBLE_PROBABILITY = 1e-6
+
+
+class _Moves(NamedTuple):
+    """Where each (grid buffer, bin) goes: stall seconds, and the next buffer as grid index + weight."""
+
+    stall_s: FloatArray  # [buffers, bins]
+    low: npt.NDArray[np.int64]  # [buffers, bins]: the grid point at or below the next buffer
+    weight: FloatArray  # [buffers, bins]: linear weight of the grid point above
+
+
+def _moves(buffers_s: FloatArray, times_s: FloatArray, n_grid: int, step_s: float, top_s: float,
+           chunk_duration_s: float) -> _Moves:
+    stall = times_s[None, :] - buffers_s[:, None]
     after = np.minimum(np.maximum(-stall, 0.0) + chunk_duration_s, top_s)
     np.maximum(stall, 0.0, out=stall)
     position = after / step_s
-    low = np.minimum(position.astype(np.int64), value.shape[0] - 2)
-    weight = (position - low)[:, :, None]
-    following = value[low] * (1.0 - weight) + value[low + 1] * weight  # [buffers, bins, levels]
-    expected = np.einsum("gmq,qm->gq", following, probs)
-    expected -= rebuffer_penalty * (stall @ probs.T)
+    low = np.minimum(position.astype(np.int64), n_grid - 2)
+    return _Moves(stall, low, position - low)
+
+
+def _expected_tail(probs: FloatArray, moves: _Moves, value: FloatArray, rebuffer_penalty: float) -> FloatArray:
+    """``E[-penalty x stall + V(next buffer, q)]`` for each buffer and level ``q``: ``[buffers, levels]``."""
+    kept = np.flatnonzero(probs.max(axis=0) >= NEGLIGIBLE_PROBABILITY)
+    lo, hi = int(kept[0]), int(kept[-1]) + 1
+    value_t = np.ascontiguousarray(value.T)  # [levels, grid]
+    low = moves.low[:, lo:hi]
+    below = np.take(value_t, low, axis=1)  # [levels, buffers, kept bins]
+    above = np.take(value_t, low + 1, axis=1)
+    above -= below
+    above *= moves.weight[:, lo:hi]
+    below += above
+    expected = np.matmul(below, probs[:, lo:hi, None])[:, :, 0].T  # [buffers, levels]
+    expected -= rebuffer_penalty * (moves.stall_s @ probs.T)
     return np.asarray(expected)
 
 
@@ -101,14 +125,19 @@ def expected_qoe(probs: FloatArray, times_s: FloatArray, *, buffer_s: float, chu
     horizon = probs.shape[0]
     gain = utilities[None, :] - smoothness_weight * np.abs(utilities[None, :] - utilities[:, None])  # [last, q]
     top_s = min(max_buffer_s, buffer_s + horizon * chunk_duration_s)
-    grid = np.arange(int(math.ceil(top_s / buffer_step_s)) + 1, dtype=np.float64) * float(buffer_step_s)  # to top_s
-    value = np.zeros((grid.size, utilities.size))  # V after the horizon: 0
-    for k in range(horizon - 1, 0, -1):
-        tail = _expected_tail(probs[k], times_s, grid, value, buffer_step_s, top_s, chunk_duration_s, rebuffer_penalty)
-        value = (gain[None, :, :] + tail[:, None, :]).max(axis=2)
-    first = _expected_tail(probs[0], times_s, np.array([buffer_s]), value, buffer_step_s, top_s, chunk_duration_s,
-                           rebuffer_penalty)
-    return np.asarray(gain[last_idx] + first[0])
+    n_grid = int(math.ceil(top_s / buffer_step_s)) + 1  # >= 2 points, reaching top_s
+    value = np.zeros((n_grid, utilities.size))  # V after the horizon: 0; then V of the step after, in place
+    if horizon > 1:
+        grid = np.arange(n_grid, dtype=np.float64) * float(buffer_step_s)
+        moves = _moves(grid, times_s, n_grid, buffer_step_s, top_s, chunk_duration_s)
+        for k in range(horizon - 1, 0, -1):  # before chunk k the buffer is at most buffer_s + k x chunk_duration_s
+            rows = min(n_grid, int(math.ceil((buffer_s + k * chunk_duration_s) / buffer_step_s)) + 1)
+            reachable = _Moves(moves.stall_s[:rows], moves.low[:rows], moves.weight[:rows])
+            tail = _expected_tail(probs[k], reachable, value, rebuffer_penalty)
+            value[:rows] = (gain[None, :, :] + tail[:, None, :]).max(axis=2)
+            value[rows:] = value[rows - 1]  # unreachable: only ever weighted from beyond the reach too
+    now = _moves(np.array([float(buffer_s)]), times_s, n_grid, buffer_step_s, top_s, chunk_duration_s)
+    return np.asarray(gain[last_idx] + _expected_tail(probs[0], now, value, rebuffer_penalty)[0])
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ form             meaning                                          example
 ``soda:T``       SODA with buffer target T seconds                ``soda:30``
 ``ppo:PATH``     a trained PPO model zip (greedy; ``agents.rl``)  ``ppo:runs/a/best_model.zip``
 ``a2c:PATH``     a trained A2C model zip (greedy)                 ``a2c:runs/b/model.zip``
+``predictor-mpc:PATH`` predictor-mpc over another predictor ``.npz``  ``predictor-mpc:runs/p/predictor.npz``
 ===============  ===============================================  =====================
 
 Shipped policies (``agents/models``; :data:`SHIPPED_MODELS`, listed by ``abr agents``):
@@ -24,6 +25,9 @@ name             policy                                                         
                  ``ppo_robust.toml``, ``scripts/train_robust.sh``)
 ``ppo-v1``       the first shipped PPO policy (stage 3 of                       ``ppo_pensieve_v1.zip``
                  ``ppo_pensieve_v1.toml``/``.tune.toml``), kept for comparison
+``predictor-mpc`` Fugu-style stochastic MPC over a learned download-time         ``predictor_mpc.npz`` (+ ``.json``)
+                 predictor (``agents.predictor_mpc``; ``abr predictor train``);
+                 numpy only, in :data:`AGENTS`
 ===============  =============================================================  ===============================
 
 ``ppo`` alone loads the shipped policy :data:`SHIPPED_PPO_MODEL` (if one is shipped). Model agents split on
@@ -46,6 +50,7 @@ from agents.bola import Bola, BolaE
 from agents.dynamic import Dynamic
 from agents.mpc import fast_mpc, robust_mpc
 from agents.optimal import OfflineOptimal
+from agents.predictor_mpc import PredictorMPC, predictor_mpc
 from agents.rate_based import RateBased
 from agents.simple import FixedQuality, RandomQuality
 from agents.soda import SodaPolicy
@@ -68,6 +73,7 @@ AGENTS: dict[str, Callable[[], Policy]] = {
     "fixed-top": _fixed_top,
     "mpc": robust_mpc,
     "optimal": OfflineOptimal,
+    "predictor-mpc": predictor_mpc,
     "random": RandomQuality,
     "rb": RateBased,
     "robustmpc": robust_mpc,
@@ -154,6 +160,10 @@ def make_agent(name: str) -> Policy:
         algorithm, file = SHIPPED_MODELS[name.strip().lower()]
         return RLPolicy.from_file(file, algorithm=algorithm, name=name.strip().lower())
     model_base, has_path, path = name.strip().partition(":")
+    if model_base.strip().lower() == "predictor-mpc" and has_path:  # keeps the path's case, as model agents
+        if not path.strip():
+            raise ConfigError("agent 'predictor-mpc': give a predictor file, as predictor-mpc:<path/to/predictor.npz>")
+        return PredictorMPC.from_file(path.strip(), name=f"predictor-mpc:{path.strip()}")
     if model_base.strip().lower() in MODEL_AGENTS:
         return _model_agent(model_base.strip().lower(), path.strip() if has_path else None)
     key = name.strip().lower()
