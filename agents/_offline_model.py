@@ -132,7 +132,7 @@ class FutureBound:
         self.wasted_bits = config.link_rtt_s * link.min_payload_bps if config.rtt_advances_trace else 0.0
         self.pen = qoe.rebuffer_penalty
         # Past pen * period / pass_bits stalling for ever would pay, so no finite bound: stay below it.
-        self.lams = _multipliers(qoe.utilities(video.bitrates_bps), video.chunk_sizes_bits,
+        self.lams = _multipliers(qoe.chunk_utilities(video), video.chunk_sizes_bits,
                                  self.pen * link.period_s / link.pass_bits * (1.0 - 1e-9))
         self.table = _viterbi_table(video, qoe, self.lams, allowed)  # [k, previous level, lam]
         # f(y) = lam * D(y) - pen * y at the trace samples of one pass, [sample, lam], with running maxima.
@@ -203,11 +203,12 @@ class FutureBound:
 
 def _viterbi_table(video: Video, qoe: QoEWeights, lams: FloatArray, allowed: BoolArray) -> FloatArray:
     """``[k, previous level, lam]``: the best ``sum(utility - lam * size) - smoothness`` from chunk k on."""
-    util = qoe.utilities(video.bitrates_bps)
+    utils = qoe.chunk_utilities(video)  # [n_chunks, n_levels]: rows differ only for per-chunk kinds (ssim)
     sizes = video.chunk_sizes_bits
-    switch = qoe.smoothness_weight * np.abs(util[:, None] - util[None, :])  # [previous, next]
-    table = np.zeros((video.n_chunks + 1, lams.size, util.size))
+    table = np.zeros((video.n_chunks + 1, lams.size, video.n_levels))
     for k in range(video.n_chunks - 1, -1, -1):
+        util, before = utils[k], utils[max(k - 1, 0)]
+        switch = qoe.smoothness_weight * np.abs(before[:, None] - util[None, :])  # [previous, next]
         gain = util[None, :] - lams[:, None] * sizes[k][None, :] + table[k + 1]
         gain = np.where(allowed[k][None, :], gain, -np.inf)
         table[k] = (gain[:, None, :] - switch[None, :, :]).max(axis=2)
@@ -216,9 +217,10 @@ def _viterbi_table(video: Video, qoe: QoEWeights, lams: FloatArray, allowed: Boo
 
 def _multipliers(util: FloatArray, sizes: FloatArray, lam_cap: float) -> FloatArray:
     """The multipliers tried: 0, a geometric ladder up to ``lam_cap`` and quantiles of the per-chunk break
-    points (where one level stops beating another, for every pair of levels), sorted."""
-    i, j = np.triu_indices(util.size, k=1)
-    d_util = (util[j] - util[i])[None, :]
+    points (where one level stops beating another, for every pair of levels), sorted. ``util`` is the
+    ``[n_chunks, n_levels]`` utility table."""
+    i, j = np.triu_indices(util.shape[1], k=1)
+    d_util = util[:, j] - util[:, i]
     d_size = sizes[:, j] - sizes[:, i]
     with np.errstate(divide="ignore", invalid="ignore"):
         breaks = np.where(d_size > 0, d_util / d_size, np.nan)

@@ -36,3 +36,14 @@ class ClairvoyantPolicy(Policy, Protocol):
     """
 
     def prepare(self, trace: Trace, video: Video, config: SimConfig, qoe: QoEWeights, start_idx: int) -> None: ...
+
+
+@runtime_checkable
+class QoEAwarePolicy(Policy, Protocol):
+    """A policy that plans with the evaluation's QoE model: the rollout loop calls ``use_qoe`` after ``reset``.
+
+    The utility hook of the planners: under a per-chunk QoE (``QoEWeights.is_per_chunk``, the ``ssim`` kind)
+    they take each chunk's utility from ``qoe.chunk_utilities(video)`` instead of the ladder's bitrate.
+    """
+
+    def use_qoe(self, qoe: QoEWeights) -> None: ...

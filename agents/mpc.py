@@ -15,6 +15,12 @@ sequence with the best QoE (linear: bitrate in Mbit/s - 4.3 x rebuffer s - |chan
   implementation (``mpc_fixed`` in the reference results).
 
 The search is vectorised over all ``n_levels ** horizon`` sequences (7776 for 6 levels and horizon 5).
+
+Under a per-chunk QoE (the ``ssim`` kind, told by the rollout loop through :meth:`MPC.use_qoe`) the planner
+scores a sequence as that QoE does: the utility of position k is the SSIM dB of the k-th chunk still to be
+requested at its level (``QoEWeights.chunk_utilities``), with the QoE's stall penalty and smoothness weight
+(lambda |change in SSIM dB|, starting from the last chunk's SSIM) in place of the bitrate terms. Under the bitrate
+kinds nothing changes (the planner keeps its own weights, as the reference results do).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import numpy.typing as npt
 from agents.rate_based import harmonic_mean
 from simulator.context import PlayerContext
 from simulator.errors import ConfigError
-from simulator.qoe import REBUFFER_PENALTY_PER_S
+from simulator.qoe import REBUFFER_PENALTY_PER_S, QoEWeights
 from traces.units import bps_to_mbps
 
 
@@ -43,6 +49,8 @@ class MPC:
         is_robust: divide the prediction by 1 + the max recent relative error (RobustMPC).
         rebuffer_penalty_per_s: the planner's rebuffer weight.
         smoothness_weight: the planner's weight on |bitrate change| in Mbit/s.
+        qoe: the evaluation's QoE model (set by :meth:`use_qoe`); a per-chunk kind (``ssim``) makes the planner
+            score sequences with the chunks' quality and that QoE's weights.
 
     >>> from simulator.context import PlayerContext
     >>> from traces.types import Video
@@ -57,6 +65,7 @@ class MPC:
     rebuffer_penalty_per_s: float = REBUFFER_PENALTY_PER_S
     smoothness_weight: float = 1.0
     name: str = "robustmpc"
+    qoe: QoEWeights | None = None
     _errors: list[float] = field(default_factory=list, repr=False)
     _last_mean_bps: float | None = field(default=None, repr=False)
     _n_seen: int = field(default=0, repr=False)
@@ -72,6 +81,15 @@ class MPC:
         self._errors = []
         self._last_mean_bps = None
         self._n_seen = 0
+
+    def use_qoe(self, qoe: QoEWeights) -> None:
+        """Plan with ``qoe`` (the rollout loop calls this after ``reset``); only per-chunk kinds change the plan."""
+        self.qoe = qoe
+
+    @property
+    def plans_quality(self) -> bool:
+        """Whether the planner scores sequences with the chunks' quality (a per-chunk QoE), not bitrates."""
+        return self.qoe is not None and self.qoe.is_per_chunk
 
     def predict_bps(self, context: PlayerContext) -> float | None:
         """Update the error history with the newest measurement and return the throughput prediction."""
@@ -113,6 +131,8 @@ class MPC:
         video = context.video
         combos = self._sequences(video.n_levels, horizon)
         sizes = context.upcoming_chunk_sizes_bits(horizon)  # [horizon, n_levels]
+        if self.plans_quality:
+            return self._plan_quality(context, combos, sizes, prediction_bps, last_idx)
         bitrates = video.bitrates_bps
         buffer = np.full(combos.shape[0], context.buffer_s)
         rebuffer = np.zeros(combos.shape[0])
@@ -130,6 +150,33 @@ class MPC:
             previous = rate
         reward = (bps_to_mbps(bitrate_sum) - self.rebuffer_penalty_per_s * rebuffer
                   - self.smoothness_weight * bps_to_mbps(smooth))
+        best = combos.shape[0] - 1 - int(np.argmax(reward[::-1]))  # ties: the last enumerated
+        return combos[best]
+
+
+    def _plan_quality(self, context: PlayerContext, combos: npt.NDArray[np.int64], sizes: npt.NDArray[np.float64],
+                      prediction_bps: float, last_idx: int) -> npt.NDArray[np.int64]:
+        """:meth:`plan` under a per-chunk QoE: utility = each chunk's quality at its level, the QoE's weights."""
+        assert self.qoe is not None  # plans_quality
+        video, horizon = context.video, combos.shape[1]
+        table = self.qoe.chunk_utilities(video)  # [n_chunks, n_levels], SSIM dB
+        start = context.next_chunk_idx
+        quality = table[start:start + horizon]
+        buffer = np.full(combos.shape[0], context.buffer_s)
+        rebuffer = np.zeros(combos.shape[0])
+        utility = np.zeros(combos.shape[0])
+        smooth = np.zeros(combos.shape[0])
+        previous = np.full(combos.shape[0], table[start - 1, last_idx] if start > 0 else quality[0, last_idx])
+        for k in range(horizon):
+            levels = combos[:, k]
+            download_s = sizes[k, levels] / prediction_bps
+            rebuffer += np.maximum(download_s - buffer, 0.0)
+            buffer = np.maximum(buffer - download_s, 0.0) + video.chunk_duration_s
+            u = quality[k, levels]
+            utility += u
+            smooth += np.abs(u - previous)
+            previous = u
+        reward = utility - self.qoe.rebuffer_penalty * rebuffer - self.qoe.smoothness_weight * smooth
         best = combos.shape[0] - 1 - int(np.argmax(reward[::-1]))  # ties: the last enumerated
         return combos[best]
 
@@ -182,6 +229,9 @@ class MPCBatch:
         choices = [0] * len(policies)
         groups: dict[_Shape, list[tuple[int, float, int]]] = {}
         for i, (policy, context) in enumerate(zip(policies, contexts)):
+            if policy.plans_quality:  # a per-chunk QoE: searched alone (the batched sums are per ladder)
+                choices[i] = policy.select(context)
+                continue
             prediction_bps = policy.predict_bps(context)
             if prediction_bps is None:
                 continue

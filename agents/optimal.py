@@ -162,7 +162,7 @@ class _Model:
         self.start_chunk = 0 if state is None else state.next_chunk_idx
         if state is not None and not 1 <= state.next_chunk_idx < video.n_chunks:
             raise ConfigError(f"state.next_chunk_idx={state.next_chunk_idx} must be in [1, {video.n_chunks - 1}]")
-        self.util = qoe.utilities(video.bitrates_bps)
+        self.util = qoe.chunk_utilities(video)  # [n_chunks, n_levels]; per chunk for the ssim kind
         allowed = video.chunk_sizes_bits <= self.link.max_chunk_bits
         if first is not None:
             allowed[0] = np.arange(video.n_levels) == first
@@ -207,8 +207,8 @@ class _Model:
             clock_s = np.where(over, link.advance(clock_s, idle_s), clock_s)
             at_bits = np.where(over, link.delivered_bits(clock_s), at_bits)
         last = layer.last_idx[parent]
-        util = self.util[quality]
-        previous = np.where(last < 0, util, self.util[np.maximum(last, 0)])
+        util = self.util[chunk_idx, quality]
+        previous = np.where(last < 0, util, self.util[max(chunk_idx - 1, 0), np.maximum(last, 0)])
         qoe = self.qoe
         value = (layer.value[parent] + util - qoe.rebuffer_penalty * rebuffer_s
                  - qoe.smoothness_weight * np.abs(util - previous))

@@ -216,7 +216,7 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         self.observation_space = gym.spaces.Box(
             0.0, OBS_HIGH, shape=observation_shape(video.n_levels, self.config.history_len), dtype=np.float32
         )
-        self._utilities = self.qoe.utilities(video.bitrates_bps)
+        self._utilities = self.qoe.chunk_utilities(video)  # [n_chunks, n_levels]; ssim: the video's quality
         self._episode_sim_config = self._make_episode_sim_config()
         self._next_trace_idx = 0
         self._session: Session | FastSession | None = None
@@ -282,7 +282,7 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         if forced is not None:
             first = self._session.step(forced)
             self._history.push(first)
-            u, reb, smooth = chunk_qoe(forced, forced, first.rebuffer_s, self._utilities, self.qoe)
+            u, reb, smooth = chunk_qoe(forced, forced, first.rebuffer_s, self._utilities[first.chunk_idx], self.qoe)
             info["first_chunk"] = first._asdict()
             info["first_chunk_qoe"] = u - reb - smooth
         return self._observation(), info
@@ -301,8 +301,9 @@ class AbrEnv(gym.Env[ObsType, np.int64]):
         previous = session.outcomes[-1].quality_idx if session.outcomes else quality_idx
         outcome = session.step(quality_idx)
         self._history.push(outcome)
-        utility, rebuffer_pen, smooth_pen = chunk_qoe(quality_idx, previous, outcome.rebuffer_s,
-                                                     self._utilities, self.qoe)
+        k = outcome.chunk_idx
+        utility, rebuffer_pen, smooth_pen = chunk_qoe(quality_idx, previous, outcome.rebuffer_s, self._utilities[k],
+                                                     self.qoe, previous_utilities=self._utilities[max(k - 1, 0)])
         reward = utility - rebuffer_pen - smooth_pen
         info = _outcome_info(outcome)
         info["rewards"] = {"utility": utility, "rebuffer_penalty": rebuffer_pen,

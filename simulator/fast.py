@@ -161,7 +161,8 @@ class BatchedSessions:
         self.qoe = qoe if qoe is not None else QoEWeights()
         self.packed = fast_link.PackedTraces.pack(self.traces, payload_efficiency=config.payload_efficiency)
         self.state = SessionArrays.empty(self.num_envs, video.n_chunks)
-        self.utilities = self.qoe.utilities(video.bitrates_bps)
+        #: Utility of every chunk at every level (``[n_chunks, n_levels]``; rows equal except for the ssim kind).
+        self.utilities = self.qoe.chunk_utilities(video)
         self._sizes_flat = np.ascontiguousarray(video.chunk_sizes_bits).ravel()
         self._n_steps = fast_link.bisect_steps(self.packed)
         self._rngs: list[np.random.Generator | None] = [None] * self.num_envs
@@ -347,8 +348,9 @@ class BatchedSessions:
             now = now + idle_s
         last_q = get(s.last_quality_idx)
         previous = np.where(last_q < 0, q, last_q)
-        util = self.utilities[q]
-        smooth = self.qoe.smoothness_weight * np.abs(util - self.utilities[previous])
+        util = self.utilities[ci, q]
+        before = np.where(last_q < 0, util, self.utilities[np.maximum(ci - 1, 0), previous])
+        smooth = self.qoe.smoothness_weight * np.abs(util - before)
         new_ci = ci + 1
         self._store(idx, g, clock, now, buffer, playing, new_ci, q)
         return ChunkBatch(

@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from simulator.qoe import QoEWeights, qoe_terms
 from simulator.records import ChunkOutcome
+from traces.types import Video
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +42,14 @@ class SessionMetrics:
         return asdict(self)
 
 
-def session_metrics(outcomes: Sequence[ChunkOutcome], bitrates_bps: npt.ArrayLike,
+def session_metrics(outcomes: Sequence[ChunkOutcome], bitrates_bps: npt.ArrayLike | Video,
                     weights: QoEWeights, *, chunk_duration_s: float) -> SessionMetrics:
     """Metrics of a finished session.
 
     Args:
         outcomes: the chunk outcomes, in order.
-        bitrates_bps: the video's ladder, in bits per second.
+        bitrates_bps: the video's ladder, in bits per second, or the video itself (needed by the ``ssim`` QoE,
+            whose utility is each chunk's quality).
         weights: the QoE model.
         chunk_duration_s: playback duration of one chunk, in seconds (for the rebuffer ratio).
 

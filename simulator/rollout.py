@@ -1,7 +1,9 @@
 """The one rollout loop: a bitrate policy plays a session, on the SimPy core or the fast core.
 
 A policy is anything with the :class:`QualityChooser` shape (``agents.base.Policy`` has it); a policy that also
-has ``prepare`` (:class:`Prepares`, e.g. the offline optimum) is shown the whole session before it starts. The
+has ``prepare`` (:class:`Prepares`, e.g. the offline optimum) is shown the whole session before it starts; one that
+has ``use_qoe`` (:class:`UsesQoE`, e.g. MPC) is told the evaluation's QoE model after its reset, so it can plan with
+it (MPC plans with the chunks' SSIM under the ``ssim`` QoE). The
 decision step, :func:`choose_quality`, is shared with the shared-link runner
 (:mod:`simulator.shared_session`), so every loop asks the policy and checks its answer the same way.
 """
@@ -40,6 +42,13 @@ class Prepares(Protocol):
     """A policy that sees the whole session before it starts (``agents.base.ClairvoyantPolicy``)."""
 
     def prepare(self, trace: Trace, video: Video, config: SimConfig, qoe: QoEWeights, start_idx: int) -> None: ...
+
+
+@runtime_checkable
+class UsesQoE(Protocol):
+    """A policy that plans with the evaluation's QoE model (``agents.base.QoEAwarePolicy``; MPC, SODA)."""
+
+    def use_qoe(self, qoe: QoEWeights) -> None: ...
 
 
 class _Steppable(Protocol):
@@ -87,7 +96,8 @@ def run_session(policy: QualityChooser, trace: Trace, video: Video, config: SimC
         config: the link and player model.
         rng: generator for download noise and for stochastic policies.
         start_idx: first trace interval (1 = the trace's start).
-        qoe: the QoE model of the evaluation, handed to clairvoyant policies (default linear).
+        qoe: the QoE model of the evaluation, handed to clairvoyant policies and to those with ``use_qoe``
+            (default linear).
         core: ``"simpy"`` (the reference, :class:`simulator.des.Session`) or ``"fast"`` (the fast core's
             arithmetic, :class:`simulator.fast_session.FastSession`; equal to 1e-9 relative).
 
@@ -97,6 +107,8 @@ def run_session(policy: QualityChooser, trace: Trace, video: Video, config: SimC
     session_type = FastSession if check_core(core) == "fast" else Session
     session = session_type(trace, video, config, start_idx=start_idx, rng=rng)
     policy.reset(rng)
+    if isinstance(policy, UsesQoE):
+        policy.use_qoe(qoe if qoe is not None else QoEWeights())
     if isinstance(policy, Prepares):
         policy.prepare(trace, video, config, qoe if qoe is not None else QoEWeights(), start_idx)
     n_levels = video.n_levels

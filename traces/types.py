@@ -111,6 +111,10 @@ class Video:
         chunk_duration_s: playback duration of one chunk in seconds.
         chunk_sizes_bits: ``[n_chunks, n_levels]`` chunk sizes in bits.
         name: a short name.
+        source: the file or folder the video was read from, if any (used in error messages).
+        ssim_db: optional ``[n_chunks, n_levels]`` perceptual quality of every chunk at every level, SSIM in dB
+            (``-10 * log10(1 - SSIM)``, Puffer's convention), as ``abr player content`` measures it; finite.
+            ``None`` for a size table without quality (only the ``ssim`` QoE needs it).
 
     >>> v = Video.cbr([1e6, 2e6], chunk_duration_s=4.0, n_chunks=3)
     >>> v.n_chunks, v.n_levels, float(v.chunk_sizes_bits[0, 1])
@@ -122,6 +126,7 @@ class Video:
     chunk_sizes_bits: FloatArray
     name: str = "video"
     source: str | None = None
+    ssim_db: FloatArray | None = None
 
     def __post_init__(self) -> None:
         where = self.source or self.name
@@ -158,6 +163,13 @@ class Video:
         object.__setattr__(self, "bitrates_bps", rates)
         object.__setattr__(self, "chunk_sizes_bits", sizes)
         object.__setattr__(self, "chunk_duration_s", float(self.chunk_duration_s))
+        if self.ssim_db is not None:
+            object.__setattr__(self, "ssim_db", _checked_quality(self.ssim_db, sizes.shape, where))
+
+    @property
+    def has_quality(self) -> bool:
+        """Whether the video carries a per-chunk quality (``ssim_db``)."""
+        return self.ssim_db is not None
 
     @property
     def n_chunks(self) -> int:
@@ -179,7 +191,8 @@ class Video:
                 path=self.source or self.name,
             )
         sizes = self.chunk_sizes_bits[:n_chunks]
-        return Video(self.bitrates_bps, self.chunk_duration_s, sizes, self.name, self.source)
+        quality = None if self.ssim_db is None else self.ssim_db[:n_chunks]
+        return Video(self.bitrates_bps, self.chunk_duration_s, sizes, self.name, self.source, quality)
 
     @classmethod
     def cbr(cls, bitrates_bps: list[float] | FloatArray, *, chunk_duration_s: float, n_chunks: int,
@@ -188,6 +201,31 @@ class Video:
         rates = np.asarray(bitrates_bps, dtype=np.float64)
         sizes = np.tile(rates * chunk_duration_s, (n_chunks, 1))
         return cls(rates, chunk_duration_s, sizes, name=name)
+
+
+def _checked_quality(values: object, shape: tuple[int, ...], where: str) -> FloatArray:
+    """``values`` as a read-only ``[n_chunks, n_levels]`` float array of finite SSIM dB, or a VideoFormatError."""
+    try:
+        quality = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise VideoFormatError(f"ssim_db holds {values!r}; expected a [n_chunks, n_levels] table of numbers (SSIM dB)",
+                               path=where) from None
+    if quality.shape != shape:
+        raise VideoFormatError(
+            f"ssim_db has shape {quality.shape} but the chunk-size table is {shape} ([n_chunks, n_levels]); give "
+            "one quality per chunk and level, or measure it again with `abr player content`",
+            path=where,
+        )
+    bad = ~np.isfinite(quality)
+    if np.any(bad):
+        row, col = np.argwhere(bad)[0]
+        raise VideoFormatError(
+            f"chunk {row + 1} at level {col} has ssim_db {float(quality[row, col])!r}; every quality must be a "
+            "finite number (SSIM dB)",
+            path=where,
+        )
+    quality.flags.writeable = False
+    return quality
 
 
 def path_name(path: str | Path) -> str:

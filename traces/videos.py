@@ -31,6 +31,12 @@ logger = logging.getLogger(__name__)
 MPD_FILE = "Manifest.mpd"
 LADDER_FILE = "ladder.json"
 _LEVEL_RE = re.compile(rf"^{VIDEO_SIZE_PREFIX}(\d+)$")
+#: Optional per-chunk quality files of a Pensieve folder, one per level: SSIM in dB, one number per line.
+QUALITY_PREFIX = "video_ssim_db_"
+_QUALITY_RE = re.compile(rf"^{QUALITY_PREFIX}(\d+)$")
+_QUALITY_EXPECTED = "one number per line: the chunk's SSIM in dB"
+#: The optional key of a Sabre manifest holding the per-chunk quality (rows like ``segment_sizes_bits``).
+SABRE_QUALITY_KEY = "segment_ssim_db"
 _INT_RE = re.compile(r"^-?[0-9]+$")
 _SIZE_EXPECTED = "one integer chunk size in bytes per line"
 #: How far (as a factor, either way) a level's mean chunk rate may be from its ladder bitrate (see
@@ -66,7 +72,9 @@ def read_pensieve_video(
 ) -> Video:
     """Read a Pensieve video folder: ``video_size_0 .. video_size_{L-1}``, bytes per chunk, one per line.
 
-    Level 0 is the lowest quality. The bitrate ladder comes from, in order: ``bitrates_bps``; a
+    Level 0 is the lowest quality. Optional ``video_ssim_db_0 .. video_ssim_db_{L-1}`` files give each chunk's
+    perceptual quality (SSIM in dB, one number per line, as many lines as chunks; all levels or none), read
+    into ``Video.ssim_db`` (``docs/video-tables.md``). The bitrate ladder comes from, in order: ``bitrates_bps``; a
     ``ladder.json`` ``{"bitrates_kbps": [...]}`` in the folder; a ``Manifest.mpd`` in the folder (the
     ``bandwidth`` of its video ``Representation`` elements, sorted ascending). A folder holding both files is
     read only when they give the same ladder (``bitrates_bps`` overrides both). Whatever its origin, the ladder
@@ -111,7 +119,9 @@ def read_pensieve_video(
             )
     ladder = _ladder(folder, len(level_files), bitrates_bps, ladder_option)
     sizes_bits = bytes_to_bits(np.column_stack(columns).astype(np.float64))
-    video = Video(ladder, chunk_duration_s, sizes_bits, name=name or folder.name, source=str(folder))
+    quality = _read_quality(folder, len(level_files), columns[0].size)
+    video = Video(ladder, chunk_duration_s, sizes_bits, name=name or folder.name, source=str(folder),
+                  ssim_db=quality)
     origin = ladder_option if bitrates_bps is not None else (
         LADDER_FILE if (folder / LADDER_FILE).is_file() else MPD_FILE)
     check_level_rates(video.bitrates_bps, video.chunk_sizes_bits, video.chunk_duration_s, origin=origin,
@@ -124,7 +134,8 @@ def read_sabre_manifest(path: str | Path, *, name: str | None = None, bitrates_b
                         ladder_option: str = DEFAULT_LADDER_OPTION) -> Video:
     """Read a Sabre manifest ``{"segment_duration_ms", "bitrates_kbps", "segment_sizes_bits"}``.
 
-    ``segment_sizes_bits`` holds one row per segment, one size (in bits) per bitrate.
+    ``segment_sizes_bits`` holds one row per segment, one size (in bits) per bitrate. An optional
+    ``segment_ssim_db`` holds the same rows of per-segment quality (SSIM in dB), read into ``Video.ssim_db``.
 
     Args:
         path: the JSON file.
@@ -181,7 +192,9 @@ def read_sabre_manifest(path: str | Path, *, name: str | None = None, bitrates_b
                                "expected a number > 0", path=path)
     ladder_bps = kbps_to_bps(ladder) if bitrates_bps is None else check_ladder(
         bitrates_bps, n_levels=ladder.size, origin=ladder_option, path=path)
-    video = Video(ladder_bps, ms_to_s(duration_ms), sizes, name=name or Path(path).stem, source=str(path))
+    quality = _sabre_quality(doc, sizes.shape, path)
+    video = Video(ladder_bps, ms_to_s(duration_ms), sizes, name=name or Path(path).stem, source=str(path),
+                  ssim_db=quality)
     check_level_rates(video.bitrates_bps, video.chunk_sizes_bits, video.chunk_duration_s,
                       origin="bitrates_kbps" if bitrates_bps is None else ladder_option, option=ladder_option,
                       path=path, table="segment_sizes_bits", unit="bits")
@@ -334,6 +347,8 @@ def _kbps(bps: float) -> str:
 def write_pensieve_video(video: Video, directory: str | Path) -> Path:
     """Write ``video`` as a Pensieve folder (``video_size_N``, integer bytes) plus a ``ladder.json``.
 
+    A video with quality also gets its ``video_ssim_db_N`` files (SSIM dB, 6 decimals).
+
     Sizes that are not whole bytes are rounded to the nearest byte (logged). The chunk duration is not
     stored by this format; pass it to :func:`read_pensieve_video` when reading back.
 
@@ -358,15 +373,22 @@ def write_pensieve_video(video: Video, directory: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stale = [p.name for p in folder.iterdir()
              if (m := _LEVEL_RE.match(p.name)) and int(m[1]) >= video.n_levels]
+    stale += [p.name for p in folder.iterdir()
+              if (m := _QUALITY_RE.match(p.name)) and (int(m[1]) >= video.n_levels or video.ssim_db is None)]
     if stale:
         raise VideoFormatError(f"the folder already holds {sorted(stale)} beyond this video's "
-                               f"{video.n_levels} levels; write into an empty folder", path=folder)
+                               f"{video.n_levels} levels (or quality it does not have); write into an empty folder",
+                               path=folder)
     sizes_bytes = np.rint(bits_to_bytes(video.chunk_sizes_bits)).astype(np.int64)
     if not np.allclose(bytes_to_bits(sizes_bytes), video.chunk_sizes_bits):
         logger.info("rounded chunk sizes of %s to whole bytes", video.name)
     for level in range(video.n_levels):
         text = "".join(f"{size}\n" for size in sizes_bytes[:, level])
         (folder / f"{VIDEO_SIZE_PREFIX}{level}").write_text(text, encoding="utf-8")
+    if video.ssim_db is not None:
+        for level in range(video.n_levels):
+            text = "".join(f"{q:.6f}\n" for q in video.ssim_db[:, level])
+            (folder / f"{QUALITY_PREFIX}{level}").write_text(text, encoding="utf-8")
     ladder_kbps = [_plain_number(b) for b in bps_to_kbps(video.bitrates_bps)]
     (folder / LADDER_FILE).write_text(json.dumps({"bitrates_kbps": ladder_kbps}) + "\n", encoding="utf-8")
     return folder
@@ -403,6 +425,58 @@ def _read_sizes(path: Path) -> npt.NDArray[np.int64]:
     if not sizes:
         raise VideoFormatError(f"the file is empty; expected {_SIZE_EXPECTED}", path=path)
     return np.asarray(sizes, dtype=np.int64)
+
+
+def _read_quality(folder: Path, n_levels: int, n_chunks: int) -> FloatArray | None:
+    """The folder's ``video_ssim_db_N`` columns as ``[n_chunks, n_levels]`` SSIM dB, or ``None`` if it has none."""
+    files = {int(m[1]): p for p in folder.iterdir() if (m := _QUALITY_RE.match(p.name)) and p.is_file()}
+    if not files:
+        return None
+    if sorted(files) != list(range(n_levels)):
+        raise VideoFormatError(
+            f"quality files {QUALITY_PREFIX}N must cover the levels 0..{n_levels - 1} of the size table, found "
+            f"levels {sorted(files)}; give all of them or none (measure them with `abr player content`)",
+            path=folder,
+        )
+    columns: list[FloatArray] = []
+    for level in range(n_levels):
+        path = files[level]
+        values: list[float] = []
+        for number, line in content_lines(read_text(path, expected=_QUALITY_EXPECTED, error=VideoFormatError)):
+            try:
+                value = float(line)
+            except ValueError:
+                raise VideoFormatError(f"expected {_QUALITY_EXPECTED}, got {line!r}", path=path,
+                                       line=number) from None
+            if not math.isfinite(value):
+                raise VideoFormatError(f"quality is {line!r}; expected a finite number (SSIM dB)", path=path,
+                                       line=number)
+            values.append(value)
+        if len(values) != n_chunks:
+            raise VideoFormatError(
+                f"{len(values)} quality lines but the size table has {n_chunks} chunks; expected "
+                f"{_QUALITY_EXPECTED}, one per chunk",
+                path=path,
+            )
+        columns.append(np.asarray(values, dtype=np.float64))
+    return np.column_stack(columns)
+
+
+def _sabre_quality(doc: dict[str, Any], shape: tuple[int, ...], path: str | Path) -> FloatArray | None:
+    """The manifest's optional ``segment_ssim_db`` rows, checked like ``segment_sizes_bits``."""
+    if SABRE_QUALITY_KEY not in doc:
+        return None
+    rows = doc[SABRE_QUALITY_KEY]
+    if not isinstance(rows, list) or len(rows) != shape[0]:
+        found = len(rows) if isinstance(rows, list) else type(rows).__name__
+        raise VideoFormatError(f"{SABRE_QUALITY_KEY} has {found} rows; expected {shape[0]}, one per segment "
+                               "(like segment_sizes_bits)", path=path)
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != shape[1]:
+            found = len(row) if isinstance(row, list) else type(row).__name__
+            raise VideoFormatError(f"{SABRE_QUALITY_KEY}: segment {i + 1} (1-based) has {found} values; expected "
+                                   f"{shape[1]}, one per bitrate", path=path)
+    return np.array([[_finite_number(v, SABRE_QUALITY_KEY, path) for v in row] for row in rows])
 
 
 def _ladder(folder: Path, n_levels: int, bitrates_bps: Sequence[float] | None, option: str) -> FloatArray:

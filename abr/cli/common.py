@@ -55,6 +55,7 @@ class QoEKind(str, Enum):
     linear = "linear"
     log = "log"
     hd = "hd"
+    ssim = "ssim"
 
 
 class Engine(str, Enum):

@@ -291,7 +291,7 @@ def read_finished(out: Path, job: EvaluationJob) -> tuple[list[SessionResult], l
         agent, (set_name, traces) = job.agents[key[0]], job.trace_sets[key[1]]
         video = job.video_of(key[1])
         chunks = tuple(outcomes[key])
-        metrics = session_metrics(chunks, video.bitrates_bps, job.qoe, chunk_duration_s=video.chunk_duration_s)
+        metrics = session_metrics(chunks, video, job.qoe, chunk_duration_s=video.chunk_duration_s)
         sessions.append(SessionResult(agent, set_name, traces[key[2]].name, metrics, chunks, key, video.name))
     return sessions, failures
 
@@ -334,7 +334,7 @@ def _validate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trac
     if len(videos) > 1 and len(set(names)) != len(names):
         raise ConfigError(f"video names must be unique when several videos play; got {', '.join(names)}")
     for video in videos:
-        qoe.utilities(video.bitrates_bps)  # raises ConfigError if the QoE model does not fit the ladder
+        qoe.chunk_utilities(video)  # raises ConfigError if the QoE model does not fit the ladder (or lacks quality)
         Session(sets[0][1][0], video, sim_config, rng=np.random.default_rng(0))  # checks config vs video
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

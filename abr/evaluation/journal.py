@@ -208,7 +208,7 @@ class Journal:
         key = tuple(int(k) for k in record["key"])
         outcomes = tuple(ChunkOutcome(*values) for values in record["outcomes"])
         video = job.video_of(key[1])
-        metrics = session_metrics(outcomes, video.bitrates_bps, job.qoe, chunk_duration_s=video.chunk_duration_s)
+        metrics = session_metrics(outcomes, video, job.qoe, chunk_duration_s=video.chunk_duration_s)
         return SessionResult(record["agent"], record["trace_set"], record["trace"], metrics, outcomes,
                              (key[0], key[1], key[2]), video.name)
 

@@ -138,7 +138,7 @@ def play_result(log: dict[str, Any], transfers: list[Any], *, agent: str, trace:
     """A posted log as a :class:`PlayResult` (chunk records, metrics, checks)."""
     video = content.video()
     outcomes = chunk_outcomes(log, video)
-    metrics = session_metrics(outcomes, video.bitrates_bps, qoe, chunk_duration_s=video.chunk_duration_s)
+    metrics = session_metrics(outcomes, video, qoe, chunk_duration_s=video.chunk_duration_s)
     result = SessionResult(agent, PLAYER_SET, trace.name, metrics, tuple(outcomes), video=video.name)
     return PlayResult(result, log, is_complete(log, video.n_chunks), undecided_segments(log),
                       decision_times_ms(log), transfers)

@@ -75,7 +75,7 @@ def simulated_session(agent: str, trace: Trace, content: Content, sim_config: Si
     """The simulator's session of ``agent`` on ``trace`` with the content's sizes."""
     video = content.video()
     outcomes = run_session(make_agent(agent), trace, video, sim_config, qoe=qoe)
-    metrics = session_metrics(outcomes, video.bitrates_bps, qoe, chunk_duration_s=video.chunk_duration_s)
+    metrics = session_metrics(outcomes, video, qoe, chunk_duration_s=video.chunk_duration_s)
     return SessionResult(agent, PLAYER_SET, trace.name, metrics, tuple(outcomes), video=video.name)
 
 

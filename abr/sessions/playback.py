@@ -254,7 +254,7 @@ def _view_results(task: HouseholdDay, videos: list[Video], players: list[PlayerR
     results = []
     for i, (view, player) in enumerate(zip(task.views, players)):
         video = videos[i]
-        metrics = session_metrics(player.outcomes, video.bitrates_bps, weights, chunk_duration_s=video.chunk_duration_s)
+        metrics = session_metrics(player.outcomes, video, weights, chunk_duration_s=video.chunk_duration_s)
         overlapping = sum(1 for j, (s, e) in enumerate(spans) if j != i and s < spans[i][1] and spans[i][0] < e)
         members = [j for j, g in enumerate(groups) if g == groups[i]]
         fairness = jain_index([players[j].avg_bitrate_bps for j in members])

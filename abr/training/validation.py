@@ -62,7 +62,7 @@ def validate_policy(policy: Policy, traces: Sequence[Trace], video: Video, sim_c
     for i, trace in enumerate(traces):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))
         outcomes = run_session(policy, trace, video, sim_config, rng=rng, qoe=qoe)
-        metrics.append(session_metrics(outcomes, video.bitrates_bps, qoe, chunk_duration_s=video.chunk_duration_s))
+        metrics.append(session_metrics(outcomes, video, qoe, chunk_duration_s=video.chunk_duration_s))
     return metrics
 
 
