@@ -49,21 +49,35 @@ def content_command(
                         ] = DEFAULT_CONTENT_S,
     segment: Annotated[float, typer.Option("--segment", min=0.5, help="Segment duration, seconds.")] = 4.0,
     fps: Annotated[int, typer.Option("--fps", min=1, help="Frame rate.")] = 24,
-    source: Annotated[Path | None, typer.Option("--source", help="Package this video instead of a test pattern.")
+    source: Annotated[Path | None, typer.Option("--source", help="Package this video instead of a synthetic source.")
                       ] = None,
     audio_kbps: Annotated[float | None, typer.Option("--audio-kbps", help="Add an AAC audio track of this rate.")
                           ] = None,
+    pattern: Annotated[str, typer.Option(
+        "--pattern", help="Synthetic source: 'scenes' (seeded scenes of varying complexity) or 'testsrc2' (the old "
+                          "constant pattern).")] = "scenes",
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the scene sequence.")] = 0,
+    quality: Annotated[bool, typer.Option(
+        "--quality/--no-quality", help="Measure each segment's SSIM (dB) against the source into OUT/sizes.")] = True,
+    max_height: Annotated[int | None, typer.Option(
+        "--max-height", min=90, help="Cap every rendition's frame height (pixels, even), e.g. 180 for a quick try.")
+                          ] = None,
 ) -> None:
-    """Make H.264 DASH content with ffmpeg, and its chunk-size table for the simulator (OUT/sizes)."""
+    """Make H.264 DASH content with ffmpeg, and its chunk-size and SSIM table for the simulator (OUT/sizes)."""
     with reported_errors():
         from abr.player.content import make_content
 
         start = time.monotonic()
         ladder_kbps = list(inputs.parse_ladder_kbps(ladder) or ())
         c = make_content(out, ladder_kbps=ladder_kbps, duration_s=duration, segment_s=segment, fps=fps,
-                         source=source, audio_kbps=audio_kbps)
+                         source=source, audio_kbps=audio_kbps, pattern=pattern, seed=seed, measure_quality=quality,
+                         max_height=max_height)
         Console().print(f"{c.folder}: {c.n_segments} segments x {len(c.ladder_kbps)} renditions in "
                         f"{time.monotonic() - start:.0f} s; simulator video: --video {c.folder / 'sizes'}")
+        if c.ssim_db is not None:
+            means = ", ".join(f"{sum(row[k] for row in c.ssim_db) / len(c.ssim_db):.1f}"
+                              for k in range(len(c.ladder_kbps)))
+            Console().print(f"mean SSIM per level (dB): {means}; play it with --qoe ssim")
 
 
 def _content(content: Path | None):  # type: ignore[no-untyped-def]
