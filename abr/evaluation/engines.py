@@ -19,9 +19,11 @@ import multiprocessing
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -197,6 +199,12 @@ def import_ray(address: str | None) -> Any:
         # started on 127.0.0.1) unless this is off; it is read when ray is first imported.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address is not None and os.environ.get("RAY_AUTH_MODE") is None and _ray_token_available():
+        # `ray start` turns token authentication on whenever a token exists (~/.ray/auth_token, made by the
+        # first local instance), but a driver with RAY_AUTH_MODE unset does not send it and is refused
+        # ("Failed to connect to Ray cluster"). A driver in token mode also joins clusters without authentication.
+        # Ray reads the mode when it is first imported.
+        os.environ["RAY_AUTH_MODE"] = "token"
     try:
         import ray
     except ImportError as exc:
@@ -215,11 +223,31 @@ def start_ray(address: str | None, workers: int) -> tuple[Any, bool]:
                                      "configure_logging": False}
         if address is None:
             init_args.update(num_cpus=workers, _node_ip_address="127.0.0.1")
+            ray.init(**init_args)
         else:
             check_reachable(address)
-            init_args["address"] = address
-        ray.init(**init_args)
+            _join(ray, address, init_args)
     return ray, started_here
+
+
+#: Tries at joining a cluster whose address answers: a head node just started (or busy) may not have its raylet
+#: registered yet, and ``ray.init`` then fails at once with a ConnectionError.
+RAY_JOIN_ATTEMPTS = 4
+
+
+def _join(ray: Any, address: str, init_args: dict[str, Any]) -> None:
+    for attempt in range(1, RAY_JOIN_ATTEMPTS + 1):
+        try:
+            ray.init(address=address, **init_args)
+            return
+        except ConnectionError as exc:
+            if attempt == RAY_JOIN_ATTEMPTS:
+                raise ConfigError(
+                    f"the Ray cluster at ray_address={address!r} answers but could not be joined after "
+                    f"{RAY_JOIN_ATTEMPTS} tries ({exc}); check it with `ray status --address {address}` "
+                    "(a cluster with token authentication needs its token in ~/.ray/auth_token or RAY_AUTH_TOKEN)"
+                ) from None
+            time.sleep(2.0 * attempt)
 
 
 def _run_ray(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: ResultCallback,
@@ -243,6 +271,12 @@ def _run_ray(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: Result
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _ray_token_available() -> bool:
+    """Whether a Ray authentication token is at hand where Ray looks for one."""
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    return bool(os.environ.get("RAY_AUTH_TOKEN")) or Path(path or Path.home() / ".ray" / "auth_token").is_file()
 
 
 #: Seconds to wait for a TCP connection to a Ray cluster's address before giving up with a clear error.

@@ -14,6 +14,7 @@ import pytest
 
 from abr.common.inputs import envivio_cbr_video, synthetic_trace_set
 from abr.errors import ConfigError
+from abr.evaluation import engines
 from abr.evaluation.engines import run_tasks
 from abr.evaluation.harness import evaluate
 from abr.evaluation.tasks import EvaluationJob
@@ -73,6 +74,46 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_a_real_ray_cluster_gives_the_serial_results(serial_results, ray_cluster, tmp_path):
     _same_files(serial_results, _evaluate(tmp_path / "ray", engine="ray", ray_address=ray_cluster))
+
+
+class _FlakyRay:
+    """Stands in for the ``ray`` module: ``ray.init`` fails with a ConnectionError ``failures`` times."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls: list[dict[str, object]] = []
+
+    def init(self, **kwargs: object) -> None:
+        self.calls.append(kwargs)
+        if len(self.calls) <= self.failures:
+            raise ConnectionError("Failed to connect to Ray cluster")
+
+
+def test_joining_a_cluster_retries_a_head_that_is_not_ready_then_names_it(monkeypatch):
+    monkeypatch.setattr(engines.time, "sleep", lambda seconds: None)
+    ray = _FlakyRay(failures=2)
+    engines._join(ray, "127.0.0.1:6379", {"log_to_driver": False})
+    assert len(ray.calls) == 3 and ray.calls[-1] == {"address": "127.0.0.1:6379", "log_to_driver": False}
+    ray = _FlakyRay(failures=engines.RAY_JOIN_ATTEMPTS)
+    with pytest.raises(ConfigError, match=r"ray_address='127.0.0.1:6379' answers but could not be joined after 4 "
+                                          r"tries .*`ray status --address 127.0.0.1:6379` \(a cluster with token"):
+        engines._join(ray, "127.0.0.1:6379", {})
+    assert len(ray.calls) == engines.RAY_JOIN_ATTEMPTS
+
+
+def test_a_driver_with_a_token_at_hand_joins_in_token_mode(monkeypatch, tmp_path):
+    require_installed("ray", extra="ray")
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "none"))
+    engines.import_ray("127.0.0.1:6379")
+    assert "RAY_AUTH_MODE" not in os.environ  # no token anywhere: Ray's own default
+    (tmp_path / "token").write_text("0" * 64)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "token"))
+    engines.import_ray(None)
+    assert "RAY_AUTH_MODE" not in os.environ  # a local instance: ray.init chooses
+    engines.import_ray("127.0.0.1:6379")
+    assert os.environ["RAY_AUTH_MODE"] == "token"  # `ray start` clusters require the token then
 
 
 def test_an_unreachable_ray_address_fails_fast_with_a_clear_error(tmp_path):

@@ -68,13 +68,15 @@ def test_a_population_far_too_large_is_refused_before_any_work(tmp_path: Path,
     monkeypatch.setenv(MEMORY_LIMIT_ENV, str(24 * GIB))
     out = tmp_path / "run"
     result = runner.invoke(app, ["sessions", "simulate", "--out", str(out), "--users", "100000000",
-                                 "--catalog", "synthetic", "--no-plots"])
+                                 "--catalog", "synthetic", "--no-plots", "--workers", "2"])
     assert result.exit_code == 2, result.output
-    estimate = estimate_run_bytes(SessionsConfig(users=100_000_000))  # the lower bound checked first
-    assert format_gib(estimate) == "3,052.3 GiB"
+    # the lower bound checked first; the second worker process adds WORKER_BYTES (0.25 GiB)
+    estimate = estimate_run_bytes(SessionsConfig(users=100_000_000, workers=2))
+    assert format_gib(estimate) == "3,052.5 GiB"
     message = result.output.strip()
     assert message.startswith("error: a population of 100,000,000 users x 7 days x 1 policy needs an estimated "
-                              "3,052.3 GiB of memory, more than the 24.0 GiB available; use fewer --users")
+                              "3,052.5 GiB of memory, more than the 24.0 GiB available; use fewer --users "
+                              "(at most about ")
     assert len(message.splitlines()) == 1 and "Traceback" not in result.output
     assert not (out / "sessions.csv").exists()
 
