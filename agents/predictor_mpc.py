@@ -62,43 +62,44 @@ class DistributionPredictor(Protocol):
     def distribution(self, context: PlayerContext, horizon: int) -> FloatArray: ...
 
 
-#: Bins whose probability is below this for every level are left out of a step's continuation value (their
+#: Bins whose probability is below this for every level and step are left out of the continuation values (their
 #: stall is still counted exactly): they carry at most bins x 1e-6 of the mass and cost most of the time.
 NEGLIGIBLE_PROBABILITY = 1e-6
 
 
 class _Moves(NamedTuple):
-    """Where each (grid buffer, bin) goes: stall seconds, and the next buffer as grid index + weight."""
+    """Where each (grid buffer, bin) goes: the stall penalty, and the next buffer as grid index + weight."""
 
-    stall_s: FloatArray  # [buffers, bins]
-    low: npt.NDArray[np.int64]  # [buffers, bins]: the grid point at or below the next buffer
-    weight: FloatArray  # [buffers, bins]: linear weight of the grid point above
+    stall_penalty: FloatArray  # [buffers, bins]: rebuffer_penalty x stall seconds, every bin
+    low: npt.NDArray[np.int64]  # [buffers, kept bins]: the grid point at or below the next buffer
+    weight: FloatArray  # [buffers, kept bins, 1]: linear weight of the grid point above
 
 
-def _moves(buffers_s: FloatArray, times_s: FloatArray, n_grid: int, step_s: float, top_s: float,
-           chunk_duration_s: float) -> _Moves:
+def _moves(buffers_s: FloatArray, times_s: FloatArray, kept: slice, n_grid: int, step_s: float, top_s: float,
+           chunk_duration_s: float, rebuffer_penalty: float) -> _Moves:
     stall = times_s[None, :] - buffers_s[:, None]
-    after = np.minimum(np.maximum(-stall, 0.0) + chunk_duration_s, top_s)
+    position = np.minimum(np.maximum(-stall[:, kept], 0.0) + chunk_duration_s, top_s) / step_s
     np.maximum(stall, 0.0, out=stall)
-    position = after / step_s
     low = np.minimum(position.astype(np.int64), n_grid - 2)
-    return _Moves(stall, low, position - low)
+    return _Moves(stall * rebuffer_penalty, low, (position - low)[:, :, None])
 
 
-def _expected_tail(probs: FloatArray, moves: _Moves, value: FloatArray, rebuffer_penalty: float) -> FloatArray:
+def _expected_tail(probs: FloatArray, moves: _Moves, value: FloatArray, kept: slice) -> FloatArray:
     """``E[-penalty x stall + V(next buffer, q)]`` for each buffer and level ``q``: ``[buffers, levels]``."""
-    kept = np.flatnonzero(probs.max(axis=0) >= NEGLIGIBLE_PROBABILITY)
-    lo, hi = int(kept[0]), int(kept[-1]) + 1
-    value_t = np.ascontiguousarray(value.T)  # [levels, grid]
-    low = moves.low[:, lo:hi]
-    below = np.take(value_t, low, axis=1)  # [levels, buffers, kept bins]
-    above = np.take(value_t, low + 1, axis=1)
-    above -= below
-    above *= moves.weight[:, lo:hi]
-    below += above
-    expected = np.matmul(below, probs[:, lo:hi, None])[:, :, 0].T  # [buffers, levels]
-    expected -= rebuffer_penalty * (moves.stall_s @ probs.T)
+    following = (value[1:] - value[:-1])[moves.low]  # [buffers, kept bins, levels]: the slope, then V itself
+    following *= moves.weight
+    following += value[moves.low]
+    expected = np.einsum("gmq,qm->gq", following, probs[:, kept])
+    expected -= moves.stall_penalty @ probs.T
     return np.asarray(expected)
+
+
+def _best_over_levels(tail: FloatArray, gain: FloatArray) -> FloatArray:
+    """``max_q (gain[last, q] + tail[b, q])`` for each buffer and last level: ``[buffers, last levels]``."""
+    best = tail[:, :1] + gain[:, 0]
+    for q in range(1, gain.shape[1]):
+        np.maximum(best, tail[:, q:q + 1] + gain[:, q], out=best)
+    return best
 
 
 def expected_qoe(probs: FloatArray, times_s: FloatArray, *, buffer_s: float, chunk_duration_s: float,
@@ -127,17 +128,20 @@ def expected_qoe(probs: FloatArray, times_s: FloatArray, *, buffer_s: float, chu
     top_s = min(max_buffer_s, buffer_s + horizon * chunk_duration_s)
     n_grid = int(math.ceil(top_s / buffer_step_s)) + 1  # >= 2 points, reaching top_s
     value = np.zeros((n_grid, utilities.size))  # V after the horizon: 0; then V of the step after, in place
+    used = np.flatnonzero(probs.max(axis=(0, 1)) >= NEGLIGIBLE_PROBABILITY)
+    kept = slice(int(used[0]), int(used[-1]) + 1)
     if horizon > 1:
         grid = np.arange(n_grid, dtype=np.float64) * float(buffer_step_s)
-        moves = _moves(grid, times_s, n_grid, buffer_step_s, top_s, chunk_duration_s)
+        moves = _moves(grid, times_s, kept, n_grid, buffer_step_s, top_s, chunk_duration_s, rebuffer_penalty)
         for k in range(horizon - 1, 0, -1):  # before chunk k the buffer is at most buffer_s + k x chunk_duration_s
             rows = min(n_grid, int(math.ceil((buffer_s + k * chunk_duration_s) / buffer_step_s)) + 1)
-            reachable = _Moves(moves.stall_s[:rows], moves.low[:rows], moves.weight[:rows])
-            tail = _expected_tail(probs[k], reachable, value, rebuffer_penalty)
-            value[:rows] = (gain[None, :, :] + tail[:, None, :]).max(axis=2)
+            reachable = _Moves(moves.stall_penalty[:rows], moves.low[:rows], moves.weight[:rows])
+            tail = _expected_tail(probs[k], reachable, value, kept)
+            value[:rows] = _best_over_levels(tail, gain)
             value[rows:] = value[rows - 1]  # unreachable: only ever weighted from beyond the reach too
-    now = _moves(np.array([float(buffer_s)]), times_s, n_grid, buffer_step_s, top_s, chunk_duration_s)
-    return np.asarray(gain[last_idx] + _expected_tail(probs[0], now, value, rebuffer_penalty)[0])
+    now = _moves(np.array([float(buffer_s)]), times_s, kept, n_grid, buffer_step_s, top_s, chunk_duration_s,
+                 rebuffer_penalty)
+    return np.asarray(gain[last_idx] + _expected_tail(probs[0], now, value, kept)[0])
 
 
 @dataclass(slots=True)
