@@ -280,7 +280,7 @@ def make_content(out_dir: str | Path, *, ladder_kbps: Sequence[float] = ENVIVIO_
                  duration_s: float = 192.0, segment_s: float = DEFAULT_SEGMENT_S, fps: int = DEFAULT_FPS,
                  source: str | Path | None = None, audio_kbps: float | None = None, pattern: str = "scenes",
                  seed: int = DEFAULT_SCENE_SEED, measure_quality: bool = True,
-                 max_height: int | None = None) -> Content:
+                 max_height: int | None = None, threads: int = 0) -> Content:
     """Encode DASH content into ``out_dir`` (which must not exist or be empty) and write its size and quality table.
 
     Args:
@@ -298,6 +298,8 @@ def make_content(out_dir: str | Path, *, ladder_kbps: Sequence[float] = ENVIVIO_
             into the table (``sizes/video_ssim_db_<level>``).
         max_height: cap the frame height of every rendition (e.g. 180 for a quick test); ``None``: the ladder's
             own sizes (up to 1080p for 4300 kbit/s).
+        threads: x264 threads (0: ffmpeg's choice). x264's rate control under VBV is not bit-exact across runs
+            with several threads (sizes and SSIM differ by a few hundredths of a dB); 1 makes them reproducible.
 
     Raises:
         ConfigError: a bad parameter, ffmpeg missing, or ffmpeg failing (its message is included).
@@ -326,7 +328,8 @@ def make_content(out_dir: str | Path, *, ladder_kbps: Sequence[float] = ENVIVIO_
                   else [Scene("testsrc2", duration_s, 0, 0.0)])
     try:
         cmd = ffmpeg_command(work, ladder_kbps=ladder, duration_s=duration_s, segment_s=segment_s, fps=fps,
-                             source=src, audio_kbps=audio_kbps, scenes=scenes, max_height=max_height)
+                             source=src, audio_kbps=audio_kbps, scenes=scenes, max_height=max_height,
+                             threads=threads)
         logger.info("encoding %d renditions: %s", len(ladder), " ".join(cmd))
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
