@@ -2,9 +2,9 @@
 # The shipped policy `ppo` from scratch, everything included (one command):
 #   bash scripts/train_robust.sh [RUN_DIR]        (default runs/ppo_robust)
 # 1. prints `abr bench` (the machine's speed, to read the training time against);
-# 2. trains agents/models/ppo_robust.toml: the imitation stage (the offline optimum's demonstrations, solved
-#    inside the run; its figures in RUN_DIR/imitation.json), then PPO (its broad synthetic traces and rescaled
-#    copies are generated inside the run, seeded);
+# 2. trains agents/models/ppo_robust.toml: PPO, its broad synthetic traces generated inside the run, seeded
+#    (a config with imitation_teacher = "optimal" first runs the imitation stage, its figures in
+#    RUN_DIR/imitation.json, copied beside the model; the shipped recipe does not: docs/experiments/imitation.md);
 # 3. exports the best validation model (ONNX, JSON weights, encoder spec, verified test vectors) and copies
 #    its inference copy (actor only) to agents/models/ppo_robust.zip, with the run's config and learning curve.
 # The same seed gives the same model. Times and steps/s are printed at each step.
