@@ -14,6 +14,8 @@ form             meaning                                          example
 ``ppo:PATH``     a trained PPO model zip (greedy; ``agents.rl``)  ``ppo:runs/a/best_model.zip``
 ``a2c:PATH``     a trained A2C model zip (greedy)                 ``a2c:runs/b/model.zip``
 ``predictor-mpc:PATH`` predictor-mpc over another predictor ``.npz``  ``predictor-mpc:runs/p/predictor.npz``
+``py:MOD:NAME``  the user's Policy class or factory NAME in module  ``py:my_abr:MyPolicy``,
+                 MOD, or in a file (``agents.external``)           ``py:code/mine.py:MyPolicy``
 ===============  ===============================================  =====================
 
 Shipped policies (``agents/models``; :data:`SHIPPED_MODELS`, listed by ``abr agents``):
@@ -48,9 +50,10 @@ from agents.base import Policy
 from agents.bba import BBA
 from agents.bola import Bola, BolaE
 from agents.dynamic import Dynamic
+from agents.external import is_external, make_external
 from agents.mpc import fast_mpc, robust_mpc
 from agents.optimal import OfflineOptimal
-from agents.predictor_mpc import PredictorMPC, predictor_mpc
+from agents.predictor_mpc import SHIPPED_PREDICTOR, PredictorMPC, predictor_mpc
 from agents.rate_based import RateBased
 from agents.simple import FixedQuality, RandomQuality
 from agents.soda import SodaPolicy
@@ -134,15 +137,20 @@ def _model_agent(algorithm: str, path: str | None) -> Policy:
 
 
 def agent_model_file(name: str) -> Path | None:
-    """The model file a model agent plays (``ppo``, ``ppo-v1``, ``ppo:PATH``), ``None`` for the other agents.
+    """The model file a model agent plays (``ppo``, ``ppo-v1``, ``ppo:PATH``; the predictor ``.npz`` of
+    ``predictor-mpc`` and ``predictor-mpc:PATH``), ``None`` for the other agents.
 
     >>> agent_model_file("bba") is None, agent_model_file("ppo:runs/a/best_model.zip")
     (True, PosixPath('runs/a/best_model.zip'))
+    >>> agent_model_file("predictor-mpc").name
+    'predictor_mpc.npz'
     """
     key = name.strip()
     if key.lower() in SHIPPED_MODELS:
         return SHIPPED_MODELS[key.lower()][1]
     base, has_path, path = key.partition(":")
+    if base.strip().lower() == "predictor-mpc":
+        return Path(path.strip()) if has_path and path.strip() else SHIPPED_PREDICTOR
     if base.strip().lower() not in MODEL_AGENTS:
         return None
     return Path(path.strip()) if has_path and path.strip() else SHIPPED_PPO_MODEL
@@ -154,6 +162,8 @@ def make_agent(name: str) -> Policy:
     >>> make_agent("bba").name, make_agent("Fixed:3").level_idx
     ('bba', 3)
     """
+    if is_external(name):
+        return make_external(name)
     if name.strip().lower() in SHIPPED_MODELS:
         from agents.rl import RLPolicy  # imports torch and stable-baselines3 lazily
 

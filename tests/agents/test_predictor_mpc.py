@@ -12,7 +12,7 @@ import pytest
 from agents.errors import PolicyLoadError
 from agents.predictor_mpc import SHIPPED_PREDICTOR, PredictorMPC, expected_qoe
 from agents.provenance import seen_families, seen_fingerprints
-from agents.registry import agent_names, make_agent
+from agents.registry import agent_model_file, agent_names, make_agent
 from agents.ttp import NUM_FEATURES, TransmissionTimePredictor, feature_rows, history_features, metadata_path
 from simulator.config import preset
 from simulator.context import PlayerContext
@@ -134,6 +134,9 @@ def test_corrupt_or_incomplete_weights_are_refused_naming_the_file(tmp_path: Pat
 
 def test_shipped_predictor_plays_sessions_and_follows_the_link(data_dir: Path) -> None:
     assert "predictor-mpc" in agent_names()
+    # The evaluation journal hashes this file: a retrained predictor is not resumed as the old one.
+    assert agent_model_file("predictor-mpc") == SHIPPED_PREDICTOR
+    assert agent_model_file("predictor-mpc:runs/p/predictor.npz") == Path("runs/p/predictor.npz")
     assert SHIPPED_PREDICTOR.stat().st_size < 1_000_000
     video = Video.cbr([300e3, 750e3, 1200e3, 1850e3, 2850e3, 4300e3], chunk_duration_s=4.0, n_chunks=48)
     config = preset("pensieve")
