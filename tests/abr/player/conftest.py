@@ -27,7 +27,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture(scope="session")
 def player_content(tmp_path_factory: pytest.TempPathFactory) -> Content:
     require_ffmpeg()
-    return make_content(tmp_path_factory.mktemp("content") / "envivio80", duration_s=TEST_CONTENT_S)
+    # The default source (seeded scenes) without the SSIM pass, which test_content_quality.py covers on small
+    # encodes: measuring 80 s at up to 1080p would add a minute to every suite that uses this content.
+    return make_content(tmp_path_factory.mktemp("content") / "envivio80", duration_s=TEST_CONTENT_S,
+                        measure_quality=False)
 
 
 def constant_trace(mbps: float, name: str, seconds: int = 600) -> Trace:
