@@ -56,6 +56,7 @@ from agents._checks import check_positive
 from agents.throughput import ThroughputEstimator
 from simulator.context import PlayerContext
 from simulator.errors import ConfigError
+from simulator.qoe import QoEWeights
 from traces.types import Video
 
 #: Paper 5.2: "we limit the prediction horizon length to at most 10 s".
@@ -171,6 +172,7 @@ class SodaPolicy:
     name: str = "soda"
     _estimator: ThroughputEstimator = field(init=False, repr=False)
     _sequences: dict[tuple[int, int, int, int], IntArray] = field(default_factory=dict, repr=False)
+    _qoe_per_chunk: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("target_buffer_s", "max_horizon_s", "max_buffer_s"):
@@ -198,6 +200,11 @@ class SodaPolicy:
     def reset(self, rng: np.random.Generator | None = None) -> None:
         self._estimator.reset()
 
+    def use_qoe(self, qoe: QoEWeights) -> None:
+        """The rollout loop's QoE hook (``agents.base.QoEAwarePolicy``): under a per-chunk QoE (``ssim``) plan
+        with the video's quality, as ``use_video_quality=True`` does; under the bitrate kinds, as configured."""
+        self._qoe_per_chunk = qoe.is_per_chunk
+
     def horizon(self, context: PlayerContext) -> int:
         """``K``: intervals planned, ``floor(max_horizon_s / dt)`` (at least 1), no more than the chunks left."""
         k = max(1, int(math.floor(self.max_horizon_s / context.video.chunk_duration_s + 1e-9)))
@@ -214,7 +221,8 @@ class SodaPolicy:
         perceptual quality when ``use_video_quality`` (scaled over the whole video's table), else the ladder
         (:func:`bitrate_utilities`).
         """
-        quality = video_quality_table(context.video) if self.use_video_quality else None
+        use_quality = self.use_video_quality or self._qoe_per_chunk
+        quality = video_quality_table(context.video) if use_quality else None
         if self.utility_fn is not None:
             table = np.asarray(self.utility_fn(context, horizon), dtype=np.float64)
             low, high = (float(table.min()), float(table.max())) if table.size else (0.0, 0.0)

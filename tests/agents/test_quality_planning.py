@@ -14,6 +14,7 @@ import pytest
 from agents.base import QoEAwarePolicy
 from agents.mpc import MPC, MPCBatch
 from agents.optimal import OfflineOptimal, solve_offline_optimum
+from agents.soda import SodaPolicy
 from simulator.config import preset
 from simulator.context import PlayerContext
 from simulator.metrics import session_metrics
@@ -90,3 +91,17 @@ def test_optimum_under_ssim_weighs_stalls_at_100_per_second() -> None:
     plan = solve_offline_optimum(slow, video, config, SSIM)
     assert plan.qualities[0] == 1 and set(plan.qualities[1:]) == {0}
     assert plan.rebuffer_s > 0  # the forced first chunk stalls (startup counts as rebuffering in this preset)
+
+
+def test_soda_takes_quality_from_the_qoe_hook() -> None:
+    video, trace, config = _video(), _fast_trace(), preset("pensieve")
+    history = tuple(run_session(MPC(), trace, video, config)[:5])  # next: chunk 5, where level 1 is the worse
+    context = PlayerContext(video, history, buffer_s=history[-1].buffer_s)
+    policy = SodaPolicy()
+    assert isinstance(policy, QoEAwarePolicy)
+    policy.use_qoe(QoEWeights())
+    by_bitrate = policy.level_utilities(context, 2)
+    assert by_bitrate[0, 1] > by_bitrate[0, 0]  # the ladder: level 1 is worth more
+    run_session(policy, trace, video, config, qoe=SSIM)  # the rollout loop calls use_qoe
+    by_quality = policy.level_utilities(context, 2)
+    assert by_quality[0, 0] > by_quality[0, 1]  # chunk 5: 20 dB at level 0 against 8 dB at level 1
