@@ -64,7 +64,7 @@ class _Player:
             if policy is None:
                 policy = self.policies[agent] = make_agent(agent)
             outcomes = run_session(policy, trace, video, job.sim_config, rng=rng, qoe=job.qoe, core=job.core)
-            metrics = session_metrics(outcomes, video.bitrates_bps, job.qoe, chunk_duration_s=video.chunk_duration_s)
+            metrics = session_metrics(outcomes, video, job.qoe, chunk_duration_s=video.chunk_duration_s)
         except Exception as exc:
             where = f" ({trace.source})" if trace.source else ""
             logger.info("agent %r failed on trace %r%s of trace set %r: %s: %s", agent, trace.name, where,
