@@ -4,7 +4,8 @@ Commands: ``abr evaluate`` (:mod:`abr.cli.evaluate`), ``abr bench`` (:mod:`abr.c
 ``abr presets`` (here), ``abr traces info|convert`` and ``abr download`` (:mod:`abr.cli.data`), ``abr train`` and
 ``abr export`` (:mod:`abr.cli.training`), ``abr player content|serve``, ``abr play`` and ``abr fidelity``
 (:mod:`abr.cli.player`), ``abr sessions simulate|recommender`` (:mod:`abr.cli.sessions`), ``abr generalization``
-(:mod:`abr.cli.generalization`), ``abr predictor train|evaluate`` (:mod:`abr.cli.predictor`). Only the CLI
+(:mod:`abr.cli.generalization`), ``abr benchmark`` (:mod:`abr.cli.benchmark`), ``abr predictor train|evaluate``
+(:mod:`abr.cli.predictor`). Only the CLI
 configures logging (a rich handler on stderr; ``-v`` info, ``-vv`` debug, ``-q`` errors only) and draws progress
 bars. Exit codes: see :mod:`abr.cli.common`.
 """
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from abr.cli.bench import bench_command
+from abr.cli.benchmark import benchmark_command
 from abr.cli.common import (
     configure_logging,
 )
@@ -52,6 +54,7 @@ app.command("fidelity")(fidelity_command)
 app.command("generalization")(generalization_command)
 app.command("evaluate")(evaluate_command)
 app.command("bench")(bench_command)
+app.command("benchmark")(benchmark_command)
 
 
 

@@ -346,9 +346,14 @@ def _validate(agent_names: Sequence[str], trace_sets: Mapping[str, Sequence[Trac
 
 
 def _agent_key(name: str) -> str:
-    """The registry key of an agent name: lowercase, except a model path after ``ppo:``/``a2c:``."""
+    """The registry key of an agent name: lowercase, except a file path after ``ppo:``/``a2c:``/``predictor-mpc:``
+    and the import path of a ``py:`` agent.
+
+    >>> _agent_key("BBA"), _agent_key("ppo:Runs/M.zip"), _agent_key("PY:My_Mod:MyPolicy")
+    ('bba', 'ppo:Runs/M.zip', 'py:My_Mod:MyPolicy')
+    """
     head, sep, tail = name.strip().partition(":")
-    if sep and head.lower() in MODEL_AGENTS:
+    if sep and (head.lower() in MODEL_AGENTS or head.lower() in ("predictor-mpc", "py")):
         return f"{head.lower()}:{tail}"
     return name.strip().lower()
 

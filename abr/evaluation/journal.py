@@ -31,6 +31,7 @@ from typing import IO, Any
 from abr.common.atomic import write_text_atomic
 from abr.errors import ConfigError
 from abr.evaluation.tasks import EvaluationJob, SessionFailure, SessionResult
+from agents.external import code_hash
 from agents.registry import agent_model_file
 from simulator.metrics import session_metrics
 from simulator.records import ChunkOutcome
@@ -59,12 +60,16 @@ def fingerprint(job: EvaluationJob) -> str:
 
 
 def _models_hash(job: EvaluationJob) -> bytes:
-    """The content of every model file the job's agents play: a retrained ``ppo`` is another evaluation."""
+    """The content of every model file the job's agents play, and of the code file of every ``py:`` agent: a
+    retrained ``ppo`` or an edited policy is another evaluation."""
     digest = hashlib.sha256()
     for agent in job.agents:
         file = agent_model_file(agent)
         if file is not None and file.is_file():
             digest.update(agent.encode() + hashlib.sha256(file.read_bytes()).digest())
+        code = code_hash(agent)  # a user's policy (py:...): a changed file is another evaluation
+        if code is not None:
+            digest.update(agent.encode() + code.encode())
     return digest.digest()
 
 
