@@ -194,3 +194,12 @@ def test_a_killed_benchmark_resumes_to_the_tables_of_an_uninterrupted_one(tmp_pa
     assert fresh.returncode == 0, fresh.stderr
     assert (killed / "leaderboard.csv").read_bytes() == (tmp_path / "fresh" / "leaderboard.csv").read_bytes()
     assert len(read_csv(killed / "leaderboard.csv")) == 3 * 3  # members x (bba, rb, optimal)
+
+
+def test_ray_workers_import_the_user_policy_and_give_the_local_leaderboard(tiny_run, tmp_path):
+    from .._requirements import require_installed
+
+    require_installed("ray", extra="ray")
+    result, data = tiny_run
+    on_ray = run_benchmark(tmp_path / "ray", agents=AGENTS, data_dir=data, engine="ray", workers=2, seed=1)
+    assert (on_ray.out_dir / "leaderboard.csv").read_bytes() == (result.out_dir / "leaderboard.csv").read_bytes()
