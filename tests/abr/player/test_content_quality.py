@@ -4,6 +4,7 @@ complex scenes, higher for higher levels, deterministic. Small encodes: 1-s segm
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -78,3 +79,16 @@ def test_same_seed_same_table_and_the_old_pattern_stays(tmp_path: Path) -> None:
     meta = json.loads((old.folder / "content.json").read_text())
     assert meta["source"] == "ffmpeg testsrc2" and meta["scenes"][0]["kind"] == "testsrc2" and meta["quality"] is None
     assert old.ssim_db is None and read_video(old.folder / "sizes", chunk_duration_s=1.0).ssim_db is None
+
+
+def test_a_users_video_is_measured_against_itself(tmp_path: Path) -> None:
+    # A 4:3 source: the reference is the source letterboxed into the top frame, as the renditions are.
+    src = tmp_path / "src.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=12:duration=3",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", str(src)], check=True)
+    c = make_content(tmp_path / "user", source=src, duration_s=3, ladder_kbps=[40, 1500], **SMALL)
+    ssim = np.asarray(c.ssim_db)
+    assert ssim.shape == (3, 2) and np.all(ssim[:, 0] < ssim[:, 1]), ssim
+    assert ssim[:, 1].min() > 15.0, ssim  # 1.5 Mbit/s of a simple pattern at 320x180: close to the source
+    meta = json.loads((c.folder / "content.json").read_text())
+    assert meta["source"] == str(src) and meta["scenes"] is None and meta["pattern"] is None
