@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from abr.cli import app
 from abr.player.content import ENVIVIO_LADDER_KBPS, Content, make_content, read_content, scene_plan
 from simulator.qoe import QoEWeights
 from traces.videos import read_video
@@ -92,3 +94,25 @@ def test_a_users_video_is_measured_against_itself(tmp_path: Path) -> None:
     assert ssim[:, 1].min() > 15.0, ssim  # 1.5 Mbit/s of a simple pattern at 320x180: close to the source
     meta = json.loads((c.folder / "content.json").read_text())
     assert meta["source"] == str(src) and meta["scenes"] is None and meta["pattern"] is None
+
+
+def test_cli_makes_scenes_with_ssim_and_plays_them_under_the_ssim_qoe(tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(app, ["player", "content", str(out), "--ladder-kbps", "300,1500", "--duration", "8",
+                                      "--segment", "4", "--fps", "12", "--max-height", "180", "--seed", "4"])
+    assert result.exit_code == 0, result.output
+    means = np.asarray(read_content(out).ssim_db).mean(axis=0)
+    assert f"mean SSIM per level (dB): {means[0]:.1f}, {means[1]:.1f}" in result.output
+    assert json.loads((out / "content.json").read_text())["seed"] == 4
+    # The same table (4-s chunks, what a video_size_N folder is read with) evaluates under --qoe ssim; the default
+    # stand-in video (sizes only) is refused by that QoE alone.
+    run = CliRunner().invoke(app, ["evaluate", "--agent", "bba", "--synthetic", "1", "--video", str(out / "sizes"),
+                                   "--qoe", "ssim", "--out", str(tmp_path / "eval")])
+    assert run.exit_code == 0, run.output
+    refused = CliRunner().invoke(app, ["evaluate", "--agent", "bba", "--synthetic", "1", "--qoe", "ssim",
+                                       "--out", str(tmp_path / "refused")])
+    assert refused.exit_code != 0 and "needs the per-chunk quality (SSIM dB)" in refused.output
+    assert "abr player content" in refused.output and not (tmp_path / "refused").exists()
+    accepted = CliRunner().invoke(app, ["evaluate", "--agent", "bba", "--synthetic", "1", "--qoe", "linear",
+                                        "--out", str(tmp_path / "linear")])
+    assert accepted.exit_code == 0, accepted.output
