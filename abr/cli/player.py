@@ -86,9 +86,9 @@ def _content(content: Path | None):  # type: ignore[no-untyped-def]
 
     if content is not None:
         return read_content(content)
-    cache = Path(os.environ.get("ABR_CACHE_DIR", Path.home() / ".cache" / "abr")) / "content" / "envivio-192s"
+    cache = Path(os.environ.get("ABR_CACHE_DIR", Path.home() / ".cache" / "abr")) / "content" / "envivio-scenes-192s"
     if not (cache / "content.json").is_file():
-        Console(stderr=True).print(f"making the default content in {cache} (once; about a minute)")
+        Console(stderr=True).print(f"making the default content in {cache} (once; a few minutes)")
         return make_content(cache, duration_s=DEFAULT_CONTENT_S)
     return read_content(cache)
 
