@@ -9,8 +9,11 @@ p10, the mean of the worst 5%, rebuffer ratio, share of the optimum, paired diff
 BOLA-E) and a rank; written as ``leaderboard.csv``, ``leaderboard.json``, ``leaderboard.md`` and
 ``leaderboard.png`` (:mod:`abr.evaluation.benchmark_report`).
 
-Ranks: per member, agents are ranked by mean QoE (``qoe_excl_first``), and an agent's rank is one plus the
-number of agents whose CI lies entirely above its own, so agents whose CIs overlap share a rank. The offline
+Ranks: per member, on QoE without the first chunk (``qoe_excl_first``), an agent's rank is one plus the number of
+agents better than it on the same traces: the 95% paired-bootstrap CI of the mean per-trace difference lies above
+zero (:func:`paired_ranks`). Agents not told apart share a rank. Every agent plays the same traces, so the paired
+difference is the comparison that counts; the CIs of the agents' own means (shown) are several times wider, since
+most of their width is how traces differ, and would tie nearly everyone. The offline
 optimum plays everywhere but is an upper bound, not a player: it is shown and never ranked. A learned policy is
 never ranked on a member whose traces it was trained or validated on (by content hash, from the provenance
 its model file records, :mod:`agents.provenance`): its row is shown, marked ``trained on``. Members marked
@@ -19,7 +22,7 @@ are shown with the published reference results of the Pensieve simulator beside 
 
 The standard suite (:func:`standard_suite`): the Envivio title (``envivio_dash3``) on the test split of every
 shared family, unscaled and scaled to 1.25 Mbit/s (the fcc + norway test mean); the MERINA titles
-(``merina_avengers``, ``merina_ssb_sita_sings_the_blues``, Envivio ladder) and ``sabre_bbb`` (10 levels) on
+(``merina_avengers``, ``merina_ssb_sita_sings_the_blues``, Envivio ladder) and ``sabre_bbb/bbb.json`` (10 levels) on
 ``fcc/test`` and ``norway/test``; and ``genet_benchmark``'s FCC and Norway test sets, unranked. Agents that
 play one ladder only (a trained policy's level count) sit out the titles of another.
 """
@@ -35,12 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from abr.common.inputs import TraceSetInput, load_trace_set, load_video, rescaled_trace_set
 from abr.common.run_folder import LOCK_FILE, RECORD_FILE, RunFolder, read_record
 from abr.errors import ConfigError
 from abr.evaluation.generalization import DEFAULT_FAMILIES, DEFAULT_SCALE_MEAN_MBPS, OPTIMUM
 from abr.evaluation.generalization_stats import GeneralizationRow, group_rows
 from abr.evaluation.harness import EvaluationResult, ProgressCallback, evaluate
+from abr.evaluation.stats import bootstrap_generator, bootstrap_means, percentile_interval
 from abr.evaluation.tables import session_row
 from agents.external import code_hash
 from agents.provenance import seen_fingerprints
@@ -61,7 +67,7 @@ ENVIVIO_LADDER_KBPS: tuple[float, ...] = (300.0, 750.0, 1200.0, 1850.0, 2850.0, 
 DEFAULT_VIDEO = "envivio_dash3"
 TITLES: tuple[tuple[str, tuple[float, ...] | None], ...] = (
     ("merina_avengers", ENVIVIO_LADDER_KBPS), ("merina_ssb_sita_sings_the_blues", ENVIVIO_LADDER_KBPS),
-    ("sabre_bbb", None))
+    ("sabre_bbb/bbb.json", None))
 TITLE_SETS: tuple[str, ...] = ("fcc/test", "norway/test")
 #: genet_benchmark's sets and the name of each in the reference results (``pensieve_fixed_env_results.csv``).
 GENET_SETS: dict[str, str] = {"genet_benchmark/fcc-test": "fcc-test", "genet_benchmark/norway-test": "norway-test"}
@@ -99,8 +105,12 @@ class SuiteMember:
 
     @property
     def group(self) -> str:
-        """The evaluation it is played in (``<video>/<scaling>``)."""
-        return f"{Path(self.video).name}/{self.scaling}"
+        """The evaluation it is played in (``<video>/<scaling>``; a video spec's slashes become ``_``).
+
+        >>> SuiteMember("fcc/test", "sabre_bbb/bbb.json").group
+        'sabre_bbb_bbb/unscaled'
+        """
+        return f"{self.video.strip('/').replace('/', '_').removesuffix('.json')}/{self.scaling}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +119,7 @@ class LeaderboardRow:
 
     member: SuiteMember
     stats: GeneralizationRow
-    #: 1 + the agents whose CI lies above this one's; None: not ranked (the optimum, trained-on content, unranked).
+    #: 1 + the agents better on the same traces (paired CI); None: not ranked (the optimum, trained-on, unranked).
     rank: int | None
     note: str = ""
 
@@ -177,16 +187,28 @@ def standard_suite(data_dir: str | Path | None = None, *, scale_mean_mbps: float
     return members, missing
 
 
-def ci_ranks(intervals: Mapping[str, tuple[float, float, float]]) -> dict[str, int]:
-    """Rank of each agent from ``(mean, ci_low, ci_high)``: 1 + the agents whose CI lies entirely above its own.
+def paired_ranks(values: Mapping[str, Sequence[float]], seed: int) -> dict[str, int]:
+    """Rank of each agent from its per-trace values (every agent's in the same trace order): 1 + the agents that
+    are better than it on the same traces, with a 95% paired-bootstrap CI of the mean difference above zero.
 
-    Agents whose CIs overlap share a rank (they are not told apart).
+    Agents not told apart (the CI of their difference spans zero) share a rank; the bootstrap draws one set of
+    trace resamples from ``seed`` and uses it for every pair.
 
-    >>> ci_ranks({"a": (10, 9, 11), "b": (8.5, 7, 9.5), "c": (3, 2, 4)})
+    >>> paired_ranks({"a": [3.0, 5.0, 7.0, 9.0], "b": [2.9, 5.0, 6.9, 9.1], "c": [1.0, 2.0, 3.0, 4.0]}, 0)
     {'a': 1, 'b': 1, 'c': 3}
     """
-    return {a: 1 + sum(1 for b, (_, low_b, _) in intervals.items() if b != a and low_b > high_a)
-            for a, (_, _, high_a) in intervals.items()}
+    agents = list(values)
+    data = {a: np.asarray(values[a], dtype=np.float64) for a in agents}
+    pairs = [(a, b) for a in agents for b in agents if a != b]
+    if not pairs:
+        return {a: 1 for a in agents}
+    differences = np.stack([data[b] - data[a] for a, b in pairs])
+    means = bootstrap_means(differences, bootstrap_generator(seed))
+    better = dict.fromkeys(agents, 0)
+    for (a, _), resampled in zip(pairs, means, strict=True):
+        low, _ = percentile_interval(resampled)
+        better[a] += int(low > 0)
+    return {a: 1 + better[a] for a in agents}
 
 
 def learned_seen(agent: str) -> frozenset[str] | None:
@@ -365,14 +387,20 @@ def leaderboard_rows(members: Sequence[SuiteMember], evaluations: Mapping[str, E
                            scaling=m.scaling, scale_factor=float("nan"), model_agent="", seed=seed)
         fingerprints = {trace_fingerprint(t) for t in unscaled_sets[m.trace_set].traces}
         trained_on = {s.agent for s in stats if fingerprints & (seen.get(s.agent) or frozenset())}
-        rankable = {s.agent: (s.mean, s.ci_low, s.ci_high) for s in stats
-                    if m.ranked and s.agent != OPTIMUM and s.agent not in trained_on}
-        ranks = ci_ranks(rankable)
+        rankable = [s.agent for s in stats if m.ranked and s.agent != OPTIMUM and s.agent not in trained_on]
+        ranks = paired_ranks(_per_trace(sessions, rankable), seed)
         for s in stats:
             note = ("upper bound" if s.agent == OPTIMUM else TRAINED_ON if s.agent in trained_on
                     else "" if m.ranked else "unranked")
             rows.append(LeaderboardRow(m, s, ranks.get(s.agent), note))
     return rows
+
+
+def _per_trace(sessions: Sequence[Mapping[str, Any]], agents: Sequence[str]) -> dict[str, list[float]]:
+    """Each agent's ``qoe_excl_first`` on the traces every one of them finished, in trace order."""
+    by_agent = {a: {str(r["trace"]): float(r[METRIC]) for r in sessions if r["agent"] == a} for a in agents}
+    common = sorted(set.intersection(*(set(v) for v in by_agent.values()))) if by_agent else []
+    return {a: [by_agent[a][t] for t in common] for a in agents}
 
 
 def _tagged(progress: ProgressCallback | None, group: str) -> ProgressCallback | None:

@@ -7,7 +7,8 @@
   published reference means of the unranked comparison, the run's own runtime, versions and git commit.
 * ``leaderboard.md``: the overall standing (mean rank over the ranked members, first places), one table per
   member, the comparison with the published numbers, and the runtime.
-* ``leaderboard.png``: the rank of every agent on every ranked member at a glance.
+* ``leaderboard.png``: the rank of every agent on every ranked member at a glance (ranks: paired differences,
+  :func:`abr.evaluation.benchmark.paired_ranks`).
 
 Every file is written atomically after the evaluations, so a failed run leaves none of them half-written.
 """
@@ -131,9 +132,11 @@ def render_markdown(document: Mapping[str, Any], rows: Sequence[LeaderboardRow],
              f"QoE is `{settings['metric']}` (the mean per trace without the first chunk), preset "
              f"`{settings['preset']}`, seed {settings['seed']}, session core `{settings['core']}`; scaled sets are "
              f"scaled to a time-weighted mean of {settings['scale_mean_mbps']} Mbit/s. Per member, an agent's rank is "
-             "1 + the agents whose 95% bootstrap CI lies entirely above its own, so agents whose CIs overlap share "
-             "a rank. The offline optimum (`optimal`) is an upper bound and never ranked; a learned policy is not "
-             "ranked on traces it was trained on (`trained on`).", "",
+             "1 + the agents better than it on the same traces (the 95% paired-bootstrap CI of the mean per-trace "
+             "difference above zero), so agents not told apart share a rank; the CI shown beside each mean is that "
+             "of the agent's own mean, much wider, since most of it is how traces differ. The offline optimum "
+             "(`optimal`) is an upper bound and never ranked; a learned policy is not ranked on traces it was "
+             "trained on (`trained on`).", "",
              f"Runtime of the run that wrote this file: {document['runtime_s']:.0f} s"
              + (f" (evaluations read back from an earlier run: {', '.join(document['evaluations_read_back'])})"
                 if document["evaluations_read_back"] else "") + ".", "", "![ranks](leaderboard.png)", "",
@@ -199,5 +202,5 @@ def draw_ranks(fig: Any, rows: Sequence[LeaderboardRow], members: Sequence[Suite
     ax.set_yticks(range(len(agents)), agents, fontsize=8)
     labels = [f"{Path(m.video).name.replace('merina_', '')[:14]}\n{m.trace_set}\n{m.scaling}" for m in ranked]
     ax.set_xticks(range(len(ranked)), labels, fontsize=6, rotation=90)
-    ax.set_title("Rank per suite member (1 = best; shared where CIs overlap)", fontsize=9)
+    ax.set_title("Rank per suite member (1 = best; shared where the paired CI spans zero)", fontsize=9)
     fig.colorbar(image, ax=ax, label="rank", shrink=0.8)

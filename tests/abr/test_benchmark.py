@@ -15,7 +15,7 @@ import pytest
 
 from abr.common.inputs import synthetic_trace_set
 from abr.evaluation import benchmark
-from abr.evaluation.benchmark import ci_ranks, learned_seen, run_benchmark, standard_suite
+from abr.evaluation.benchmark import learned_seen, paired_ranks, run_benchmark, standard_suite
 from abr.evaluation.journal import JOURNAL_FILE, fingerprint
 from abr.evaluation.tasks import EvaluationJob
 from agents.external import make_external
@@ -59,17 +59,22 @@ def _data(root: Path, n_fast: int = 8, n_genet: int = 3) -> Path:
     return root
 
 
-def test_ci_ranks_share_a_rank_only_where_cis_overlap():
-    ranks = ci_ranks({"a": (10.0, 9.0, 11.0), "b": (8.0, 7.0, 9.5), "c": (6.0, 5.0, 8.5), "d": (1.0, 0.0, 2.0)})
-    # b overlaps a: shares rank 1; c overlaps b but lies below a: rank 2; d lies below all three: rank 4
-    assert ranks == {"a": 1, "b": 1, "c": 2, "d": 4}
+def test_ranks_come_from_paired_differences_on_the_same_traces():
+    a = [1.0, 5.0, 9.0, 13.0, 17.0, 21.0]
+    b = [x - 0.5 for x in a]  # always 0.5 behind a: the agents' own CIs overlap almost entirely
+    c = [x + d for x, d in zip(a, [0.3, -0.3, 0.2, -0.2, 0.1, -0.1], strict=True)]  # as good as a on average
+    d = [0.0] * 6  # below everyone on every trace but the first
+    ranks = paired_ranks({"a": a, "b": b, "c": c, "d": d}, seed=0)
+    # a - b is 0.5 on every trace (CI [0.5, 0.5]); c - a is noise around 0 (its CI spans zero: a tie); c - b is
+    # 0.5 +- at most 0.3, above zero on every trace; everyone is above d on every trace (d: 0, the others >= 0.5)
+    assert ranks == {"a": 1, "c": 1, "b": 3, "d": 4}
 
 
 def test_the_standard_suite_is_what_the_data_directory_holds(tmp_path):
     members, missing = standard_suite(_data(tmp_path / "data"))
     assert [(m.trace_set, m.scaling, m.ranked) for m in members] == [
         ("fcc/test", "unscaled", True), ("fcc/test", "scaled", True), ("genet_benchmark/fcc-test", "unscaled", False)]
-    assert "trace set norway/test" in missing and "video sabre_bbb" in missing
+    assert "trace set norway/test" in missing and "video sabre_bbb/bbb.json" in missing
 
 
 AGENTS = ["bba", "fixed:0", f"py:{__name__}:HalfwayPolicy"]
@@ -92,12 +97,13 @@ def test_the_leaderboard_ranks_every_agent_by_its_ci_on_every_member(tiny_run):
         for scaling in {r["scaling"] for r in rows if r["trace_set"] == member}:
             group = [r for r in rows if r["trace_set"] == member and r["scaling"] == scaling]
             assert next(r for r in group if r["agent"] == "optimal")["note"] == "upper bound"
-            players = {r["agent"]: (float(r["mean"]), float(r["ci_low"]), float(r["ci_high"]))
-                       for r in group if r["agent"] != "optimal"}
             if member.startswith("genet"):
                 assert all(r["rank"] == "" and r["note"] in ("unranked", "upper bound") for r in group)
-            else:
-                assert {r["agent"]: int(r["rank"]) for r in group if r["rank"]} == ci_ranks(players)
+                continue
+            sessions = read_csv(result.out_dir / "envivio_dash3" / scaling / "sessions.csv")
+            per_trace = {a: [float(r["qoe_excl_first"]) for r in sorted(sessions, key=lambda r: r["trace"])
+                             if r["agent"] == a and r["trace_set"] == member] for a in AGENTS}
+            assert {r["agent"]: int(r["rank"]) for r in group if r["rank"]} == paired_ranks(per_trace, seed=1)
     fast = {r["agent"]: r for r in rows if r["trace_set"] == "fcc/test" and r["scaling"] == "unscaled"}
     # on 4-6 Mbit/s links the lowest level is far behind the others: its CI lies below theirs, it ranks last
     assert int(fast["fixed:0"]["rank"]) == 3 and int(fast["bba"]["rank"]) == 1
