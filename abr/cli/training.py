@@ -58,7 +58,8 @@ def train_command(
     policy: Annotated[PolicyKind | None, typer.Option(
         "--policy", help="Network: Pensieve per-row encoders or a plain MLP (default pensieve).")] = None,
     timesteps: Annotated[int | None, typer.Option(
-        "--timesteps", "-n", min=1, help="Total environment steps (chunk decisions) of the run.")] = None,
+        "--timesteps", "-n", min=0,
+        help="Total environment steps (chunk decisions) of the run (0: the imitation stage only).")] = None,
     n_envs: Annotated[int | None, typer.Option("--n-envs", min=1, help="Environments stepped together.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", min=0, max=SEED_MAX, help="Seed of the run.")] = None,
     traces: Annotated[list[str] | None, typer.Option(

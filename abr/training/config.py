@@ -44,7 +44,8 @@ class TrainConfig:
     Args:
         algorithm: ``"ppo"`` or ``"a2c"`` (stable-baselines3).
         policy: ``"pensieve"`` (per-row encoders, :class:`agents.features.PensieveExtractor`) or ``"mlp"``.
-        total_timesteps: environment steps (chunk decisions) of the whole run, over all environments.
+        total_timesteps: environment steps (chunk decisions) of the whole run, over all environments; 0 (only
+            with an ``imitation_teacher``): no reinforcement learning, the run is its imitation stage.
         n_envs: environments stepped together.
         seed: seed of the model, the environments and the synthetic training traces.
         preset: simulator preset (``abr presets``). Validation plays it as it is: without the training noise
@@ -108,8 +109,13 @@ class TrainConfig:
         rescaled_mean_low_mbps: lowest mean of a rescaled copy, in Mbit/s.
         rescaled_mean_high_mbps: highest mean of a rescaled copy, in Mbit/s.
         imitation_teacher: a first stage before reinforcement learning (:mod:`abr.training.imitation`):
-            ``"optimal"`` clones the offline optimum's decisions on the training pool (Comyco-style), ``"none"``
-            skips it. The run writes what the stage did to ``imitation.json``.
+            ``"optimal"`` clones the offline optimum's decisions on the training pool (Comyco-style),
+            ``"horizon-mpc"`` those of Comyco's instant solver (the true throughput of the next
+            ``imitation_horizon`` chunks, :mod:`agents.instant_solver`), ``"none"`` skips it. The run writes
+            what the stage did to ``imitation.json``.
+        imitation_horizon: chunks the ``"horizon-mpc"`` teacher plans ahead (Comyco's code: 8).
+        imitation_sessions: sessions of the demonstrations, drawn uniformly from the training pool (0: each
+            entry of the pool ``imitation_demos_per_trace`` times).
         imitation_demos_per_trace: teacher demonstrations per entry of the training pool, each at a throughput
             scale and start offset drawn as training episodes draw them.
         imitation_epochs: passes of the cloning stage over the demonstrations.
@@ -180,6 +186,8 @@ class TrainConfig:
     imitation_learning_rate: float = 1e-3
     imitation_dagger_rounds: int = 0
     imitation_dagger_states: int = 4
+    imitation_horizon: int = 5
+    imitation_sessions: int = 0
 
     def __post_init__(self) -> None:
         for name, (item_type, what, example) in _LIST_FIELDS.items():
@@ -198,11 +206,12 @@ class TrainConfig:
                 isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in self.trace_repeats)):
             raise ConfigError(f"trace_repeats={list(self.trace_repeats)!r} must list one integer >= 1 for each "
                               f"of the {len(self.traces)} trace sets in traces")
-        for name in ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "n_filters", "kernel_size",
+        for name in ("n_envs", "n_steps", "batch_size", "n_epochs", "n_filters", "kernel_size",
                      "history_len", "imitation_demos_per_trace", "imitation_epochs",
-                     "imitation_dagger_states"):
+                     "imitation_dagger_states", "imitation_horizon"):
             _at_least(name, getattr(self, name), 1)
-        for name in ("seed", "eval_freq_steps", "patience", "imitation_dagger_rounds"):
+        _at_least("total_timesteps", self.total_timesteps, 0 if self.imitation_teacher != "none" else 1)
+        for name in ("seed", "eval_freq_steps", "patience", "imitation_dagger_rounds", "imitation_sessions"):
             _at_least(name, getattr(self, name), 0)
         for name in ("synthetic_traces", "val_synthetic_traces"):
             if getattr(self, name) is not None:
@@ -250,6 +259,8 @@ class TrainConfig:
         ...             ).entropy_coef(25)
         0.5
         """
+        if self.total_timesteps == 0:  # an imitation-only run: no schedule
+            return self.ent_coef_end
         progress = min(1.0, timesteps / (self.total_timesteps * self.ent_decay_fraction))
         return self.ent_coef_start + (self.ent_coef_end - self.ent_coef_start) * progress
 

@@ -379,10 +379,13 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress |
 def imitation_stage(config: TrainConfig, inputs: TrainInputs, model: Any) -> ImitationReport:
     """The run's cloning stage (:mod:`abr.training.imitation`): demonstrations, then the fit of ``model``."""
     spec = env_spec(config, inputs)
+    started = time.perf_counter()
+    teacher, horizon = config.imitation_teacher, config.imitation_horizon
     demos = teacher_demonstrations(
         inputs.train_traces, inputs.video, inputs.sim_config, inputs.qoe, spec.env_config, seed=config.seed,
         per_trace=config.imitation_demos_per_trace, scale_low=config.throughput_scale_low,
-        scale_high=config.throughput_scale_high, gamma=config.gamma, reward_scale=config.reward_scale)
+        scale_high=config.throughput_scale_high, gamma=config.gamma, reward_scale=config.reward_scale,
+        sessions=config.imitation_sessions, teacher=teacher, horizon=horizon)
     logger.info("imitation: %d demonstrations (%d decisions, %d skipped) of the %s teacher in %.1f s",
                 len(demos.teacher_qoe), len(demos), demos.skipped, config.imitation_teacher, demos.solve_s)
     fit = dict(epochs=config.imitation_epochs, batch_size=config.batch_size,
@@ -393,7 +396,8 @@ def imitation_stage(config: TrainConfig, inputs: TrainInputs, model: Any) -> Imi
     for round_idx in range(config.imitation_dagger_rounds):
         labelled = student_demonstrations(
             model.policy, inputs.train_traces, demos.draws, inputs.video, inputs.sim_config, inputs.qoe,
-            spec.env_config, seed=config.seed, round_idx=round_idx, per_episode=config.imitation_dagger_states)
+            spec.env_config, seed=config.seed, round_idx=round_idx, per_episode=config.imitation_dagger_states,
+            teacher=teacher, horizon=horizon)
         demos = merge(demos, labelled)
         report = pretrain_policy(model, demos, seed=config.seed + 1 + round_idx, **fit)  # type: ignore[arg-type]
         rounds.append({"round": round_idx + 1, "student_mean_qoe": float(np.mean(labelled.teacher_qoe)),
@@ -401,7 +405,8 @@ def imitation_stage(config: TrainConfig, inputs: TrainInputs, model: Any) -> Imi
                        "train_agreement": report.train_agreement, "holdout_agreement": report.holdout_agreement})
         logger.info("imitation: DAgger round %d: the student's mean QoE %.2f before it; %d states labelled in %.1f s",
                     round_idx + 1, rounds[-1]["student_mean_qoe"], len(labelled), labelled.solve_s)
-    report = dataclasses.replace(report, dagger_rounds=tuple(rounds))
+    report = dataclasses.replace(report, dagger_rounds=tuple(rounds), stage_s=time.perf_counter() - started,
+                                 horizon=horizon if teacher == "horizon-mpc" else None)
     logger.info("imitation: greedy agreement with the teacher %.1f%% (held out %.1f%%) after %d epochs in %.1f s",
                 100 * report.train_agreement, 100 * report.holdout_agreement, report.epochs, report.fit_s)
     return report
