@@ -44,7 +44,7 @@ from abr.common.inputs import TraceSetInput, load_trace_set, load_video, rescale
 from abr.common.run_folder import LOCK_FILE, RECORD_FILE, RunFolder, read_record
 from abr.errors import ConfigError
 from abr.evaluation.generalization import DEFAULT_FAMILIES, DEFAULT_SCALE_MEAN_MBPS, OPTIMUM
-from abr.evaluation.generalization_stats import GeneralizationRow, group_rows
+from abr.evaluation.generalization_stats import BASELINES, GeneralizationRow, group_rows
 from abr.evaluation.harness import EvaluationResult, ProgressCallback, evaluate
 from abr.evaluation.stats import bootstrap_generator, bootstrap_means, percentile_interval
 from abr.evaluation.tables import session_row
@@ -125,7 +125,7 @@ class LeaderboardRow:
 
     def record(self) -> dict[str, Any]:
         s = self.stats
-        vs = {k: v for k, v in s.vs.items() if k in ("robustmpc", "bola-e")}
+        vs = {BASELINES[k]: v for k, v in s.vs.items() if k in BASELINES}  # robustmpc, bola-e
         return {"video": self.member.video, "trace_set": self.member.trace_set, "scaling": self.member.scaling,
                 "member": self.member.name, "ranked_member": self.member.ranked, "agent": s.agent, "n": s.n,
                 "mean": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high, "median": s.median, "p10": s.p10,

@@ -26,6 +26,7 @@ from abr.common.plotting import save_figure
 from abr.common.provenance import git_state, utc_timestamp
 from abr.common.tables import markdown_table
 from abr.evaluation.generalization_report import versions
+from abr.evaluation.generalization_stats import BASELINES
 from abr.evaluation.stats import BOOTSTRAP_RESAMPLES, CI_LEVEL
 from traces.datadir import data_dir as resolve_data_dir
 
@@ -175,7 +176,7 @@ def render_markdown(document: Mapping[str, Any], rows: Sequence[LeaderboardRow],
 
 
 def _diff(row: LeaderboardRow, baseline: str) -> str:
-    diff = row.stats.vs.get(baseline)
+    diff = next((d for key, d in row.stats.vs.items() if BASELINES.get(key) == baseline), None)
     if diff is None or row.stats.agent == baseline:
         return ""
     star = " *" if diff.ci_low > 0 or diff.ci_high < 0 else ""

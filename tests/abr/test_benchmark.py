@@ -77,7 +77,7 @@ def test_the_standard_suite_is_what_the_data_directory_holds(tmp_path):
     assert "trace set norway/test" in missing and "video sabre_bbb/bbb.json" in missing
 
 
-AGENTS = ["bba", "fixed:0", f"py:{__name__}:HalfwayPolicy"]
+AGENTS = ["bba", "fixed:0", f"py:{__name__}:HalfwayPolicy", "bola-e"]
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,7 @@ def test_the_leaderboard_ranks_every_agent_by_its_ci_on_every_member(tiny_run):
     rows = read_csv(result.out_dir / "leaderboard.csv")
     agents = [*AGENTS, "optimal"]
     assert len(rows) == 3 * len(agents) and {r["agent"] for r in rows} == set(agents)
+    assert "| bola-e |" in (result.out_dir / "leaderboard.md").read_text()
     for member in ("fcc/test", "genet_benchmark/fcc-test"):
         for scaling in {r["scaling"] for r in rows if r["trace_set"] == member}:
             group = [r for r in rows if r["trace_set"] == member and r["scaling"] == scaling]
@@ -106,8 +107,14 @@ def test_the_leaderboard_ranks_every_agent_by_its_ci_on_every_member(tiny_run):
             assert {r["agent"]: int(r["rank"]) for r in group if r["rank"]} == paired_ranks(per_trace, seed=1)
     fast = {r["agent"]: r for r in rows if r["trace_set"] == "fcc/test" and r["scaling"] == "unscaled"}
     # on 4-6 Mbit/s links the lowest level is far behind the others: its CI lies below theirs, it ranks last
-    assert int(fast["fixed:0"]["rank"]) == 3 and int(fast["bba"]["rank"]) == 1
+    assert int(fast["fixed:0"]["rank"]) == len(AGENTS) and min(int(fast[a]["rank"]) for a in ("bba", "bola-e")) == 1
     assert float(fast["optimal"]["mean"]) >= max(float(r["mean"]) for r in fast.values())
+    # the paired difference to bola-e (every agent plays every trace: the difference of the means), blank for
+    # bola-e itself and against robustmpc, which did not play
+    for agent in ("bba", "fixed:0"):
+        expected = float(fast[agent]["mean"]) - float(fast["bola-e"]["mean"])
+        assert float(fast[agent]["minus_bola-e"]) == pytest.approx(expected, abs=1e-9)
+    assert fast["bola-e"]["minus_bola-e"] == "" and fast["bba"]["minus_robustmpc"] == ""
     # the user's policy played (the middle level) and differs from both others
     halfway = float(fast[AGENTS[2]]["mean"])
     assert float(fast["fixed:0"]["mean"]) < halfway < float(fast["bba"]["mean"])
