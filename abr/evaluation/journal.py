@@ -35,12 +35,18 @@ from agents.external import code_hash
 from agents.registry import agent_model_file
 from simulator.metrics import session_metrics
 from simulator.records import ChunkOutcome
+from traces.types import Video
 
 logger = logging.getLogger(__name__)
 
 JOURNAL_FILE = "journal.jsonl"
 FSYNC_INTERVAL_S = 2.0
 _VERSION = 1
+
+
+def _quality_bytes(video: Video) -> bytes:
+    """A video's per-chunk quality for the hashes (empty without one, so size-only videos hash as before)."""
+    return b"" if video.ssim_db is None else b"ssim_db" + video.ssim_db.tobytes()
 
 
 def fingerprint(job: EvaluationJob) -> str:
@@ -51,7 +57,7 @@ def fingerprint(job: EvaluationJob) -> str:
     digest.update(_models_hash(job))
     for video in job.videos:
         digest.update(repr((video.name, video.chunk_duration_s)).encode())
-        digest.update(video.bitrates_bps.tobytes() + video.chunk_sizes_bits.tobytes())
+        digest.update(video.bitrates_bps.tobytes() + video.chunk_sizes_bits.tobytes() + _quality_bytes(video))
     for set_name, traces in job.trace_sets:
         digest.update(set_name.encode())
         for trace in traces:
@@ -80,7 +86,7 @@ def session_ids(job: EvaluationJob) -> dict[tuple[int, int, int], str]:
     trace_hashes = [[_content_hash(t.name, t.times_s.tobytes() + t.throughput_bps.tobytes()) for t in traces]
                     for _, traces in job.trace_sets]
     video_hashes = [_content_hash(v.name, repr(v.chunk_duration_s).encode() + v.bitrates_bps.tobytes()
-                                  + v.chunk_sizes_bits.tobytes()) for v in job.videos]
+                                  + v.chunk_sizes_bits.tobytes() + _quality_bytes(v)) for v in job.videos]
     ids: dict[tuple[int, int, int], str] = {}
     for task in job.tasks():
         a, s, t = task.key
