@@ -43,6 +43,7 @@ import numpy as np
 from abr.common.inputs import TraceSetInput, load_trace_set, load_video, rescaled_trace_set
 from abr.common.run_folder import LOCK_FILE, RECORD_FILE, RunFolder, read_record
 from abr.errors import ConfigError
+from abr.evaluation.benchmark_report import OUTPUT_FILES, REFERENCE_FILE, read_reference, write_leaderboard
 from abr.evaluation.generalization import DEFAULT_FAMILIES, DEFAULT_SCALE_MEAN_MBPS, OPTIMUM
 from abr.evaluation.generalization_stats import BASELINES, GeneralizationRow, group_rows
 from abr.evaluation.harness import EvaluationResult, ProgressCallback, evaluate
@@ -71,10 +72,6 @@ TITLES: tuple[tuple[str, tuple[float, ...] | None], ...] = (
 TITLE_SETS: tuple[str, ...] = ("fcc/test", "norway/test")
 #: genet_benchmark's sets and the name of each in the reference results (``pensieve_fixed_env_results.csv``).
 GENET_SETS: dict[str, str] = {"genet_benchmark/fcc-test": "fcc-test", "genet_benchmark/norway-test": "norway-test"}
-#: Our agent for each policy of the reference results.
-REFERENCE_POLICIES: dict[str, str] = {"bb": "bba", "rb": "rb", "mpc_fixed": "robustmpc",
-                                      "pensieve_rl_greedy": "", "pensieve_rl": ""}
-REFERENCE_FILE = "pensieve_fixed_env_results.csv"
 METRIC = "qoe_excl_first"
 TRAINED_ON = "trained on"
 
@@ -308,8 +305,6 @@ def run_benchmark(out_dir: str | Path, *, agents: Sequence[str] = DEFAULT_AGENTS
         DataDirError: a trace set or video is not found.
         EvaluationError: a worker died (the journals keep the finished sessions).
     """
-    from abr.evaluation.benchmark_report import OUTPUT_FILES, read_reference, write_leaderboard
-
     started = time.monotonic()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

@@ -38,6 +38,10 @@ CSV_FILE, JSON_FILE, MARKDOWN_FILE, PLOT_FILE = ("leaderboard.csv", "leaderboard
 #: The files :func:`write_leaderboard` writes, by role.
 OUTPUT_FILES: dict[str, str] = {"csv": CSV_FILE, "plot": PLOT_FILE, "json": JSON_FILE, "markdown": MARKDOWN_FILE}
 JSON_FORMAT = "abr-leaderboard-v1"
+#: The published reference results (the Pensieve simulator run unchanged), and our agent for each of their policies.
+REFERENCE_FILE = "pensieve_fixed_env_results.csv"
+REFERENCE_POLICIES: dict[str, str] = {"bb": "bba", "rb": "rb", "mpc_fixed": "robustmpc",
+                                      "pensieve_rl_greedy": "", "pensieve_rl": ""}
 COLUMNS: tuple[str, ...] = (
     "video", "trace_set", "scaling", "member", "ranked_member", "agent", "n", "mean", "ci_low", "ci_high", "median",
     "p10", "worst_5pct", "rebuffer_ratio", "pct_of_optimum", "minus_robustmpc", "minus_robustmpc_ci_low",
@@ -97,8 +101,6 @@ def write_leaderboard(out: Path, *, rows: Sequence[LeaderboardRow], members: Seq
                       settings: Mapping[str, Any], reference: Mapping[str, Mapping[str, float]],
                       command: str | None, runtime_s: float, read_back: Sequence[str]) -> dict[str, Path]:
     """Write the four files into ``out`` (the markdown last); returns them by role."""
-    from abr.evaluation.benchmark import REFERENCE_POLICIES
-
     out.mkdir(parents=True, exist_ok=True)
     records = [{k: _clean(v) for k, v in r.record().items()} for r in rows]
     standing = overall(rows, agents)
