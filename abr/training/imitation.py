@@ -33,7 +33,8 @@ future, and reports far fewer samples than reinforcement learning from scratch. 
 The reinforcement-learning stage then starts from these weights (``train``'s ``model.learn``): the validation
 "before the first step" of ``evaluations.csv`` is the imitated policy's. With ``total_timesteps = 0`` there is
 no reinforcement learning: that validation is the run's only one and ``best_model.zip`` is the imitated policy
-(the shipped ``comyco`` agent, ``agents/models/comyco.toml``).
+(the Comyco-style recipe ``docs/experiments/comyco/comyco.toml``; measured, not shipped:
+``docs/baselines/comyco.md``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Comyco-style agent: the instant-solver teacher, imitation-only training, and the shipped ``comyco`` model."""
+"""The Comyco-style imitation: the instant-solver teacher, its demonstrations and imitation-only training runs."""
 
 from __future__ import annotations
 
