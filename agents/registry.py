@@ -16,6 +16,8 @@ form             meaning                                          example
 ``predictor-mpc:PATH`` predictor-mpc over another predictor ``.npz``  ``predictor-mpc:runs/p/predictor.npz``
 ``py:MOD:NAME``  the user's Policy class or factory NAME in module  ``py:my_abr:MyPolicy``,
                  MOD, or in a file (``agents.external``)           ``py:code/mine.py:MyPolicy``
+``guarded:AGENT`` AGENT, with BOLA-E deciding while the throughput  ``guarded:ppo``,
+                 is unpredictable (``agents.guard``)               ``guarded:ppo:runs/a/best_model.zip``
 ===============  ===============================================  =====================
 
 Shipped policies (``agents/models``; :data:`SHIPPED_MODELS`, listed by ``abr agents``):
@@ -51,6 +53,7 @@ from agents.bba import BBA
 from agents.bola import Bola, BolaE
 from agents.dynamic import Dynamic
 from agents.external import is_external, make_external
+from agents.guard import GuardedPolicy
 from agents.mpc import fast_mpc, robust_mpc
 from agents.optimal import OfflineOptimal
 from agents.predictor_mpc import SHIPPED_PREDICTOR, PredictorMPC, predictor_mpc
@@ -99,6 +102,26 @@ _PARAMETERISED: dict[str, tuple[Callable[[float, str], Policy], Callable[[str], 
 }
 
 
+#: Prefix of a guarded agent, ``guarded:AGENT`` (:class:`agents.guard.GuardedPolicy` around ``AGENT``).
+GUARD_PREFIX = "guarded:"
+
+
+def guarded_inner(name: str) -> str | None:
+    """The agent inside ``guarded:AGENT`` (its case kept), ``None`` for any other name.
+
+    >>> guarded_inner("guarded:ppo:runs/A.zip"), guarded_inner("ppo") is None
+    ('ppo:runs/A.zip', True)
+    """
+    key = name.strip()
+    return key[len(GUARD_PREFIX):].strip() if key.lower().startswith(GUARD_PREFIX) else None
+
+
+def unguarded(name: str) -> str:
+    """The agent that decides outside the guard: ``AGENT`` for ``guarded:AGENT``, else ``name`` itself."""
+    inner = guarded_inner(name)
+    return name if inner is None else unguarded(inner)
+
+
 #: Agents that load a trained model file (``"ppo:PATH"``); not in :data:`AGENTS` (they need the ``rl`` extra).
 MODEL_AGENTS: tuple[str, ...] = ("ppo", "a2c")
 #: The shipped PPO policy loaded by ``make_agent("ppo")``.
@@ -145,7 +168,7 @@ def agent_model_file(name: str) -> Path | None:
     >>> agent_model_file("predictor-mpc").name
     'predictor_mpc.npz'
     """
-    key = name.strip()
+    key = unguarded(name).strip()
     if key.lower() in SHIPPED_MODELS:
         return SHIPPED_MODELS[key.lower()][1]
     base, has_path, path = key.partition(":")
@@ -162,6 +185,12 @@ def make_agent(name: str) -> Policy:
     >>> make_agent("bba").name, make_agent("Fixed:3").level_idx
     ('bba', 3)
     """
+    inner = guarded_inner(name)
+    if inner is not None:
+        if not inner or guarded_inner(inner) is not None:
+            raise ConfigError(f"agent {name.strip()!r}: give one agent to guard, as guarded:<agent> "
+                              "(e.g. guarded:ppo or guarded:ppo:runs/a/best_model.zip)")
+        return GuardedPolicy(make_agent(inner))
     if is_external(name):
         return make_external(name)
     if name.strip().lower() in SHIPPED_MODELS:

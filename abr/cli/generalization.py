@@ -62,6 +62,9 @@ def generalization_command(
         "--scale-mean-mbps", help="Time-weighted mean (Mbit/s) every set is scaled to for the scaled runs.")
     ] = 1.25,
     algo: Annotated[Algorithm, typer.Option("--algo", help="Algorithm of the model.")] = Algorithm.ppo,
+    guard: Annotated[bool, typer.Option(
+        "--guard", help="Evaluate the model inside the guard (agent guarded:<model>: BOLA-E decides while the "
+        "throughput is unpredictable; agents.guard).")] = False,
     seed: Annotated[int, typer.Option(
         "--seed", min=0, max=SEED_MAX, help="Seed of the evaluations and bootstraps.")] = 0,
     engine: Annotated[Engine, typer.Option(
@@ -85,12 +88,12 @@ def generalization_command(
         heuristics = list(agent) if agent else list(DEFAULT_HEURISTICS)
         ladder, run_scalings = parse_ladder_kbps(ladder_kbps), check_scalings(scalings)
         command = _command_line(model, out, traces, families, agent, video, preset_name, scale_mean_mbps, algo.value,
-                                seed, data_dir, ladder=ladder, scalings=run_scalings)
+                                seed, data_dir, ladder=ladder, scalings=run_scalings, guard=guard)
         with progress_bar("evaluating") as progress:
             result = run_generalization(
                 model, out, sets=traces, held_out=families, heuristics=heuristics, video=video,
                 ladder_kbps=ladder, scalings=run_scalings, preset_name=preset_name, scale_mean_mbps=scale_mean_mbps,
-                algorithm=algo.value, data_dir=data_dir,
+                algorithm=algo.value, guard=guard, data_dir=data_dir,
                 seed=seed, engine=engine.value, workers=workers or default_workers(), progress=progress,
                 command=command, overwrite=overwrite)
         console = Console() if Console().is_terminal else Console(width=160)
@@ -120,7 +123,7 @@ def generalization_command(
 def _command_line(model: Path, out: Path, traces: list[str] | None, held_out: list[str], agents: list[str] | None,
                   video: str | None, preset_name: str, scale_mean_mbps: float, algo: str, seed: int,
                   data_dir: Path | None, *, ladder: Sequence[float] | None = None,
-                  scalings: Sequence[str] = ("unscaled", "scaled")) -> str:
+                  scalings: Sequence[str] = ("unscaled", "scaled"), guard: bool = False) -> str:
     """The canonical command that reproduces the run (every option spelled out).
 
     >>> _command_line(Path("m.zip"), Path("out"), ["fcc/test"], [], None, "merina_avengers", "pensieve", 1.25,
@@ -141,6 +144,8 @@ def _command_line(model: Path, out: Path, traces: list[str] | None, held_out: li
         args += ["--ladder-kbps", ",".join(f"{k:g}" for k in ladder)]
     args += ["--scalings", ",".join(scalings), "--preset", preset_name, "--scale-mean-mbps", str(scale_mean_mbps),
              "--algo", algo, "--seed", str(seed)]
+    if guard:
+        args.append("--guard")
     if data_dir is not None:
         args += ["--data-dir", str(data_dir)]
     return shlex.join(args)

@@ -51,7 +51,7 @@ from abr.evaluation.stats import bootstrap_generator, bootstrap_means, percentil
 from abr.evaluation.tables import session_row
 from agents.external import code_hash
 from agents.provenance import seen_fingerprints
-from agents.registry import agent_model_file, make_agent
+from agents.registry import agent_model_file, make_agent, unguarded
 from simulator.config import preset
 from simulator.qoe import QoEWeights
 from traces.datadir import available_trace_sets, available_videos
@@ -258,7 +258,7 @@ def _fingerprint(agents: Sequence[str], members: Sequence[SuiteMember], settings
         file = agent_model_file(agent)
         if file is not None and file.is_file():
             digest.update(hashlib.sha256(file.read_bytes()).digest())
-        code = code_hash(agent)
+        code = code_hash(unguarded(agent))
         if code is not None:
             digest.update(code.encode())
     for name, video in sorted(videos.items()):

@@ -50,7 +50,7 @@ from abr.evaluation.generalization_stats import (
 from abr.evaluation.harness import EvaluationResult, ProgressCallback, evaluate
 from abr.evaluation.tables import session_row
 from agents.provenance import is_complete, model_provenance, seen_families, seen_fingerprints, spec_family
-from agents.registry import MODEL_AGENTS, make_agent
+from agents.registry import GUARD_PREFIX, MODEL_AGENTS, make_agent
 from agents.rl import load_model
 from simulator.config import preset
 from simulator.qoe import QoEWeights
@@ -300,7 +300,8 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
                        video: str | None = None, ladder_kbps: str | Sequence[float] | None = None,
                        scalings: str | Sequence[str] = SCALINGS, preset_name: str = "pensieve",
                        scale_mean_mbps: float = DEFAULT_SCALE_MEAN_MBPS, algorithm: str = "ppo",
-                       data_dir: str | Path | None = None, seed: int = 0, engine: str = "local", workers: int = 1,
+                       guard: bool = False, data_dir: str | Path | None = None, seed: int = 0,
+                       engine: str = "local", workers: int = 1,
                        ray_address: str | None = None, criteria: AcceptanceCriteria | None = None,
                        progress: ProgressCallback | None = None, command: str | None = None,
                        overwrite: bool = False) -> GeneralizationResult:
@@ -329,6 +330,8 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
         preset_name: the simulator preset (noise-free, since ``optimal`` plays).
         scale_mean_mbps: the time-weighted mean of every scaled set, in Mbit/s.
         algorithm: the model's algorithm, ``"ppo"`` or ``"a2c"``.
+        guard: evaluate the model inside :class:`agents.guard.GuardedPolicy` (agent ``guarded:<model agent>``),
+            the provenance still the model file's.
         data_dir: the data directory (else ``$ABR_DATA_DIR``).
         seed: the seed of the evaluations and bootstraps.
         engine: where sessions run (``"local"`` processes, ``"serial"``, ``"ray"``; see :mod:`abr.evaluation.engines`).
@@ -360,6 +363,8 @@ def run_generalization(model: str | Path, out_dir: str | Path, *, sets: Sequence
     run_scalings = check_scalings(scalings)
     ladder = parse_ladder_kbps(ladder_kbps)
     info = load_model_info(model, algorithm)
+    if guard:
+        info = dataclasses.replace(info, agent=f"{GUARD_PREFIX}{info.agent}")
     agents = agent_list(info.agent, heuristics)
     sim_config, weights = preset(preset_name), QoEWeights()
     the_video = load_video(video, data_dir, ladder_kbps=ladder)

@@ -32,7 +32,7 @@ from abr.common.atomic import write_text_atomic
 from abr.errors import ConfigError
 from abr.evaluation.tasks import EvaluationJob, SessionFailure, SessionResult
 from agents.external import code_hash
-from agents.registry import agent_model_file
+from agents.registry import agent_model_file, unguarded
 from simulator.metrics import session_metrics
 from simulator.records import ChunkOutcome
 from traces.types import Video
@@ -73,7 +73,7 @@ def _models_hash(job: EvaluationJob) -> bytes:
         file = agent_model_file(agent)
         if file is not None and file.is_file():
             digest.update(agent.encode() + hashlib.sha256(file.read_bytes()).digest())
-        code = code_hash(agent)  # a user's policy (py:...): a changed file is another evaluation
+        code = code_hash(unguarded(agent))  # a user's policy (py:...): a changed file is another evaluation
         if code is not None:
             digest.update(agent.encode() + code.encode())
     return digest.digest()

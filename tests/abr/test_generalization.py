@@ -376,3 +376,20 @@ def test_doctests(module_name: str) -> None:
 
     result = doctest.testmod(importlib.import_module(module_name))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_guard_option_plays_the_model_inside_the_guard(model: Path, data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "guarded"
+    result = CliRunner().invoke(app, ["generalization", str(model), "--data-dir", str(data), "--video", "tiny",
+                                      "--engine", "serial", "--agent", "bba", "--traces", "fama/test",
+                                      "--scalings", "unscaled", "--guard", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    agent = f"guarded:ppo:{model.resolve()}"
+    document = json.loads((out / "generalization.json").read_text())
+    assert document["model"]["agent"] == agent and agent in document["settings"]["agents"]
+    sessions = read_csv(out / "unscaled" / "sessions.csv")
+    played = [float(r["qoe_excl_first"]) for r in sessions if r["agent"] == agent]
+    rows = [r for r in read_csv(out / "generalization.csv") if r["agent"] == agent]
+    assert len(rows) == 1 and len(played) == int(rows[0]["n"]) > 0
+    assert float(rows[0]["mean"]) == pytest.approx(np.mean(played))
+    assert "--guard" in (out / "generalization.md").read_text()
