@@ -22,6 +22,7 @@ from abr.cli.common import (
     OverwriteOption,
     progress_bar,
     report_failures,
+    report_written,
     reported_errors,
 )
 from abr.evaluation.engines import default_workers
@@ -88,10 +89,7 @@ def benchmark_command(
         console.print(table)
         for note in result.skipped:
             console.print(f"not in the data directory: {note}")
-        if result.nothing_to_do:
-            console.print(f"nothing to do: {out} already holds this run's leaderboard, {out / 'leaderboard.md'} "
-                          "(--overwrite runs it again)")
-        else:
-            console.print(f"leaderboard written to {result.files['markdown']} ({result.runtime_s:.0f} s)")
+        report_written(console, nothing_to_do=result.nothing_to_do, out=out, what="leaderboard",
+                       file=result.files.get("markdown", out / "leaderboard.md"), detail=f" ({result.runtime_s:.0f} s)")
         for group, evaluation in result.evaluations.items():
             report_failures(evaluation.failures, out / group)

@@ -193,6 +193,15 @@ def reported_errors() -> Iterator[None]:
         fail(exc, EXIT_FAILURE)
 
 
+def report_written(console: Console, *, nothing_to_do: bool, out: Path, what: str, file: Path,
+                   detail: str = "") -> None:
+    """Say where a run's ``what`` (``"report"``, ``"leaderboard"``) was written, or that ``out`` already held it."""
+    if nothing_to_do:
+        console.print(f"nothing to do: {out} already holds this run's {what}, {file} (--overwrite runs it again)")
+    else:
+        console.print(f"{what} written to {file}{detail}")
+
+
 def report_failures(failures: Sequence[SessionFailure], out: Path) -> None:
     """List the failed sessions on stderr and exit with 1 (the results of the others are written)."""
     if not failures:

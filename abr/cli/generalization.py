@@ -24,6 +24,7 @@ from abr.cli.common import (
     OverwriteOption,
     progress_bar,
     report_failures,
+    report_written,
     reported_errors,
 )
 from abr.evaluation.engines import default_workers
@@ -111,11 +112,8 @@ def generalization_command(
         for check in result.checks:
             verdict = {True: "pass", False: "FAIL", None: "n/a"}[check["passed"]]
             console.print(f"{verdict:>4}  {check['name']}: {check['criterion']}")
-        if result.nothing_to_do:
-            console.print(f"nothing to do: {out} already holds this run's report, {result.files['markdown']} "
-                          "(--overwrite runs it again)")
-        else:
-            console.print(f"report written to {result.files['markdown']}")
+        report_written(console, nothing_to_do=result.nothing_to_do, out=out, what="report",
+                       file=result.files["markdown"])
         for scaling, evaluation in result.evaluations.items():
             report_failures(evaluation.failures, out / scaling)
 

@@ -47,11 +47,11 @@ from abr.evaluation.benchmark_report import OUTPUT_FILES, REFERENCE_FILE, read_r
 from abr.evaluation.generalization import DEFAULT_FAMILIES, DEFAULT_SCALE_MEAN_MBPS, OPTIMUM
 from abr.evaluation.generalization_stats import BASELINES, GeneralizationRow, group_rows
 from abr.evaluation.harness import EvaluationResult, ProgressCallback, evaluate
+from abr.evaluation.identity import agent_code, update_with_traces
 from abr.evaluation.stats import bootstrap_generator, bootstrap_means, percentile_interval
 from abr.evaluation.tables import session_row
-from agents.external import code_hash
 from agents.provenance import seen_fingerprints
-from agents.registry import agent_model_file, make_agent, unguarded
+from agents.registry import agent_model_file, make_agent
 from simulator.config import preset
 from simulator.qoe import QoEWeights
 from traces.datadir import available_trace_sets, available_videos
@@ -149,8 +149,7 @@ class BenchmarkResult:
     reference: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def standard_suite(data_dir: str | Path | None = None, *, scale_mean_mbps: float = DEFAULT_SCALE_MEAN_MBPS
-                   ) -> tuple[list[SuiteMember], list[str]]:
+def standard_suite(data_dir: str | Path | None = None) -> tuple[list[SuiteMember], list[str]]:
     """The standard suite's members found in the data directory, and a note for each one missing.
 
     >>> import tempfile
@@ -230,35 +229,34 @@ def learned_seen(agent: str) -> frozenset[str] | None:
     return seen_fingerprints(model_provenance(model))
 
 
-def _check_agents(agents: Sequence[str]) -> list[str]:
-    names: list[str] = []
+def _check_agents(agents: Sequence[str]) -> dict[str, int | None]:
+    """The agents (the optimum added), each made once: the ladder size a trained policy is fixed to, else ``None``."""
+    levels: dict[str, int | None] = {}
     for name in agents:
         key = name.strip()
         if not key:
             raise ConfigError("an empty agent name was given; name each agent (e.g. --agent bba)")
-        if key in names:
+        if key in levels:
             raise ConfigError(f"agent {key!r} is given twice; name each agent once")
-        make_agent(key)  # fail fast: an unknown agent, a missing model or module
-        names.append(key)
-    if OPTIMUM not in [n.lower() for n in names]:
-        names.append(OPTIMUM)
-    return names
+        fixed = getattr(make_agent(key), "n_levels", None)  # fail fast: an unknown agent, a missing model or module
+        levels[key] = None if fixed is None else int(fixed)
+    if OPTIMUM not in [n.lower() for n in levels]:
+        levels[OPTIMUM] = None
+    return levels
 
 
-def _plays(agent: str, video: Video) -> bool:
-    """Whether an agent can play a video's ladder (a trained policy plays its own level count only)."""
-    levels = getattr(make_agent(agent), "n_levels", None)
-    return levels is None or int(levels) == video.n_levels
+def _plays(levels: int | None, video: Video) -> bool:
+    """Whether an agent fixed to ``levels`` (``None``: any) can play a video's ladder."""
+    return levels is None or levels == video.n_levels
 
 
 def _fingerprint(agents: Sequence[str], members: Sequence[SuiteMember], settings: Mapping[str, Any],
                  inputs: Mapping[str, Mapping[str, TraceSetInput]], videos: Mapping[str, Video]) -> str:
     digest = hashlib.sha256(repr((list(agents), list(members), sorted(settings.items()))).encode())
     for agent in agents:
-        file = agent_model_file(agent)
-        if file is not None and file.is_file():
-            digest.update(hashlib.sha256(file.read_bytes()).digest())
-        code = code_hash(unguarded(agent))
+        model, code = agent_code(agent)
+        if model is not None:
+            digest.update(model)
         if code is not None:
             digest.update(code.encode())
     for name, video in sorted(videos.items()):
@@ -266,8 +264,7 @@ def _fingerprint(agents: Sequence[str], members: Sequence[SuiteMember], settings
     for group, by_name in sorted(inputs.items()):
         for name, trace_set in sorted(by_name.items()):
             digest.update(f"{group}/{name}".encode())
-            for trace in trace_set.traces:
-                digest.update(trace.name.encode() + trace.times_s.tobytes() + trace.throughput_bps.tobytes())
+            update_with_traces(digest, trace_set.traces)
     return digest.hexdigest()
 
 
@@ -313,12 +310,13 @@ def run_benchmark(out_dir: str | Path, *, agents: Sequence[str] = DEFAULT_AGENTS
         raise ConfigError(f"--scale-mean-mbps {scale_mean_mbps} must be a number > 0")
     skipped: list[str] = []
     if members is None:
-        members, skipped = standard_suite(data_dir, scale_mean_mbps=scale_mean_mbps)
+        members, skipped = standard_suite(data_dir)
     members = list(members)
     if not members:
         raise ConfigError("the suite is empty: the data directory holds none of its trace sets and videos "
                           "(set --data-dir or ABR_DATA_DIR to the shared data)")
-    names = _check_agents(agents)
+    agent_levels = _check_agents(agents)
+    names = list(agent_levels)
     sim_config, weights = preset(preset_name), QoEWeights()
     videos: dict[str, Video] = {}
     for m in members:
@@ -334,7 +332,7 @@ def run_benchmark(out_dir: str | Path, *, agents: Sequence[str] = DEFAULT_AGENTS
         inputs.setdefault(m.group, {})[m.trace_set] = (
             base if m.scaling == "unscaled" else rescaled_trace_set(base, scale_mean_mbps))
     seen = {a: learned_seen(a) for a in names}
-    group_agents = {m.group: [a for a in names if _plays(a, videos[m.video])] for m in members}
+    group_agents = {m.group: [a for a in names if _plays(agent_levels[a], videos[m.video])] for m in members}
     sat_out = {m.group: [a for a in names if a not in group_agents[m.group]] for m in members}
     settings = {"preset": preset_name, "scale_mean_mbps": scale_mean_mbps, "seed": seed, "metric": METRIC,
                 "core": core}

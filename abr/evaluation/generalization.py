@@ -48,6 +48,7 @@ from abr.evaluation.generalization_stats import (
     pooled_name,
 )
 from abr.evaluation.harness import EvaluationResult, ProgressCallback, evaluate
+from abr.evaluation.identity import update_with_traces
 from abr.evaluation.tables import session_row
 from agents.provenance import is_complete, model_provenance, seen_families, seen_fingerprints, spec_family
 from agents.registry import GUARD_PREFIX, MODEL_AGENTS, make_agent
@@ -428,8 +429,7 @@ def _run_fingerprint(info: ModelInfo, settings: Mapping[str, Any], criteria: Acc
     for scaling, by_name in inputs.items():
         for name, trace_set in by_name.items():
             digest.update(f"{scaling}/{name}".encode())
-            for trace in trace_set.traces:
-                digest.update(trace.name.encode() + trace.times_s.tobytes() + trace.throughput_bps.tobytes())
+            update_with_traces(digest, trace_set.traces)
     return digest.hexdigest()
 
 

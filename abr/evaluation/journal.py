@@ -30,9 +30,8 @@ from typing import IO, Any
 
 from abr.common.atomic import write_text_atomic
 from abr.errors import ConfigError
+from abr.evaluation.identity import agent_code, update_with_traces
 from abr.evaluation.tasks import EvaluationJob, SessionFailure, SessionResult
-from agents.external import code_hash
-from agents.registry import agent_model_file, unguarded
 from simulator.metrics import session_metrics
 from simulator.records import ChunkOutcome
 from traces.types import Video
@@ -60,8 +59,7 @@ def fingerprint(job: EvaluationJob) -> str:
         digest.update(video.bitrates_bps.tobytes() + video.chunk_sizes_bits.tobytes() + _quality_bytes(video))
     for set_name, traces in job.trace_sets:
         digest.update(set_name.encode())
-        for trace in traces:
-            digest.update(trace.name.encode() + trace.times_s.tobytes() + trace.throughput_bps.tobytes())
+        update_with_traces(digest, traces)
     return digest.hexdigest()
 
 
@@ -70,10 +68,9 @@ def _models_hash(job: EvaluationJob) -> bytes:
     retrained ``ppo`` or an edited policy is another evaluation."""
     digest = hashlib.sha256()
     for agent in job.agents:
-        file = agent_model_file(agent)
-        if file is not None and file.is_file():
-            digest.update(agent.encode() + hashlib.sha256(file.read_bytes()).digest())
-        code = code_hash(unguarded(agent))  # a user's policy (py:...): a changed file is another evaluation
+        model, code = agent_code(agent)  # a user's policy (py:...): a changed file is another evaluation
+        if model is not None:
+            digest.update(agent.encode() + model)
         if code is not None:
             digest.update(agent.encode() + code.encode())
     return digest.digest()
