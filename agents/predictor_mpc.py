@@ -6,7 +6,9 @@ level of the plan that maximises the **expected** QoE over the horizon (Fugu's c
 by dynamic programming over a discretised buffer:
 
 * the QoE of a chunk is the project's (:mod:`simulator.qoe`): ``u(q) - rebuffer_penalty * stall -
-  smoothness_weight * |u(q) - u(previous)|`` with the utilities and weights of :class:`QoEWeights`;
+  smoothness_weight * |u(q) - u(previous)|`` with the utilities and weights of :class:`QoEWeights`; under a
+  per-chunk QoE (``ssim``, handed over by ``use_qoe``) ``u`` is each chunk's own quality at its level, the
+  previous chunk's included (``QoEWeights.chunk_utilities``), as MPC and the optimum plan;
 * a download of ``t`` seconds (the representative value of a bin) from buffer ``b`` stalls ``max(t - b, 0)``
   and leaves ``min(max(b - t, 0) + chunk_duration, max_buffer_s)``, as RobustMPC's planner does, plus the cap;
 * the value ``V_k(b, last level)`` of the rest of the horizon is kept on a grid of buffer levels
@@ -42,6 +44,7 @@ from agents.ttp import TransmissionTimePredictor
 from simulator.context import PlayerContext
 from simulator.errors import ConfigError
 from simulator.qoe import QoEWeights
+from traces.types import Video
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -113,7 +116,8 @@ def expected_qoe(probs: FloatArray, times_s: FloatArray, *, buffer_s: float, chu
         times_s: the download time of each bin, in seconds.
         buffer_s: the buffer now, in seconds.
         chunk_duration_s: seconds of video a chunk adds.
-        utilities: the utility of each level (``QoEWeights.utilities``).
+        utilities: the utility of each level (``QoEWeights.utilities``), or per chunk ``[horizon + 1, levels]``:
+            row 0 the chunk just played (for the first step's smoothness), then each chunk of the horizon.
         last_idx: the level of the previous chunk.
         rebuffer_penalty: QoE lost per second of stall.
         smoothness_weight: weight of ``|u(q) - u(previous)|``.
@@ -123,25 +127,32 @@ def expected_qoe(probs: FloatArray, times_s: FloatArray, *, buffer_s: float, chu
     Returns:
         ``[levels]``: the expected QoE of choosing each level now.
     """
-    horizon = probs.shape[0]
-    gain = utilities[None, :] - smoothness_weight * np.abs(utilities[None, :] - utilities[:, None])  # [last, q]
+    horizon, n_levels = probs.shape[0], probs.shape[1]
+    rows = np.asarray(utilities, dtype=np.float64)
+    if rows.ndim == 1:
+        rows = np.broadcast_to(rows, (horizon + 1, rows.size))
+    if rows.shape != (horizon + 1, n_levels):
+        raise ValueError(f"utilities of shape {np.shape(utilities)}: give [levels] or [horizon + 1, levels] = "
+                         f"[{horizon + 1}, {n_levels}]")
+    # gains[k, last, q]: chunk k's utility at q minus the smoothness penalty from the previous chunk at ``last``
+    gains = rows[1:, None, :] - smoothness_weight * np.abs(rows[1:, None, :] - rows[:-1, :, None])
     top_s = min(max_buffer_s, buffer_s + horizon * chunk_duration_s)
     n_grid = int(math.ceil(top_s / buffer_step_s)) + 1  # >= 2 points, reaching top_s
-    value = np.zeros((n_grid, utilities.size))  # V after the horizon: 0; then V of the step after, in place
+    value = np.zeros((n_grid, n_levels))  # V after the horizon: 0; then V of the step after, in place
     used = np.flatnonzero(probs.max(axis=(0, 1)) >= NEGLIGIBLE_PROBABILITY)
     kept = slice(int(used[0]), int(used[-1]) + 1)
     if horizon > 1:
         grid = np.arange(n_grid, dtype=np.float64) * float(buffer_step_s)
         moves = _moves(grid, times_s, kept, n_grid, buffer_step_s, top_s, chunk_duration_s, rebuffer_penalty)
         for k in range(horizon - 1, 0, -1):  # before chunk k the buffer is at most buffer_s + k x chunk_duration_s
-            rows = min(n_grid, int(math.ceil((buffer_s + k * chunk_duration_s) / buffer_step_s)) + 1)
-            reachable = _Moves(moves.stall_penalty[:rows], moves.low[:rows], moves.weight[:rows])
+            reach = min(n_grid, int(math.ceil((buffer_s + k * chunk_duration_s) / buffer_step_s)) + 1)
+            reachable = _Moves(moves.stall_penalty[:reach], moves.low[:reach], moves.weight[:reach])
             tail = _expected_tail(probs[k], reachable, value, kept)
-            value[:rows] = _best_over_levels(tail, gain)
-            value[rows:] = value[rows - 1]  # unreachable: only ever weighted from beyond the reach too
+            value[:reach] = _best_over_levels(tail, gains[k])
+            value[reach:] = value[reach - 1]  # unreachable: only ever weighted from beyond the reach too
     now = _moves(np.array([float(buffer_s)]), times_s, kept, n_grid, buffer_step_s, top_s, chunk_duration_s,
                  rebuffer_penalty)
-    return np.asarray(gain[last_idx] + _expected_tail(probs[0], now, value, kept)[0])
+    return np.asarray(gains[0, last_idx] + _expected_tail(probs[0], now, value, kept)[0])
 
 
 @dataclass(slots=True)
@@ -181,19 +192,34 @@ class PredictorMPC:
     def reset(self, rng: np.random.Generator | None = None) -> None:
         """Nothing to reset: the plan depends only on the context."""
 
+    def use_qoe(self, qoe: QoEWeights) -> None:
+        """Plan with the evaluation's QoE (the rollout loop calls this after ``reset``): its weights, and under a
+        per-chunk kind (``ssim``) each chunk's quality as utility."""
+        self.qoe = qoe
+        self._utilities.clear()
+
+    def _horizon_utilities(self, video: Video, start: int, horizon: int) -> FloatArray:
+        """The utilities the plan uses: per level, or per chunk ``[horizon + 1, levels]`` under a per-chunk QoE."""
+        if self.qoe.is_per_chunk:
+            table = self.qoe.chunk_utilities(video)  # raises, naming the video, where it has no quality
+            return np.asarray(table[max(start - 1, 0):start + horizon] if start > 0
+                              else np.vstack([table[:1], table[:horizon]]))
+        key = video.bitrates_bps.tobytes()
+        if key not in self._utilities:
+            self._utilities[key] = self.qoe.utilities(video.bitrates_bps)
+        return self._utilities[key]
+
     def expected_values(self, context: PlayerContext) -> FloatArray:
         """The expected QoE over the horizon of each level for the next chunk (empty before any history)."""
         horizon = min(self.horizon, context.chunks_remaining)
         if not context.outcomes or horizon <= 0:
             return np.zeros(0)
         video = context.video
-        key = video.bitrates_bps.tobytes()
-        if key not in self._utilities:
-            self._utilities[key] = self.qoe.utilities(video.bitrates_bps)
+        utilities = self._horizon_utilities(video, context.next_chunk_idx, horizon)
         last_idx = context.last_quality_idx if context.last_quality_idx is not None else 0
         return expected_qoe(self.predictor.distribution(context, horizon), self.predictor.bin_values_s,
                             buffer_s=context.buffer_s, chunk_duration_s=float(video.chunk_duration_s),
-                            utilities=self._utilities[key], last_idx=last_idx,
+                            utilities=utilities, last_idx=last_idx,
                             rebuffer_penalty=self.qoe.rebuffer_penalty, smoothness_weight=self.qoe.smoothness_weight,
                             buffer_step_s=self.buffer_step_s, max_buffer_s=self.max_buffer_s)
 

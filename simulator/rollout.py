@@ -84,6 +84,14 @@ def choose_quality(policy: QualityChooser, session: _Steppable, n_levels: int) -
     return choice
 
 
+def start_policy(policy: QualityChooser, rng: np.random.Generator | None, qoe: QoEWeights | None = None) -> None:
+    """Start a session for ``policy``: reset it with ``rng``, and tell a planner (``use_qoe``) the QoE model it is
+    judged by (default linear). Every loop that plays sessions starts its policies here."""
+    policy.reset(rng)
+    if isinstance(policy, UsesQoE):
+        policy.use_qoe(qoe if qoe is not None else QoEWeights())
+
+
 def run_session(policy: QualityChooser, trace: Trace, video: Video, config: SimConfig, *,
                 rng: np.random.Generator | None = None, start_idx: int = 1,
                 qoe: QoEWeights | None = None, core: str = "simpy") -> list[ChunkOutcome]:
@@ -106,9 +114,7 @@ def run_session(policy: QualityChooser, trace: Trace, video: Video, config: SimC
     """
     session_type = FastSession if check_core(core) == "fast" else Session
     session = session_type(trace, video, config, start_idx=start_idx, rng=rng)
-    policy.reset(rng)
-    if isinstance(policy, UsesQoE):
-        policy.use_qoe(qoe if qoe is not None else QoEWeights())
+    start_policy(policy, rng, qoe)
     if isinstance(policy, Prepares):
         policy.prepare(trace, video, config, qoe if qoe is not None else QoEWeights(), start_idx)
     n_levels = video.n_levels

@@ -24,7 +24,7 @@ from simulator.config import SimConfig
 from simulator.des import Session
 from simulator.errors import ConfigError
 from simulator.records import ChunkOutcome
-from simulator.rollout import QualityChooser, choose_quality
+from simulator.rollout import QualityChooser, choose_quality, start_policy
 from simulator.shared_link import RateInterval, SharedLink
 from traces.types import Trace, Video
 
@@ -170,7 +170,7 @@ def _play(env: simpy.Environment, link: SharedLink, trace: Trace, spec: PlayerSp
     if spec.start_time_s > 0:
         yield env.timeout(spec.start_time_s)
     session = Session(trace, spec.video, config, env=env, link=link.port())
-    spec.policy.reset(rng)
+    start_policy(spec.policy, rng)
     n_levels = session.video.n_levels
     startup_s = 0.0
     is_abandoned = False

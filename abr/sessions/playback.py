@@ -31,7 +31,7 @@ from simulator.context import PlayerContext
 from simulator.fast_session import FastSession, TraceLists, idle
 from simulator.metrics import session_metrics
 from simulator.qoe import QoEWeights
-from simulator.rollout import QualityChooser, choose_quality
+from simulator.rollout import QualityChooser, choose_quality, start_policy
 from simulator.shared_session import PlayerResult, PlayerSpec, jain_index, run_shared
 from traces.types import Trace, Video
 
@@ -183,7 +183,7 @@ class _LoneView:
                               start_idx=task.start_idx, lists=lists)
         session.ptr, session.clock_s = idle(lists, session.ptr, session.clock_s, plan.start_time_s)
         self.session = session
-        self.policy.reset(_policy_rng(task, plan))
+        start_policy(self.policy, _policy_rng(task, plan))
         self.startup_s = 0.0
         self.is_abandoned = False
 
@@ -232,6 +232,9 @@ class _TreeSearch:
 
     def reset(self, rng: np.random.Generator | None = None) -> None:
         self.policy.reset(rng)
+
+    def use_qoe(self, qoe: QoEWeights) -> None:
+        self.policy.use_qoe(qoe)
 
     def select(self, context: PlayerContext) -> int:
         return self.planner.select_many([self.policy], [context])[0]

@@ -16,6 +16,8 @@ from agents.registry import agent_model_file, agent_names, make_agent
 from agents.ttp import NUM_FEATURES, TransmissionTimePredictor, feature_rows, history_features, metadata_path
 from simulator.config import preset
 from simulator.context import PlayerContext
+from simulator.errors import ConfigError
+from simulator.qoe import QoEWeights
 from simulator.records import ChunkOutcome
 from simulator.rollout import run_session
 from traces.fingerprint import trace_fingerprint
@@ -179,3 +181,47 @@ def test_numpy_forward_pass_by_hand() -> None:
     e = np.exp(2.0)
     assert probs == pytest.approx(np.array([[e / (e + 1), 1 / (e + 1)], [1 / (e + 1), e / (e + 1)]]))
     assert json.loads(metadata_path(SHIPPED_PREDICTOR).read_text())["format"] == "abr-ttp-v1"
+
+
+def test_per_chunk_utilities_equal_to_the_ladders_give_the_same_values() -> None:
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(2), size=(3, 2))  # [step, level, bin]
+    per_level = np.array([1.0, 3.0])
+    kwargs = {"buffer_s": 6.0, "chunk_duration_s": 4.0, "last_idx": 1, "rebuffer_penalty": PENALTY,
+              "smoothness_weight": 1.0}
+    flat = expected_qoe(probs, TIMES_S, utilities=per_level, **kwargs)
+    rows = expected_qoe(probs, TIMES_S, utilities=np.tile(per_level, (4, 1)), **kwargs)
+    assert np.allclose(flat, rows)
+    with pytest.raises(ValueError, match=r"give \[levels\] or \[horizon \+ 1, levels\] = \[4, 2\]"):
+        expected_qoe(probs, TIMES_S, utilities=np.ones((3, 2)), **kwargs)
+
+
+def test_per_chunk_utilities_by_hand() -> None:
+    # One step, both levels surely 1 s from a 4-s buffer (no stall). The chunk just played was at level 1 with
+    # quality 10; the next chunk's qualities are 12 (level 0) and 8 (level 1):
+    # level 0: 12 - |12 - 10| = 10; level 1: 8 - |8 - 10| = 6. Per level (utilities 1, 3) level 1 would win.
+    probs = np.array([[[1.0, 0.0], [1.0, 0.0]]])
+    rows = np.array([[5.0, 10.0], [12.0, 8.0]])
+    values = expected_qoe(probs, TIMES_S, buffer_s=4.0, chunk_duration_s=4.0, utilities=rows, last_idx=1,
+                          rebuffer_penalty=100.0, smoothness_weight=1.0)
+    assert values.tolist() == [10.0, 6.0]
+
+
+def test_under_the_ssim_qoe_the_policy_plans_with_each_chunks_quality() -> None:
+    # Level 1 downloads surely in 1 s, so by bitrate it is always chosen; its SSIM is lower on chunks 1 and 2.
+    probs = np.array([[[1.0, 0.0], [1.0, 0.0]]] * 5)
+    quality = np.array([[10.0, 10.0], [14.0, 9.0], [14.0, 9.0], [10.0, 11.0]])
+    video = Video(np.array(LADDER_BPS), 4.0, np.outer(np.ones(4), 4 * np.array(LADDER_BPS)), name="q",
+                  ssim_db=quality)
+    first = ChunkOutcome(0, 0, 1e6, 4e6, 0.0, 1.0, 1.0, 4e6, 0.0, 0.0, 8.0, 0.0)
+    context = PlayerContext(video, (first,), 8.0)
+    policy = PredictorMPC(_Stub(probs), horizon=2)
+    assert policy.select(context) == 1  # linear QoE: utility 3 > 1, no stall
+    policy.use_qoe(QoEWeights(kind="ssim"))
+    # ssim: plan chunks 1-2 from level 0 (quality 10): (0, 0) = 14 - 4 + 14 - 0 = 24 beats (1, 1) = 9 - 1 + 9 = 17
+    assert policy.select(context) == 0
+    assert policy.expected_values(context).tolist() == [24.0, 17.0]
+    policy.use_qoe(QoEWeights(kind="ssim"))
+    no_quality = PlayerContext(Video.cbr(LADDER_BPS, chunk_duration_s=4.0, n_chunks=4), (first,), 8.0)
+    with pytest.raises(ConfigError, match="needs the per-chunk quality"):
+        policy.select(no_quality)
