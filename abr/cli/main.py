@@ -85,7 +85,11 @@ def agents_command() -> None:
     for name, path in shipped_model_agents().items():
         table.add_row(name, f"Shipped trained policy: agents/models/{path.name} (greedy).",
                       "yes" if has_browser_rule(name) else "")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print("Other forms: a parameter (fixed:K, throughput:F, bola:T, bola-e:T, dynamic:T, soda:T), a model "
+                  "file (ppo:PATH, a2c:PATH, predictor-mpc:PATH), guarded:AGENT (BOLA-E decides while the throughput "
+                  "is unpredictable), py:MODULE:NAME or py:FILE.py:NAME (your own Policy).")
 
 
 @app.command("presets")

@@ -178,6 +178,7 @@ def test_agents_and_presets_are_listed():
     agents = runner.invoke(app, ["agents"])
     assert agents.exit_code == 0
     assert "bba" in agents.stdout and "Buffer-based" in agents.stdout and "rb" in agents.stdout
+    assert "guarded:AGENT" in agents.stdout and "py:MODULE:NAME" in agents.stdout
     presets = runner.invoke(app, ["-q", "presets"])
     assert presets.exit_code == 0
     for token in ("pensieve", "pensieve-train", "realistic", "max_buffer_s", "link_rtt_s", "0.08"):
