@@ -1,4 +1,4 @@
-"""Planners under the perceptual QoE: RobustMPC and the offline optimum choose by each chunk's SSIM, not bitrate.
+"""Planners under the perceptual QoE: RobustMPC, predictor-mpc and the offline optimum choose by each chunk's SSIM, not bitrate.
 
 The hand-built video has two levels whose quality order flips halfway: level 1 (2 Mbit/s) is the better picture
 on chunks 0-4 (25 dB against 20 dB) and the worse on chunks 5-9 (8 dB against 20 dB: a scene its bitrate cannot
@@ -105,3 +105,13 @@ def test_soda_takes_quality_from_the_qoe_hook() -> None:
     run_session(policy, trace, video, config, qoe=SSIM)  # the rollout loop calls use_qoe
     by_quality = policy.level_utilities(context, 2)
     assert by_quality[0, 0] > by_quality[0, 1]  # chunk 5: 20 dB at level 0 against 8 dB at level 1
+
+
+def test_predictor_mpc_plans_with_quality_under_the_ssim_qoe() -> None:
+    from agents.predictor_mpc import predictor_mpc  # the shipped predictor
+
+    video, trace, config = _video(), _fast_trace(), preset("pensieve")
+    by_bitrate = [o.quality_idx for o in run_session(predictor_mpc(), trace, video, config, qoe=QoEWeights())]
+    assert by_bitrate == [1] * N_CHUNKS
+    by_quality = [o.quality_idx for o in run_session(predictor_mpc(), trace, video, config, qoe=SSIM)]
+    assert by_quality == [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
