@@ -1,4 +1,5 @@
-"""Planners under the perceptual QoE: RobustMPC, predictor-mpc and the offline optimum choose by each chunk's SSIM, not bitrate.
+"""Planners under the perceptual QoE: RobustMPC, predictor-mpc and the offline optimum choose by each chunk's SSIM,
+not bitrate.
 
 The hand-built video has two levels whose quality order flips halfway: level 1 (2 Mbit/s) is the better picture
 on chunks 0-4 (25 dB against 20 dB) and the worse on chunks 5-9 (8 dB against 20 dB: a scene its bitrate cannot
