@@ -84,6 +84,12 @@ class GuardedPolicy:
             self.name = f"guarded:{self.primary.name}"
 
     @property
+    def n_levels(self) -> int | None:
+        """The ladder size the primary is fixed to (a trained policy's), ``None`` if it plays any ladder."""
+        levels = getattr(self.primary, "n_levels", None)
+        return None if levels is None else int(levels)
+
+    @property
     def last_error(self) -> float:
         """The largest relative prediction error in the window (0 before the second chunk)."""
         return max(self._errors[-self.window:], default=0.0)

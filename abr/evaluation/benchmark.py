@@ -51,7 +51,7 @@ from abr.evaluation.identity import agent_code, update_with_traces
 from abr.evaluation.stats import bootstrap_generator, bootstrap_means, percentile_interval
 from abr.evaluation.tables import session_row
 from agents.provenance import seen_fingerprints
-from agents.registry import agent_model_file, make_agent
+from agents.registry import agent_model_file, make_agent, unguarded
 from simulator.config import preset
 from simulator.qoe import QoEWeights
 from traces.datadir import available_trace_sets, available_videos
@@ -224,7 +224,7 @@ def learned_seen(agent: str) -> frozenset[str] | None:
     from agents.provenance import model_provenance
     from agents.rl import load_model
 
-    algorithm = "a2c" if agent.partition(":")[0].strip().lower() == "a2c" else "ppo"
+    algorithm = "a2c" if unguarded(agent).partition(":")[0].strip().lower() == "a2c" else "ppo"
     model, _ = load_model(file, algorithm)
     return seen_fingerprints(model_provenance(model))
 

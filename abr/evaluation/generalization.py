@@ -51,7 +51,7 @@ from abr.evaluation.harness import EvaluationResult, ProgressCallback, evaluate
 from abr.evaluation.identity import update_with_traces
 from abr.evaluation.tables import session_row
 from agents.provenance import is_complete, model_provenance, seen_families, seen_fingerprints, spec_family
-from agents.registry import GUARD_PREFIX, MODEL_AGENTS, make_agent
+from agents.registry import GUARD_PREFIX, MODEL_AGENTS, make_agent, unguarded
 from agents.rl import load_model
 from simulator.config import preset
 from simulator.qoe import QoEWeights
@@ -193,7 +193,8 @@ def agent_list(model_agent: str, heuristics: Sequence[str]) -> list[str]:
     names = [model_agent]
     for name in [*heuristics, *COMPARED, OPTIMUM]:
         key = name.strip().lower()
-        if key in MODEL_AGENTS or key.partition(":")[0] in MODEL_AGENTS:
+        inner = unguarded(key)
+        if inner in MODEL_AGENTS or inner.partition(":")[0] in MODEL_AGENTS:
             raise ConfigError(f"agent {name!r}: the protocol evaluates one model, given as MODEL; "
                               "--agent takes heuristics only")
         if key not in names:

@@ -393,3 +393,6 @@ def test_the_guard_option_plays_the_model_inside_the_guard(model: Path, data: Pa
     assert len(rows) == 1 and len(played) == int(rows[0]["n"]) > 0
     assert float(rows[0]["mean"]) == pytest.approx(np.mean(played))
     assert "--guard" in (out / "generalization.md").read_text()
+    refused = CliRunner().invoke(app, ["generalization", str(model), "--data-dir", str(data), "--video", "tiny",
+                                       "--agent", "guarded:ppo", "--out", str(tmp_path / "refused")])
+    assert refused.exit_code == 2 and "--agent takes heuristics only" in refused.output, refused.output

@@ -139,3 +139,12 @@ def test_registry_form_and_the_model_file_inside() -> None:
             make_agent(bad)
     with pytest.raises(ConfigError, match="unknown agent 'nosuch'"):
         make_agent("guarded:nosuch")
+
+
+def test_the_guard_keeps_the_primarys_fixed_ladder() -> None:
+    @dataclass
+    class Fixed6(Recorder):
+        n_levels: int = 6
+
+    assert GuardedPolicy(Fixed6(5)).n_levels == 6
+    assert GuardedPolicy(Recorder(5)).n_levels is None
