@@ -26,6 +26,7 @@ import numpy as np
 
 from agents.base import Policy
 from agents.bola import BolaE
+from agents.rate_based import harmonic_mean
 from simulator.context import PlayerContext
 from simulator.errors import ConfigError
 from simulator.qoe import QoEWeights
@@ -134,6 +135,5 @@ class GuardedPolicy:
             else:
                 self._errors.append(0.0)
             recent = [o.throughput_bps for o in outcomes[max(0, k + 1 - self.window):k + 1]]
-            self._last_mean_bps = (len(recent) / sum(1.0 / r for r in recent)
-                                   if all(r > 0 for r in recent) else 0.0)
+            self._last_mean_bps = harmonic_mean(recent) if all(r > 0 for r in recent) else 0.0
         self._n_seen = len(outcomes)

@@ -202,8 +202,7 @@ class PredictorMPC:
         """The utilities the plan uses: per level, or per chunk ``[horizon + 1, levels]`` under a per-chunk QoE."""
         if self.qoe.is_per_chunk:
             table = self.qoe.chunk_utilities(video)  # raises, naming the video, where it has no quality
-            return np.asarray(table[max(start - 1, 0):start + horizon] if start > 0
-                              else np.vstack([table[:1], table[:horizon]]))
+            return np.asarray(table[start - 1:start + horizon])  # start >= 1: a plan follows a played chunk
         key = video.bitrates_bps.tobytes()
         if key not in self._utilities:
             self._utilities[key] = self.qoe.utilities(video.bitrates_bps)
