@@ -123,6 +123,12 @@ class TrainConfig:
         imitation_dagger_rounds: DAgger rounds after the first fit: the student plays the demonstrations'
             sessions, the teacher labels states it reached, and the fit continues on everything so far.
         imitation_dagger_states: decisions per session the teacher labels in a DAgger round.
+        imitation_teacher_discount: the ``"horizon-mpc"`` teacher plans on the trace's throughput times this
+            factor in ``(0, 1]`` (the sessions play the true trace): a stall-averse teacher, as the linear-QoE
+            version of Comyco's solver does with 0.9. 1: the true throughput.
+        imitation_keep_best: after every fit (the first and each DAgger round's), the student plays the
+            demonstrations' sessions greedily; the stage ends with the weights of the fit whose mean QoE there
+            was best (model selection on training sessions). False: the last fit's weights.
 
     >>> TrainConfig(n_envs=8).n_envs
     8
@@ -188,6 +194,8 @@ class TrainConfig:
     imitation_dagger_states: int = 4
     imitation_horizon: int = 5
     imitation_sessions: int = 0
+    imitation_teacher_discount: float = 1.0
+    imitation_keep_best: bool = False
 
     def __post_init__(self) -> None:
         for name, (item_type, what, example) in _LIST_FIELDS.items():
@@ -230,6 +238,8 @@ class TrainConfig:
         _in_range("train_noise_high", self.train_noise_high, self.train_noise_low, math.inf)
         _in_range("throughput_scale_high", self.throughput_scale_high, self.throughput_scale_low, math.inf)
         _in_range("rescaled_mean_high_mbps", self.rescaled_mean_high_mbps, self.rescaled_mean_low_mbps, math.inf)
+        _in_range("imitation_teacher_discount", self.imitation_teacher_discount, 0.0, 1.0, low_open=True)
+        _boolean("imitation_keep_best", self.imitation_keep_best)
         self._check_rescaled()
         if self.ladder_kbps is not None:
             object.__setattr__(self, "ladder_kbps", parse_ladder_kbps(self.ladder_kbps, option="ladder_kbps"))
@@ -317,6 +327,11 @@ def _as_list(name: str, value: object, item_type: type | tuple[type, ...], what:
 def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+
+
+def _boolean(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r} must be true or false", field=name, value=value)
 
 
 def _at_least(name: str, value: object, low: int) -> None:

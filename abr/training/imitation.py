@@ -107,7 +107,10 @@ class ImitationReport:
 
     ``horizon``: the ``"horizon-mpc"`` teacher's (``None`` for the optimum); ``stage_s``: the wall time of the
     whole stage (demonstrations, DAgger rounds and fits); ``solve_s``/``fit_s``: the teacher's solves (all
-    rounds) and the last fit.
+    rounds) and the last fit. ``teacher_discount``: the factor on the throughput the teacher plans with;
+    ``kept_fit``/``kept_student_mean_qoe``: with ``imitation_keep_best``, the fit whose weights the stage kept
+    (0: the first, ``r``: after DAgger round ``r``) and the student's mean QoE on the sessions with them
+    (``fit_student_mean_qoe``: that QoE after every fit); the agreement and loss figures are the kept fit's.
     """
 
     teacher: str
@@ -126,6 +129,10 @@ class ImitationReport:
     dagger_rounds: tuple[dict[str, Any], ...] = ()
     horizon: int | None = None
     stage_s: float = 0.0
+    teacher_discount: float = 1.0
+    kept_fit: int | None = None
+    kept_student_mean_qoe: float | None = None
+    fit_student_mean_qoe: tuple[float, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -164,12 +171,13 @@ def teacher_demonstrations(traces: Sequence[Trace], video: Video, sim_config: Si
                            env_config: EnvConfig, *, seed: int, per_trace: int = 1, scale_low: float = 1.0,
                            scale_high: float = 1.0, gamma: float = 0.99, reward_scale: float = 1.0,
                            max_beam_width: int = 4096, teacher: str = "optimal", horizon: int = DEFAULT_HORIZON,
-                           sessions: int = 0) -> Demonstrations:
+                           sessions: int = 0, discount: float = 1.0) -> Demonstrations:
     """The teacher's decisions on the drawn sessions (:func:`draw_sessions`; see the module docstring).
 
     ``teacher = "optimal"``: the offline optimum's plan of each session, replayed in the SimPy environment.
     ``teacher = "horizon-mpc"``: the instant solver (``horizon`` chunks ahead) plays each session itself on the
-    fast core, labelling every decision it makes (:func:`student_demonstrations` with the teacher as player).
+    fast core, labelling every decision it makes (:func:`student_demonstrations` with the teacher as player);
+    ``discount`` < 1 makes it plan on the trace's throughput times ``discount`` (it still plays the true trace).
 
     >>> from simulator.config import preset
     >>> trace = Trace(np.array([0.0, 1.0, 2.0]), np.array([3e6, 0.5e6, 2e6]))
@@ -184,7 +192,9 @@ def teacher_demonstrations(traces: Sequence[Trace], video: Video, sim_config: Si
     if teacher == "horizon-mpc":
         return _play_sessions(None, traces, draws, video, sim_config, qoe, env_config, rng=None, per_episode=0,
                               teacher=teacher, horizon=horizon, max_beam_width=max_beam_width, gamma=gamma,
-                              reward_scale=reward_scale)
+                              reward_scale=reward_scale, discount=discount)
+    if discount != 1.0:
+        raise ConfigError(f"discount={discount!r}: only the horizon-mpc teacher plans on a discounted throughput")
     if teacher != "optimal":
         raise ConfigError(f"teacher={teacher!r} is not one of {', '.join(TEACHERS[1:])}")
     replay_config = dataclasses.replace(env_config, training=False, throughput_scale_low=1.0,
@@ -233,7 +243,7 @@ def teacher_demonstrations(traces: Sequence[Trace], video: Video, sim_config: Si
 def student_demonstrations(policy: Any, traces: Sequence[Trace], draws: Sequence[tuple[int, float, int]],
                            video: Video, sim_config: SimConfig, qoe: QoEWeights, env_config: EnvConfig, *, seed: int,
                            round_idx: int, per_episode: int, max_beam_width: int = 1024, teacher: str = "optimal",
-                           horizon: int = DEFAULT_HORIZON) -> Demonstrations:
+                           horizon: int = DEFAULT_HORIZON, discount: float = 1.0) -> Demonstrations:
     """One DAgger round: the teacher's decisions in the states the student reaches.
 
     The student (``policy``, greedy) plays each drawn session (trace, scale, start offset of ``draws``) on the
@@ -241,20 +251,25 @@ def student_demonstrations(policy: Any, traces: Sequence[Trace], draws: Sequence
     (``SeedSequence(seed, spawn_key=(IMITATION_SPAWN_KEY, 1 + round_idx))``), the teacher labels the observation
     from the state reached: ``"optimal"``, :func:`agents.optimal.solve_from_state` (the rest of the session,
     knowing the whole trace), or ``"horizon-mpc"``, :class:`agents.instant_solver.InstantSolver` (the next
-    ``horizon`` chunks). ``returns`` are NaN (the teacher's return from a state the student reached is not the
+    ``horizon`` chunks, on the throughput times ``discount``). ``returns`` are NaN (the teacher's return from a
+    state the student reached is not the
     student's): these rows fit the actor only. ``teacher_qoe`` holds the student's QoE (first chunk excluded)
     of every session it played; a session whose trace the teacher cannot solve is skipped.
     """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(IMITATION_SPAWN_KEY, 1 + round_idx)))
     return _play_sessions(policy, traces, draws, video, sim_config, qoe, env_config, rng=rng, per_episode=per_episode,
-                          teacher=teacher, horizon=horizon, max_beam_width=max_beam_width)
+                          teacher=teacher, horizon=horizon, max_beam_width=max_beam_width, discount=discount)
 
 
 def _labeller(teacher: str, trace: Trace, video: Video, sim_config: SimConfig, qoe: QoEWeights, horizon: int,
-              max_beam_width: int) -> Callable[[SessionState], int]:
-    """The teacher's decision from a mid-session state of ``trace`` (may raise SimulationInvariantError)."""
+              max_beam_width: int, discount: float = 1.0) -> Callable[[SessionState], int]:
+    """The teacher's decision from a mid-session state of ``trace`` (may raise SimulationInvariantError).
+
+    The ``"horizon-mpc"`` teacher plans on ``trace`` scaled by ``discount`` (same times, so a state's clock
+    means the same moment of the trace)."""
     if teacher == "horizon-mpc":
-        return InstantSolver(trace, video, sim_config, qoe, horizon=horizon).first_quality
+        planned = trace.scaled(discount) if discount != 1.0 else trace
+        return InstantSolver(planned, video, sim_config, qoe, horizon=horizon).first_quality
     if teacher != "optimal":
         raise ConfigError(f"teacher={teacher!r} is not one of {', '.join(TEACHERS[1:])}")
     return lambda state: solve_from_state(trace, video, sim_config, qoe, state,
@@ -264,7 +279,7 @@ def _labeller(teacher: str, trace: Trace, video: Video, sim_config: SimConfig, q
 def _play_sessions(policy: Any, traces: Sequence[Trace], draws: Sequence[tuple[int, float, int]], video: Video,
                    sim_config: SimConfig, qoe: QoEWeights, env_config: EnvConfig, *, rng: np.random.Generator | None,
                    per_episode: int, teacher: str, horizon: int, max_beam_width: int, gamma: float = 0.99,
-                   reward_scale: float = 1.0) -> Demonstrations:
+                   reward_scale: float = 1.0, discount: float = 1.0) -> Demonstrations:
     """Play the drawn sessions on the fast core and label decisions with the teacher's.
 
     ``policy = None``: the teacher plays and labels every decision it makes (``returns``: its discounted,
@@ -285,7 +300,7 @@ def _play_sessions(policy: Any, traces: Sequence[Trace], draws: Sequence[tuple[i
         trace = traces[trace_idx].scaled(scale) if scale != 1.0 else traces[trace_idx]
         started = time.perf_counter()
         try:
-            label = _labeller(teacher, trace, video, sim_config, qoe, horizon, max_beam_width)
+            label = _labeller(teacher, trace, video, sim_config, qoe, horizon, max_beam_width, discount)
         except SimulationInvariantError:
             skipped += 1
             continue

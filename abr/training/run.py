@@ -29,6 +29,7 @@ values (the shipped policy's second stage went from entropy 0.005 back to 0.01).
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import dataclasses
 import logging
@@ -377,36 +378,58 @@ def train(config: TrainConfig, out_dir: str | Path, *, progress: TrainProgress |
 
 
 def imitation_stage(config: TrainConfig, inputs: TrainInputs, model: Any) -> ImitationReport:
-    """The run's cloning stage (:mod:`abr.training.imitation`): demonstrations, then the fit of ``model``."""
+    """The run's cloning stage (:mod:`abr.training.imitation`): demonstrations, then the fit of ``model``.
+
+    With ``imitation_keep_best`` the student plays the demonstrations' sessions after every fit (a DAgger
+    round's play is that measurement for the fit before it; the last fit gets a play of its own, labelling
+    nothing) and ``model`` ends with the weights of the fit whose mean QoE there was best (the earliest on a tie).
+    """
     spec = env_spec(config, inputs)
     started = time.perf_counter()
     teacher, horizon = config.imitation_teacher, config.imitation_horizon
+    discount = config.imitation_teacher_discount
     demos = teacher_demonstrations(
         inputs.train_traces, inputs.video, inputs.sim_config, inputs.qoe, spec.env_config, seed=config.seed,
         per_trace=config.imitation_demos_per_trace, scale_low=config.throughput_scale_low,
         scale_high=config.throughput_scale_high, gamma=config.gamma, reward_scale=config.reward_scale,
-        sessions=config.imitation_sessions, teacher=teacher, horizon=horizon)
+        sessions=config.imitation_sessions, teacher=teacher, horizon=horizon, discount=discount)
     logger.info("imitation: %d demonstrations (%d decisions, %d skipped) of the %s teacher in %.1f s",
                 len(demos.teacher_qoe), len(demos), demos.skipped, config.imitation_teacher, demos.solve_s)
     fit = dict(epochs=config.imitation_epochs, batch_size=config.batch_size,
                learning_rate=config.imitation_learning_rate, vf_coef=config.vf_coef,
                teacher=config.imitation_teacher)
     report = pretrain_policy(model, demos, seed=config.seed, **fit)  # type: ignore[arg-type]
-    rounds = []
-    for round_idx in range(config.imitation_dagger_rounds):
+    play = dict(video=inputs.video, sim_config=inputs.sim_config, qoe=inputs.qoe, env_config=spec.env_config,
+                seed=config.seed, teacher=teacher, horizon=horizon, discount=discount)
+    rounds: list[dict[str, Any]] = []
+    best: tuple[float, int, dict[str, Any], ImitationReport] | None = None  # (QoE, fit, weights, report)
+    fit_qoe: list[float] = []  # the student's mean QoE on the sessions after each fit (keep_best)
+    for round_idx in range(config.imitation_dagger_rounds + (1 if config.imitation_keep_best else 0)):
+        is_dagger = round_idx < config.imitation_dagger_rounds
         labelled = student_demonstrations(
-            model.policy, inputs.train_traces, demos.draws, inputs.video, inputs.sim_config, inputs.qoe,
-            spec.env_config, seed=config.seed, round_idx=round_idx, per_episode=config.imitation_dagger_states,
-            teacher=teacher, horizon=horizon)
+            model.policy, inputs.train_traces, demos.draws, round_idx=round_idx,
+            per_episode=config.imitation_dagger_states if is_dagger else 0, **play)  # type: ignore[arg-type]
+        student_qoe = float(np.mean(labelled.teacher_qoe))
+        if config.imitation_keep_best:
+            fit_qoe.append(student_qoe)
+        if config.imitation_keep_best and (best is None or student_qoe > best[0]):
+            best = (student_qoe, round_idx, copy.deepcopy(model.policy.state_dict()), report)
+        if not is_dagger:
+            break
         demos = merge(demos, labelled)
         report = pretrain_policy(model, demos, seed=config.seed + 1 + round_idx, **fit)  # type: ignore[arg-type]
-        rounds.append({"round": round_idx + 1, "student_mean_qoe": float(np.mean(labelled.teacher_qoe)),
+        rounds.append({"round": round_idx + 1, "student_mean_qoe": student_qoe,
                        "labelled": len(labelled), "solve_s": labelled.solve_s,
                        "train_agreement": report.train_agreement, "holdout_agreement": report.holdout_agreement})
         logger.info("imitation: DAgger round %d: the student's mean QoE %.2f before it; %d states labelled in %.1f s",
-                    round_idx + 1, rounds[-1]["student_mean_qoe"], len(labelled), labelled.solve_s)
+                    round_idx + 1, student_qoe, len(labelled), labelled.solve_s)
+    if best is not None:
+        model.policy.load_state_dict(best[2])
+        report = dataclasses.replace(best[3], kept_fit=best[1], kept_student_mean_qoe=best[0],
+                                     fit_student_mean_qoe=tuple(fit_qoe))
+        logger.info("imitation: keeping fit %d (the student's mean QoE %.2f on the sessions)", best[1], best[0])
     report = dataclasses.replace(report, dagger_rounds=tuple(rounds), stage_s=time.perf_counter() - started,
-                                 horizon=horizon if teacher == "horizon-mpc" else None)
+                                 horizon=horizon if teacher == "horizon-mpc" else None, teacher_discount=discount)
     logger.info("imitation: greedy agreement with the teacher %.1f%% (held out %.1f%%) after %d epochs in %.1f s",
                 100 * report.train_agreement, 100 * report.holdout_agreement, report.epochs, report.fit_s)
     return report

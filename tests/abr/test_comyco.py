@@ -81,16 +81,18 @@ def test_the_instant_solvers_plan_is_the_best_sequence_played_in_the_simpy_core(
     assert len(choices) > 1  # the cases differ: a solver that always asked for one level would fail
 
 
-def test_the_instant_solver_plays_and_labels_every_decision_of_its_demonstrations() -> None:
+@pytest.mark.parametrize("discount", [1.0, 0.9])
+def test_the_instant_solver_plays_and_labels_every_decision_of_its_demonstrations(discount: float) -> None:
     traces = tuple(generate_trace_set(5, 3))
     video = Video.cbr([0.3e6, 0.75e6, 1.2e6, 1.85e6, 2.85e6, 4.3e6], chunk_duration_s=4.0, n_chunks=10)
     demos = teacher_demonstrations(traces, video, CONFIG, QoEWeights(), ENV, seed=2, scale_low=0.5, scale_high=2.0,
-                                   gamma=0.5, reward_scale=0.1, teacher="horizon-mpc", horizon=2, sessions=4)
+                                   gamma=0.5, reward_scale=0.1, teacher="horizon-mpc", horizon=2, sessions=4,
+                                   discount=discount)
     draws = draw_sessions(traces, seed=2, scale_low=0.5, scale_high=2.0, sessions=4)
     assert demos.draws == draws and len(demos) == 4 * 9 and demos.skipped == 0
     for number, (trace_idx, scale, start_idx) in enumerate(draws):
-        trace = traces[trace_idx].scaled(scale)
-        solver = InstantSolver(trace, video, CONFIG, horizon=2)
+        trace = traces[trace_idx].scaled(scale)  # played as is; a discounting teacher plans on less throughput
+        solver = InstantSolver(trace.scaled(discount), video, CONFIG, horizon=2)
         env = AbrEnv([trace], video, CONFIG, QoEWeights(), ENV, core="fast")
         obs, _ = env.reset(seed=0, options={"trace_idx": 0, "start_idx": start_idx})
         rows = np.flatnonzero(demos.episode == number)
@@ -107,6 +109,23 @@ def test_the_instant_solver_plays_and_labels_every_decision_of_its_demonstration
         assert demos.teacher_qoe[number] == pytest.approx(total)
         assert demos.returns[rows[-1]] == pytest.approx(0.1 * rewards[-1], rel=1e-6)  # float32
         assert demos.returns[rows[-2]] == pytest.approx(0.1 * rewards[-2] + 0.5 * 0.1 * rewards[-1], rel=1e-5)
+
+
+def test_a_discounting_teacher_asks_for_less() -> None:
+    traces = tuple(generate_trace_set(5, 3))
+    video = Video.cbr([0.3e6, 0.75e6, 1.2e6, 1.85e6, 2.85e6, 4.3e6], chunk_duration_s=4.0, n_chunks=10)
+    labels = {discount: teacher_demonstrations(traces, video, CONFIG, QoEWeights(), ENV, seed=2, scale_low=0.5,
+                                               scale_high=2.0, teacher="horizon-mpc", horizon=2, sessions=4,
+                                               discount=discount)
+              for discount in (1.0, 0.5)}
+    bitrates = {d: float(video.bitrates_bps[demos.actions].mean()) for d, demos in labels.items()}
+    assert bitrates[0.5] < bitrates[1.0]  # it plans on half the throughput: lower bitrates, fewer stalls
+    with pytest.raises(ConfigError, match="only the horizon-mpc teacher"):
+        teacher_demonstrations(traces, video, CONFIG, QoEWeights(), ENV, seed=2, sessions=1, discount=0.9)
+    with pytest.raises(ConfigError, match="imitation_teacher_discount=1.5 must be a number > 0 and <= 1"):
+        TrainConfig(imitation_teacher="horizon-mpc", total_timesteps=0, imitation_teacher_discount=1.5)
+    with pytest.raises(ConfigError, match="imitation_keep_best='yes' must be true or false"):
+        TrainConfig(imitation_keep_best="yes")  # type: ignore[arg-type]
 
 
 def _tiny(**changes: object) -> TrainConfig:
@@ -144,4 +163,28 @@ def test_an_imitation_only_run_is_deterministic_and_validates_the_imitated_polic
     assert other.evaluations[0].mean_qoe != first.evaluations[0].mean_qoe
     with pytest.raises(ConfigError, match="total_timesteps=0 must be an integer >= 1"):
         TrainConfig(total_timesteps=0)  # no PPO and no teacher: nothing to train
+
+
+def test_keep_best_ends_with_the_fit_whose_student_played_best(tmp_path: Path) -> None:
+    from abr.training.imitation import student_demonstrations
+    from abr.training.run import env_spec, resolve_inputs
+
+    config = _tiny(imitation_keep_best=True, imitation_dagger_rounds=2)
+    result = train(config, tmp_path / "run")
+    record = json.loads((tmp_path / "run" / IMITATION_FILE).read_text())
+    per_fit = record["fit_student_mean_qoe"]  # after the first fit, after round 1, after round 2
+    assert len(per_fit) == 3 and per_fit[:2] == [r["student_mean_qoe"] for r in record["dagger_rounds"]]
+    assert record["kept_fit"] == int(np.argmax(per_fit)) and record["kept_student_mean_qoe"] == max(per_fit)
+    assert record["kept_fit"] < 2  # this case restores earlier weights (the last fit is not the best)
+    # The saved model is the kept fit: played greedily on the same sessions it scores exactly that QoE.
+    inputs = resolve_inputs(config)
+    demos = teacher_demonstrations(inputs.train_traces, inputs.video, inputs.sim_config, inputs.qoe,
+                                   env_spec(config, inputs).env_config, seed=config.seed, sessions=4,
+                                   scale_low=config.throughput_scale_low, scale_high=config.throughput_scale_high,
+                                   teacher="horizon-mpc", horizon=2)
+    policy = PPO.load(str(result.best_model_path), device="cpu").policy
+    played = student_demonstrations(policy, inputs.train_traces, demos.draws, inputs.video, inputs.sim_config,
+                                    inputs.qoe, env_spec(config, inputs).env_config, seed=config.seed, round_idx=9,
+                                    per_episode=0, teacher="horizon-mpc", horizon=2)
+    assert len(played) == 0 and float(np.mean(played.teacher_qoe)) == pytest.approx(record["kept_student_mean_qoe"])
 
