@@ -14,7 +14,10 @@ sequence with the best QoE (linear: bitrate in Mbit/s - 4.3 x rebuffer s - |chan
   buffer cap. Ties go to the sequence enumerated last in lexicographic order, as in the reference
   implementation (``mpc_fixed`` in the reference results).
 
-The search is vectorised over all ``n_levels ** horizon`` sequences (7776 for 6 levels and horizon 5).
+:meth:`MPC.plan` is the exhaustive search, vectorised in numpy over all ``n_levels ** horizon`` sequences (7776
+for 6 levels and horizon 5): the reference. :meth:`MPC.select` takes its choice from a compiled search that
+skips the sequences that cannot be best (:mod:`agents._mpc_search`) and chooses exactly what ``plan`` does,
+ties included (tests hold them equal on random states and whole sessions); about ten times faster.
 
 Under a per-chunk QoE (the ``ssim`` kind, told by the rollout loop through :meth:`MPC.use_qoe`) the planner
 scores a sequence as that QoE does: the utility of position k is the SSIM dB of the k-th chunk still to be
@@ -116,7 +119,9 @@ class MPC:
         if horizon <= 0:
             return 0
         last_idx = context.last_quality_idx if context.last_quality_idx is not None else 0
-        return int(self.plan(context, horizon, prediction_bps, last_idx)[0])
+        if self.plans_quality:
+            return int(self.plan(context, horizon, prediction_bps, last_idx)[0])
+        return _SEARCH.first_level(self, context, horizon, prediction_bps, last_idx)  # = plan(...)[0], compiled
 
     def _sequences(self, n_levels: int, horizon: int) -> npt.NDArray[np.int64]:
         key = (n_levels, horizon)
@@ -205,11 +210,12 @@ class MPCBatch:
     """The searches of many :class:`MPC` policies done together: ``select_many`` equals their ``select``.
 
     One session's search (:meth:`MPC.plan`) evaluates every one of the ``n_levels ** horizon`` sequences
-    step by step. Here the steps walk a prefix tree instead (step ``k`` over the ``n_levels ** (k + 1)``
-    prefixes, not over every sequence), the bitrate and smoothness sums, which do not depend on the session,
-    are computed once per ladder, horizon and last level, and the sessions of one shape are searched as the
-    rows of one array. Every sequence's reward is the same float operations in the same order as in
-    :meth:`MPC.plan`, and ties go the same way, so the choices are identical (a test holds them equal).
+    step by step, in numpy. Here the bitrate and smoothness sums, which do not depend on the session, are
+    computed once per ladder, horizon and last level, and the sessions of one shape are searched in one call of
+    a compiled kernel (:func:`agents._mpc_search.first_levels`) that walks the sequences as a prefix tree, depth
+    first, skipping the subtrees whose bound shows they cannot reach the best sequence. Every sequence it scores
+    takes the same float operations in the same order as in :meth:`MPC.plan`, and ties go the same way, so the
+    choices are identical (a test holds them equal).
 
     >>> from simulator.context import PlayerContext
     >>> from traces.types import Video
@@ -218,11 +224,18 @@ class MPCBatch:
     [0]
     """
 
-    #: Sessions searched in one array (rows): measured fastest on a 2-core machine (arrays stay in cache).
-    ROWS = 4
-
     def __init__(self) -> None:
         self._sums: dict[_Shape, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
+        self._bounds: dict[_Shape, tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]] = {}
+
+    def first_level(self, policy: MPC, context: PlayerContext, horizon: int, prediction_bps: float,
+                    last_idx: int) -> int:
+        """The first level of :meth:`MPC.plan`'s sequence (bitrate planning), by the compiled search."""
+        video = context.video
+        key = _Shape(horizon, video.bitrates_bps.tobytes(), float(video.chunk_duration_s),
+                     float(policy.rebuffer_penalty_per_s), float(policy.smoothness_weight))
+        return int(self._first_levels(key, [context], np.array([prediction_bps], dtype=np.float64),
+                                      np.array([last_idx], dtype=np.int64))[0])
 
     def select_many(self, policies: list[MPC], contexts: list[PlayerContext]) -> list[int]:
         """``[p.select(c) for p, c in zip(policies, contexts)]``, with the searches batched."""
@@ -244,12 +257,11 @@ class MPCBatch:
                          float(policy.rebuffer_penalty_per_s), float(policy.smoothness_weight))
             groups.setdefault(key, []).append((i, prediction_bps, last_idx))
         for key, members in groups.items():
-            for start in range(0, len(members), self.ROWS):
-                rows = members[start:start + self.ROWS]
-                firsts = self._first_levels(key, [contexts[i] for i, _, _ in rows],
-                                            np.array([p for _, p, _ in rows]), np.array([q for _, _, q in rows]))
-                for (i, _, _), first in zip(rows, firsts):
-                    choices[i] = int(first)
+            firsts = self._first_levels(key, [contexts[i] for i, _, _ in members],
+                                        np.array([p for _, p, _ in members], dtype=np.float64),
+                                        np.array([q for _, _, q in members], dtype=np.int64))
+            for (i, _, _), first in zip(members, firsts.tolist()):
+                choices[i] = first
         return choices
 
     def _constant_terms(self, key: _Shape, bitrates: npt.NDArray[np.float64]
@@ -275,28 +287,19 @@ class MPCBatch:
     def _first_levels(self, key: _Shape, contexts: list[PlayerContext],
                       prediction_bps: npt.NDArray[np.float64], last_idx: npt.NDArray[np.int64]
                       ) -> npt.NDArray[np.int64]:
-        horizon, chunk_duration_s, penalty = key.horizon, key.chunk_duration_s, key.rebuffer_penalty_per_s
+        from agents._mpc_search import first_levels, subtree_bounds
+
         video = contexts[0].video
-        n_levels = video.n_levels
         bitrate_mbps, smooth = self._constant_terms(key, video.bitrates_bps)
-        sizes = np.stack([c.upcoming_chunk_sizes_bits(horizon) for c in contexts])  # [rows, horizon, levels]
-        buffer = np.array([c.buffer_s for c in contexts])[:, None]
-        rebuffer = np.zeros_like(buffer)  # [rows, prefixes]
-        rows = len(contexts)
-        for k in range(horizon):
-            # Prefix p then level l is sequence p * n_levels + l (itertools.product's order), by broadcasting.
-            download_s = (sizes[:, k, :] / prediction_bps[:, None])[:, None, :]  # [rows, 1, levels]
-            before = buffer[:, :, None]  # [rows, prefixes, 1]
-            stall = download_s - before
-            np.maximum(stall, 0.0, out=stall)
-            rebuffer = (rebuffer[:, :, None] + stall).reshape(rows, -1)
-            if k < horizon - 1:
-                after = before - download_s
-                np.maximum(after, 0.0, out=after)
-                after += chunk_duration_s
-                buffer = after.reshape(rows, -1)
-        rebuffer *= penalty
-        reward = np.subtract(bitrate_mbps, rebuffer, out=rebuffer)
-        reward -= smooth[last_idx]
-        best = reward.shape[1] - 1 - np.argmax(reward[:, ::-1], axis=1)  # ties: the last enumerated
-        return best // n_levels ** (horizon - 1)
+        if key not in self._bounds:
+            self._bounds[key] = subtree_bounds(bitrate_mbps[None, :] - smooth, video.n_levels, key.horizon)
+        bound, offsets = self._bounds[key]
+        sizes = np.stack([c.upcoming_chunk_sizes_bits(key.horizon) for c in contexts])  # [rows, horizon, levels]
+        buffer = np.array([c.buffer_s for c in contexts], dtype=np.float64)
+        return first_levels(np.ascontiguousarray(sizes, dtype=np.float64), buffer, prediction_bps, last_idx,
+                            bitrate_mbps, smooth, bound, offsets, float(key.rebuffer_penalty_per_s),
+                            float(key.chunk_duration_s))
+
+
+#: The search caches (bitrate and smoothness sums, subtree bounds) that ``MPC.select`` shares across policies.
+_SEARCH = MPCBatch()

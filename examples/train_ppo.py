@@ -16,11 +16,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from abr.evaluation.harness import evaluate
-from abr.training.export import export_policy
 from abr.common.inputs import envivio_cbr_video
-from abr.training.run import train
+from abr.evaluation.harness import evaluate
 from abr.training.config import TrainConfig
+from abr.training.export import export_policy
+from abr.training.run import train
 from simulator.config import preset
 from simulator.qoe import QoEWeights
 from traces.synthetic import generate_trace_set
