@@ -29,6 +29,9 @@ name             policy                                                         
                  ``ppo_robust.toml``, ``scripts/train_robust.sh``)
 ``ppo-v1``       the first shipped PPO policy (stage 3 of                       ``ppo_pensieve_v1.zip``
                  ``ppo_pensieve_v1.toml``/``.tune.toml``), kept for comparison
+``comyco``       Comyco-style (Huang et al., MM 2019): imitation of a solver that  ``comyco.zip``
+                 knows the next 5 chunks' throughput, no RL step (recipe
+                 ``comyco.toml``, ``scripts/train_comyco.sh``)
 ``predictor-mpc`` Fugu-style stochastic MPC over a learned download-time         ``predictor_mpc.npz`` (+ ``.json``)
                  predictor (``agents.predictor_mpc``; ``abr predictor train``);
                  numpy only, in :data:`AGENTS`
@@ -129,15 +132,18 @@ SHIPPED_PPO_MODEL = Path(__file__).resolve().parent / "models" / "ppo_robust.zip
 #: The first shipped PPO policy, ``make_agent("ppo-v1")``: the stage-3 policy of ``ppo_pensieve_v1.tune.toml``,
 #: re-saved as an inference model that pickles no ``abr`` object (it plays as first shipped).
 SHIPPED_PPO_V1_MODEL = Path(__file__).resolve().parent / "models" / "ppo_pensieve_v1.zip"
+#: The Comyco-style policy, ``make_agent("comyco")``: imitation of the instant solver (``comyco.toml``).
+SHIPPED_COMYCO_MODEL = Path(__file__).resolve().parent / "models" / "comyco.zip"
 #: Shipped policies other than ``ppo``, by agent name: (algorithm, model file).
-SHIPPED_MODELS: dict[str, tuple[str, Path]] = {"ppo-v1": ("ppo", SHIPPED_PPO_V1_MODEL)}
+SHIPPED_MODELS: dict[str, tuple[str, Path]] = {"ppo-v1": ("ppo", SHIPPED_PPO_V1_MODEL),
+                                               "comyco": ("ppo", SHIPPED_COMYCO_MODEL)}
 
 
 def shipped_model_agents() -> dict[str, Path]:
-    """The shipped policies present, by agent name (``ppo``, ``ppo-v1``), with their model files.
+    """The shipped policies present, by agent name (``ppo``, ``ppo-v1``, ``comyco``), with their model files.
 
     >>> sorted(shipped_model_agents())
-    ['ppo', 'ppo-v1']
+    ['comyco', 'ppo', 'ppo-v1']
     """
     shipped = {"ppo": SHIPPED_PPO_MODEL, **{name: path for name, (_, path) in SHIPPED_MODELS.items()}}
     return {name: path for name, path in shipped.items() if path.is_file()}

@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 
 #: Every agent of the zoo, the learned ones and the offline optimum (the default of ``abr benchmark``).
 DEFAULT_AGENTS: tuple[str, ...] = ("bba", "rb", "throughput", "bola", "bola-e", "dynamic", "robustmpc", "fastmpc",
-                                   "soda", "predictor-mpc", "ppo", OPTIMUM)
+                                   "soda", "predictor-mpc", "comyco", "ppo", OPTIMUM)
 #: The Envivio ladder (kbit/s) of the MERINA titles, whose folders have none (their PROVENANCE.md names it).
 ENVIVIO_LADDER_KBPS: tuple[float, ...] = (300.0, 750.0, 1200.0, 1850.0, 2850.0, 4300.0)
 DEFAULT_VIDEO = "envivio_dash3"

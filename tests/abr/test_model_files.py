@@ -23,6 +23,7 @@ from abr.training.config import TrainConfig  # noqa: E402
 from abr.training.inference import write_inference_model  # noqa: E402
 from abr.training.run import LinearSchedule, learning_rate_schedule  # noqa: E402
 from agents.registry import (  # noqa: E402
+    SHIPPED_COMYCO_MODEL,
     SHIPPED_MODELS,
     SHIPPED_PPO_MODEL,
     SHIPPED_PPO_V1_MODEL,
@@ -164,7 +165,8 @@ def test_the_blocker_does_forbid_abr() -> None:
 def test_shipped_models_and_inference_copies_play_without_abr(old_checkpoint: Path, tmp_path: Path) -> None:
     copy = write_inference_model(old_checkpoint, tmp_path / "inference.zip")
     assert _abr_modules(SHIPPED_PPO_MODEL) == {}  # the shipped ppo pickles no abr object at all
-    for model in (SHIPPED_PPO_MODEL, SHIPPED_PPO_V1_MODEL, copy, old_checkpoint):  # old files: schedules not unpickled
+    # old files: schedules not unpickled
+    for model in (SHIPPED_PPO_MODEL, SHIPPED_PPO_V1_MODEL, SHIPPED_COMYCO_MODEL, copy, old_checkpoint):
         assert _play_without_abr(model).startswith("12 ")
 
 
@@ -178,3 +180,25 @@ def test_ppo_v1_is_a_registered_agent_listed_by_abr_agents() -> None:
         assert (SHIPPED_PPO_V1_MODEL.parent / f"ppo_pensieve_v1.{suffix}").is_file()
     listing = CliRunner().invoke(app, ["agents"], env={"COLUMNS": "200"})
     assert listing.exit_code == 0 and "ppo-v1" in listing.output and "ppo_pensieve_v1.zip" in listing.output
+
+
+def test_comyco_is_a_registered_agent_with_its_recipe_and_provenance() -> None:
+    import json
+
+    from abr.training.config import load_train_config
+
+    assert SHIPPED_MODELS["comyco"] == ("ppo", SHIPPED_COMYCO_MODEL)
+    assert _abr_modules(SHIPPED_COMYCO_MODEL) == {}
+    policy = make_agent("comyco")
+    assert isinstance(policy, RLPolicy) and policy.name == "comyco" and policy.layout["n_levels"] == 6
+    record = json.loads((SHIPPED_COMYCO_MODEL.parent / "comyco.imitation.json").read_text())
+    recipe = load_train_config(SHIPPED_COMYCO_MODEL.parent / "comyco.toml")
+    assert recipe.total_timesteps == 0 and recipe.imitation_teacher == "horizon-mpc"  # imitation only
+    assert record["teacher_discount"] == recipe.imitation_teacher_discount == 0.9
+    assert record["fit_student_mean_qoe"][record["kept_fit"]] == max(record["fit_student_mean_qoe"])
+    # Its provenance names the training families and not the held-out ones (the protocol refuses seen content).
+    from agents.provenance import is_complete, model_provenance, seen_families
+
+    provenance = model_provenance(load_model(SHIPPED_COMYCO_MODEL, "ppo")[0])
+    assert is_complete(provenance) and {"fcc", "norway"} <= seen_families(provenance)
+    assert not seen_families(provenance) & set(recipe.held_out)
