@@ -232,6 +232,36 @@ def test_the_fast_core_trains_too(tmp_path: Path) -> None:
     assert _curve(scaled.evaluations) != _curve(result.evaluations)
 
 
+def test_a_run_trains_and_validates_under_the_perceptual_qoe(tmp_path: Path) -> None:
+    from abr.training.validation import validate_policy
+    from agents.rl import RLPolicy
+
+    rng = np.random.default_rng(0)
+    ladder = [300, 750, 1200, 1850, 2850, 4300]
+    folder = tmp_path / "video"
+    folder.mkdir()
+    (folder / "ladder.json").write_text(json.dumps({"bitrates_kbps": ladder}))
+    for level, kbps in enumerate(ladder):  # 20 chunks of 4 s, SSIM dB rising with the level
+        sizes = (kbps * 500 * rng.uniform(0.8, 1.2, 20)).astype(int)
+        (folder / f"video_size_{level}").write_text("\n".join(map(str, sizes)) + "\n")
+        ssim = 8.0 + 2.5 * level + rng.normal(0.0, 0.5, 20)
+        (folder / f"video_ssim_db_{level}").write_text("\n".join(f"{x:.3f}" for x in ssim) + "\n")
+    config = dataclasses.replace(TINY, qoe="ssim", video=str(folder), env_core="fast", tensorboard=False)
+    result = train(config, tmp_path / "run")
+    inputs = resolve_inputs(config)
+    assert inputs.qoe.kind == "ssim" and inputs.video.ssim_db is not None
+    # The run's validation is the SSIM QoE of its best model, not the bitrate QoE.
+    best = max(result.evaluations, key=lambda p: p.mean_qoe)
+    policy = RLPolicy.from_file(result.best_model_path)
+    ssim = [m.qoe for m in validate_policy(policy, inputs.val_traces, inputs.video, inputs.sim_config, inputs.qoe,
+                                           seed=config.seed)]
+    linear = [m.qoe for m in validate_policy(policy, inputs.val_traces, inputs.video, inputs.sim_config,
+                                             QoEWeights(), seed=config.seed)]
+    assert np.mean(ssim) == pytest.approx(best.mean_qoe) and np.mean(linear) != pytest.approx(best.mean_qoe)
+    with pytest.raises(ConfigError, match="ssim"):  # a size table without quality: refused by name
+        train(dataclasses.replace(config, video=None), tmp_path / "bare")
+
+
 def test_broad_pool_fields_weight_sets_and_pick_generator_and_encoder(tmp_path: Path) -> None:
     from abr.training.run import env_spec, resolve_inputs
     from traces.readers import write_cooked_trace
