@@ -41,7 +41,8 @@ def first_levels(sizes: npt.NDArray[np.float64], buffer_s: npt.NDArray[np.float6
         smooth: ``[levels, sequences]`` weighted smoothness of each sequence after each last level.
         bound: ``[levels, nodes]`` per last level, the max of ``bitrate_mbps - smooth`` over the sequences
             under each prefix; the prefixes of length ``d`` from ``offsets[d]``, in lexicographic order.
-        offsets: ``[horizon + 1]`` where each prefix length starts in ``bound``.
+        offsets: ``[horizon + 2]`` where the prefixes of each length ``0 .. horizon`` start in ``bound`` (and
+            where the last ends).
         penalty: rebuffer penalty per second; chunk_duration_s: seconds of video per chunk.
     """
     rows, horizon, n_levels = sizes.shape
