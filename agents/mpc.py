@@ -18,7 +18,7 @@ sequence with the best QoE (linear: bitrate in Mbit/s - 4.3 x rebuffer s - |chan
 for 6 levels and horizon 5): the reference. :meth:`MPC.select` takes its choice from a compiled search that
 skips the sequences that cannot be best (:mod:`agents._mpc_search`) and chooses exactly what ``plan`` does,
 ties included (tests hold them equal on random states and whole sessions), in a fraction of the time
-(``abr bench --agents robustmpc`` prints the time per decision).
+(``abr bench --agent robustmpc`` prints the time per decision).
 
 Under a per-chunk QoE (the ``ssim`` kind, told by the rollout loop through :meth:`MPC.use_qoe`) the planner
 scores a sequence as that QoE does: the utility of position k is the SSIM dB of the k-th chunk still to be

@@ -31,3 +31,36 @@ def test_abr_bench_prints_views_per_core_second_for_bba_and_robustmpc(monkeypatc
     assert all(rate > 0 for rate in figures["views_per_core_s"].values())
     table = runner.invoke(app, ["bench", "--repeats", "1", "--limit", "2", "--view-users", "20"])
     assert "views per core second: robustmpc" in table.output
+
+
+def test_decision_times_count_every_decision_of_the_sessions_and_not_the_warm_up() -> None:
+    import numpy as np
+
+    from abr.evaluation.bench import bench_decisions
+    from agents.registry import make_agent
+    from simulator.config import preset
+    from simulator.rollout import run_session
+    from traces.synthetic import generate_trace_set
+    from traces.types import Video
+
+    traces = generate_trace_set(3, 2)
+    video = Video.cbr([0.3e6, 0.75e6, 1.2e6, 1.85e6, 2.85e6, 4.3e6], chunk_duration_s=4.0, n_chunks=12)
+    config = preset("pensieve")
+
+    class Counting:
+        def __init__(self) -> None:
+            self.inner, self.name, self.calls = make_agent("robustmpc"), "robustmpc", 0
+
+        def reset(self, rng=None) -> None:
+            self.inner.reset(rng)
+
+        def select(self, context) -> int:
+            self.calls += 1
+            return self.inner.select(context)
+
+    counting = Counting()
+    for trace in traces:
+        run_session(counting, trace, video, config, rng=np.random.default_rng(0))
+    figures = bench_decisions(["robustmpc"], traces, video, config)["robustmpc"]
+    assert figures["decisions"] == counting.calls == 2 * 11  # the forced first chunk is not a decision
+    assert figures["mean_us"] > 0 and figures["includes_planning"] == 0.0
