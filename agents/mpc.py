@@ -40,6 +40,7 @@ from agents.rate_based import harmonic_mean
 from simulator.context import PlayerContext
 from simulator.errors import ConfigError
 from simulator.qoe import REBUFFER_PENALTY_PER_S, QoEWeights
+from traces.types import Video
 from traces.units import bps_to_mbps
 
 
@@ -207,6 +208,12 @@ class _Shape(NamedTuple):
     smoothness_weight: float
 
 
+def search_shape(policy: MPC, video: Video, horizon: int) -> _Shape:
+    """What a search of ``policy`` on ``video`` over ``horizon`` chunks shares with others (:class:`MPCBatch`'s key)."""
+    return _Shape(horizon, video.bitrates_bps.tobytes(), float(video.chunk_duration_s),
+                  float(policy.rebuffer_penalty_per_s), float(policy.smoothness_weight))
+
+
 class MPCBatch:
     """The searches of many :class:`MPC` policies done together: ``select_many`` equals their ``select``.
 
@@ -232,9 +239,7 @@ class MPCBatch:
     def first_level(self, policy: MPC, context: PlayerContext, horizon: int, prediction_bps: float,
                     last_idx: int) -> int:
         """The first level of :meth:`MPC.plan`'s sequence (bitrate planning), by the compiled search."""
-        video = context.video
-        key = _Shape(horizon, video.bitrates_bps.tobytes(), float(video.chunk_duration_s),
-                     float(policy.rebuffer_penalty_per_s), float(policy.smoothness_weight))
+        key = search_shape(policy, context.video, horizon)
         return int(self._first_levels(key, [context], np.array([prediction_bps], dtype=np.float64),
                                       np.array([last_idx], dtype=np.int64))[0])
 
@@ -253,9 +258,7 @@ class MPCBatch:
             if horizon <= 0:
                 continue
             last_idx = context.last_quality_idx if context.last_quality_idx is not None else 0
-            video = context.video
-            key = _Shape(horizon, video.bitrates_bps.tobytes(), float(video.chunk_duration_s),
-                         float(policy.rebuffer_penalty_per_s), float(policy.smoothness_weight))
+            key = search_shape(policy, context.video, horizon)
             groups.setdefault(key, []).append((i, prediction_bps, last_idx))
         for key, members in groups.items():
             firsts = self._first_levels(key, [contexts[i] for i, _, _ in members],

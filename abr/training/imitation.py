@@ -252,9 +252,9 @@ def student_demonstrations(policy: Any, traces: Sequence[Trace], draws: Sequence
     from the state reached: ``"optimal"``, :func:`agents.optimal.solve_from_state` (the rest of the session,
     knowing the whole trace), or ``"horizon-mpc"``, :class:`agents.instant_solver.InstantSolver` (the next
     ``horizon`` chunks, on the throughput times ``discount``). ``returns`` are NaN (the teacher's return from a
-    state the student reached is not the
-    student's): these rows fit the actor only. ``teacher_qoe`` holds the student's QoE (first chunk excluded)
-    of every session it played; a session whose trace the teacher cannot solve is skipped.
+    state the student reached is not the student's): these rows fit the actor only. ``teacher_qoe`` holds the
+    student's QoE (first chunk excluded) of every session it played; a session whose trace the teacher cannot
+    solve is skipped.
     """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(IMITATION_SPAWN_KEY, 1 + round_idx)))
     return _play_sessions(policy, traces, draws, video, sim_config, qoe, env_config, rng=rng, per_episode=per_episode,

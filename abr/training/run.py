@@ -412,8 +412,8 @@ def imitation_stage(config: TrainConfig, inputs: TrainInputs, model: Any) -> Imi
         student_qoe = float(np.mean(labelled.teacher_qoe))
         if config.imitation_keep_best:
             fit_qoe.append(student_qoe)
-        if config.imitation_keep_best and (best is None or student_qoe > best[0]):
-            best = (student_qoe, round_idx, copy.deepcopy(model.policy.state_dict()), report)
+            if best is None or student_qoe > best[0]:
+                best = (student_qoe, round_idx, copy.deepcopy(model.policy.state_dict()), report)
         if not is_dagger:
             break
         demos = merge(demos, labelled)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.mpc import MPC, MPCBatch, fast_mpc, robust_mpc
+from agents.mpc import MPC, MPCBatch, fast_mpc, robust_mpc, search_shape
 from simulator.config import preset
 from simulator.fast_session import FastSession
 from traces.types import Trace, Video
@@ -89,16 +89,10 @@ def test_the_pruned_search_finds_the_exhaustive_searchs_choice_on_random_states(
         context = PlayerContext(video, (), buffer_s=float(rng.choice([0.0, rng.uniform(0, 8), rng.uniform(0, 60)])))
         prediction = float(np.exp(rng.uniform(np.log(0.05e6), np.log(60e6))))
         last = int(rng.integers(video.n_levels))
-        key = _key(policy, video, horizon)
+        key = search_shape(policy, video, horizon)
         batched = planner._first_levels(key, [context], np.array([prediction]), np.array([last]))
         exhaustive = int(policy.plan(context, horizon, prediction, last)[0])
         assert int(batched[0]) == exhaustive, (trial, context.buffer_s, prediction, last)
         chosen.add(exhaustive)
     assert len(chosen) >= 3  # the states span choices
 
-
-def _key(policy: MPC, video: Video, horizon: int):  # the shape MPCBatch.select_many groups sessions by
-    from agents.mpc import _Shape
-
-    return _Shape(horizon, video.bitrates_bps.tobytes(), float(video.chunk_duration_s),
-                  float(policy.rebuffer_penalty_per_s), float(policy.smoothness_weight))
