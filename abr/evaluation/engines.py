@@ -15,20 +15,17 @@ the engine, the number of workers or the order of completion, so every engine gi
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-import signal
 import socket
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from abr.errors import ConfigError, EvaluationError, MissingExtraError
+from abr.evaluation.pool import WorkerDied, WorkerPool
 from abr.evaluation.tasks import EvaluationJob, SessionFailure, SessionResult, SessionTask
 from agents.base import Policy
 from agents.registry import make_agent
@@ -128,8 +125,6 @@ _WORKER_PLAYER: _Player | None = None
 
 def _init_worker(job: EvaluationJob) -> None:
     global _WORKER_PLAYER  # one player per worker process, set once by the pool initializer
-    # Ctrl-C reaches the whole process group: the parent handles it (and ends the workers), not each worker.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads()
     _WORKER_PLAYER = _Player(job)
 
@@ -147,38 +142,16 @@ def limit_threads() -> None:
 
 def _run_pool(job: EvaluationJob, tasks: Sequence[SessionTask], on_result: ResultCallback, workers: int) -> None:
     batches = _batches(tasks, max(1, min(BATCH_SESSIONS, len(tasks) // (4 * workers) or 1)))
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=context, initializer=_init_worker,
-                               initargs=(job,))
-    pending: set[Future[list[SessionResult | SessionFailure]]] = {
-        pool.submit(_play_batch_in_worker, b) for b in batches}
-    try:
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                try:
-                    results = future.result()
-                except BrokenProcessPool as exc:
-                    raise EvaluationError(f"a worker process died ({exc}); the finished sessions are kept: "
-                                          "rerun the same command to resume") from exc
+    # Leaving the pool by Ctrl-C or a failure ends the workers at once rather than waiting for the batches in
+    # flight (their sessions are not journaled yet and play again on a resume).
+    with WorkerPool(min(workers, len(batches)), _init_worker, (job,)) as pool:
+        try:
+            for _, results in pool.imap_unordered(_play_batch_in_worker, batches):
                 for result in results:
                     on_result(result)
-    except BaseException:
-        # Ctrl-C or a failure: stop at once rather than wait for the batches in flight (their sessions are not
-        # journaled yet and play again on a resume).
-        processes = list(getattr(pool, "_processes", {}).values())
-        # With the workers gone nobody reads the task queue: a feeder thread blocked on it must not hold up the
-        # interpreter's exit (CPython joins it at exit otherwise, which can wait forever).
-        call_queue = getattr(pool, "_call_queue", None)
-        if call_queue is not None:
-            call_queue.cancel_join_thread()
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.join(timeout=5)
-        raise
-    pool.shutdown(wait=True)
+        except WorkerDied as exc:
+            raise EvaluationError(f"{exc}; the finished sessions are kept: rerun the same command to resume") \
+                from None
 
 
 # -- Ray --------------------------------------------------------------------------------------------------

@@ -9,13 +9,12 @@ on the household-day, never on the batch it came in, so every engine returns the
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
-from concurrent.futures import Future, ProcessPoolExecutor
+from types import TracebackType
 from typing import Any
 
 from abr.errors import ConfigError, EvaluationError
 from abr.evaluation.engines import ENGINES, limit_threads, start_ray
+from abr.evaluation.pool import WorkerPool
 from abr.sessions.playback import HouseholdDay, PlaybackContext, ViewResult, play_household_days
 
 #: Household-days played in one batch: large enough for MPC decisions to be batched across views (a day of
@@ -27,7 +26,6 @@ _WORKER_CTX: PlaybackContext | None = None
 
 def _init_worker(ctx: PlaybackContext) -> None:
     global _WORKER_CTX  # one context per worker process, set once by the pool initializer
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the workers
     limit_threads()
     _WORKER_CTX = ctx
 
@@ -65,7 +63,7 @@ class Runner:
         self.engine = engine
         self.workers = workers
         self.ray_address = ray_address
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
         self._ray: Any = None
         self._ray_started_here = False
         self._remote: Any = None
@@ -77,22 +75,14 @@ class Runner:
             self._remote = self._ray.remote(num_cpus=1)(_ray_play_batch)
             self._ctx_ref = self._ray.put(self.ctx)
         elif self.engine == "local" and self.workers > 1:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_init_worker, initargs=(self.ctx,))
+            self._pool = WorkerPool(self.workers, _init_worker, (self.ctx,))
         return self
 
-    def __exit__(self, exc_type: object, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if self._pool is not None:
-            if exc_type is not None:  # Ctrl-C or a failure: end the workers rather than wait for their batches
-                processes = list(getattr(self._pool, "_processes", {}).values())
-                call_queue = getattr(self._pool, "_call_queue", None)
-                if call_queue is not None:
-                    call_queue.cancel_join_thread()
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                for process in processes:
-                    process.terminate()
-            else:
-                self._pool.shutdown()
+            # Ctrl-C or a failure ends the workers at once rather than waiting for their batches.
+            self._pool.__exit__(exc_type, exc, tb)
             self._pool = None
         if self._ray is not None and self._ray_started_here:
             self._ray.shutdown()
@@ -106,8 +96,7 @@ class Runner:
         if self._ray is not None:
             return self._map_ray(batches)
         if self._pool is not None:
-            futures: list[Future[list[list[ViewResult]]]] = [self._pool.submit(_play_batch, b) for b in batches]
-            return [r for f in futures for r in f.result()]
+            return [r for batch in self._pool.map(_play_batch, batches) for r in batch]
         return [r for b in batches for r in play_household_days(self.ctx, b)]
 
     def _map_ray(self, batches: list[list[HouseholdDay]]) -> list[list[ViewResult]]:
