@@ -288,16 +288,30 @@ class MPCBatch:
             self._sums[key] = (bps_to_mbps(bitrate_sum), key.smoothness_weight * bps_to_mbps(smooth))
         return self._sums[key]
 
-    def _first_levels(self, key: _Shape, contexts: list[PlayerContext],
-                      prediction_bps: npt.NDArray[np.float64], last_idx: npt.NDArray[np.int64]
-                      ) -> npt.NDArray[np.int64]:
-        from agents._mpc_search import first_levels, subtree_bounds
+    def search_tables(self, policy: MPC, video: Video, horizon: int
+                      ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64],
+                                 npt.NDArray[np.int64]]:
+        """What the compiled search of ``policy`` on ``video`` over ``horizon`` chunks reads besides the session:
+        ``bitrate_mbps`` ``[sequences]``, ``smooth`` ``[levels, sequences]``, ``bound`` ``[levels, nodes]`` and
+        ``offsets`` (see :func:`agents._mpc_search.first_levels`)."""
+        return self._tables(search_shape(policy, video, horizon), video)
 
-        video = contexts[0].video
+    def _tables(self, key: _Shape, video: Video) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64],
+                                                          npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        from agents._mpc_search import subtree_bounds
+
         bitrate_mbps, smooth = self._constant_terms(key, video.bitrates_bps)
         if key not in self._bounds:
             self._bounds[key] = subtree_bounds(bitrate_mbps[None, :] - smooth, video.n_levels, key.horizon)
         bound, offsets = self._bounds[key]
+        return bitrate_mbps, smooth, bound, offsets
+
+    def _first_levels(self, key: _Shape, contexts: list[PlayerContext],
+                      prediction_bps: npt.NDArray[np.float64], last_idx: npt.NDArray[np.int64]
+                      ) -> npt.NDArray[np.int64]:
+        from agents._mpc_search import first_levels
+
+        bitrate_mbps, smooth, bound, offsets = self._tables(key, contexts[0].video)
         sizes = np.stack([c.upcoming_chunk_sizes_bits(key.horizon) for c in contexts])  # [rows, horizon, levels]
         buffer = np.array([c.buffer_s for c in contexts], dtype=np.float64)
         return first_levels(np.ascontiguousarray(sizes, dtype=np.float64), buffer, prediction_bps, last_idx,

@@ -8,9 +8,10 @@ overlap in time share the link) and returns one :class:`ViewResult` per view. Ea
 :func:`play_household_days` plays many household-days with the same results, cheaper: most views are alone
 on their household's link while they play, and a view alone on the link is a single session on a trace that
 has run on since the day began. It plays every view that way first, on the fast core
-(:class:`~simulator.fast_session.FastSession`, equal to the SimPy core to 1e-9 relative), all views of the
-batch in lock-step so that policies that can decide for many sessions at once do (RobustMPC and FastMPC:
-:class:`~agents.mpc.MPCBatch`, the same choices as their ``select``). A household-day in which any two views'
+(:class:`~simulator.fast_session.FastSession`, equal to the SimPy core to 1e-9 relative). Views of BBA,
+RobustMPC and FastMPC play whole in compiled code (:mod:`abr.sessions._lone_views`, the same outcomes bit for
+bit); the others play in lock-step, every view of the batch one chunk per round, so that policies that can
+decide for many sessions at once do. A household-day in which any two views'
 spans (first request to last download) overlap is played again, whole, on the SimPy shared link; the others
 keep their fast results. Which path a household-day takes depends only on its views, never on the batch or
 the engine, so every engine gives the same tables.
@@ -23,10 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from abr.sessions._lone_views import LoneView, compiled_kind, play_lone_views, plays_compiled
 from abr.sessions.catalog import Catalog, title_video
+from agents.bba import BBA
 from agents.mpc import MPC, MPCBatch
 from agents.registry import make_agent
-from simulator.config import SimConfig
+from simulator.config import SimConfig, fit_video
 from simulator.context import PlayerContext
 from simulator.fast_session import FastSession, TraceLists, idle
 from simulator.metrics import session_metrics
@@ -125,25 +128,51 @@ def play_household_day(ctx: PlaybackContext, task: HouseholdDay, planner: MPCBat
 def play_household_days(ctx: PlaybackContext, tasks: list[HouseholdDay]) -> list[list[ViewResult]]:
     """:func:`play_household_day` of every task, lone views on the fast core (see the module docstring)."""
     lists: dict[tuple[str, int], TraceLists] = {}
-    lone: list[list[_LoneView]] = []
-    for task in tasks:
+    probes: dict[int, QualityChooser | None] = {}  # per arm: the policy when the compiled kernel plays it
+    compiled: dict[tuple[int, bytes, float], list[tuple[int, int, LoneView]]] = {}
+    in_python: list[tuple[int, int, _LoneView]] = []
+    for t, task in enumerate(tasks):
         key = (task.family, task.trace_idx)
         if key not in lists:
             lists[key] = TraceLists(ctx.traces[task.family][task.trace_idx],
                                     payload_efficiency=ctx.config.payload_efficiency)
+        if task.arm not in probes:
+            probe = make_agent(ctx.agents[task.arm])
+            start_policy(probe, None)
+            probes[task.arm] = probe if compiled_kind(probe) else None
         household = _Household()
         starts = [v.start_time_s for v in task.views] + [math.inf]  # the views are sorted by start
-        lone.append([_LoneView(ctx, task, v, lists[key], household, starts[j + 1]) for j, v in enumerate(task.views)])
+        for j, plan in enumerate(task.views):
+            video = fit_video(_view_video(ctx, plan), ctx.config)
+            lone = LoneView(lists[key], task.start_idx, plan.start_time_s, video, plan.patience_s, starts[j + 1],
+                            str(plan.view_idx))
+            if probes[task.arm] is not None and plays_compiled(lone, ctx.config):
+                group = (task.arm, video.bitrates_bps.tobytes(), float(video.chunk_duration_s))
+                compiled.setdefault(group, []).append((t, j, lone))
+            else:
+                in_python.append((t, j, _LoneView(ctx, task, plan, lists[key], household, starts[j + 1])))
     planner = MPCBatch()
-    _play_lock_step([view for views in lone for view in views], planner)
+    players: list[list[PlayerResult | None]] = [[None] * len(task.views) for task in tasks]
+    videos: list[list[Video | None]] = [[None] * len(task.views) for task in tasks]
+    overlaps = [False] * len(tasks)
+    for (arm, _, _), members in compiled.items():
+        policy = probes[arm]
+        assert isinstance(policy, BBA | MPC)
+        for (t, j, lone), played in zip(members, play_lone_views(policy, [m[2] for m in members], ctx.config,
+                                                                  planner)):
+            players[t][j], videos[t][j] = played.player, lone.video
+            overlaps[t] = overlaps[t] or played.overlaps
+    _play_lock_step([view for _, _, view in in_python], planner)
+    for t, j, view in in_python:
+        players[t][j], videos[t][j] = view.result(), view.session.video
+        overlaps[t] = overlaps[t] or view.household.overlaps
     results = []
-    for task, views in zip(tasks, lone):
-        players = [view.result() for view in views]
-        if views[0].household.overlaps or _any_overlap(
-                [(p.start_time_s, max(p.end_time_s, p.start_time_s)) for p in players]):
+    for t, task in enumerate(tasks):
+        done = [p for p in players[t] if p is not None]
+        if overlaps[t] or _any_overlap([(p.start_time_s, max(p.end_time_s, p.start_time_s)) for p in done]):
             results.append(play_household_day(ctx, task, planner))
         else:
-            results.append(_view_results(task, [view.session.video for view in views], players))
+            results.append(_view_results(task, [v for v in videos[t] if v is not None], done))
     return results
 
 

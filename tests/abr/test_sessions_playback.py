@@ -10,20 +10,27 @@ import numpy as np
 import pytest
 
 from abr.common.inputs import load_trace_set
+from abr.sessions._lone_views import LoneView, compiled_kind, play_lone_views
 from abr.sessions.catalog import synthetic_catalog
 from abr.sessions.playback import (
     HouseholdDay,
     PlaybackContext,
     ViewPlan,
     ViewResult,
+    _Household,
+    _LoneView,
+    _play_lock_step,
     _policy_rng,
     _view_results,
     _view_video,
     play_household_day,
     play_household_days,
 )
+from agents.mpc import MPCBatch
 from agents.registry import make_agent
-from simulator.config import preset
+from simulator.config import fit_video, preset
+from simulator.fast_session import TraceLists
+from simulator.rollout import start_policy
 from simulator.shared_session import PlayerSpec, run_shared
 from traces.types import Video
 
@@ -95,3 +102,42 @@ def test_batches_do_not_change_results(data_dir: Path) -> None:
     together = play_household_days(ctx, tasks)
     apart = [r for i in range(0, len(tasks), 5) for r in play_household_days(ctx, tasks[i:i + 5])]
     assert together == apart
+
+
+@pytest.mark.parametrize("agent", ["robustmpc", "fastmpc", "bba"])
+def test_compiled_lone_views_equal_the_python_fast_core_bit_for_bit(data_dir: Path, agent: str) -> None:
+    """The compiled kernel against FastSession steps with the policy's own decisions (MPC's batched search):
+    every chunk outcome identical, the abandonment and overlap stops at the same chunk."""
+    ctx = _context(data_dir, agent)
+    policy = make_agent(agent)
+    start_policy(policy, None)
+    assert compiled_kind(policy)
+    rng = np.random.default_rng(11)
+    compiled_views, python_views = [], []
+    for task in _tasks(40, seed=5):
+        lists = TraceLists(ctx.traces[task.family][task.trace_idx], payload_efficiency=ctx.config.payload_efficiency)
+        for plan in task.views:
+            next_start = plan.start_time_s + float(rng.choice([40.0, 200.0, np.inf]))
+            compiled_views.append(LoneView(lists, task.start_idx, plan.start_time_s,
+                                           fit_video(_view_video(ctx, plan), ctx.config), plan.patience_s, next_start,
+                                           str(plan.view_idx)))
+            python_views.append(_LoneView(ctx, task, plan, lists, _Household(), next_start))
+    compiled = play_lone_views(policy, compiled_views, ctx.config, MPCBatch())  # type: ignore[arg-type]
+    _play_lock_step(python_views, MPCBatch())
+    for fast, reference in zip(compiled, python_views, strict=True):
+        assert fast.player == reference.result()
+        assert fast.overlaps == reference.household.overlaps
+    players = [r.player for r in compiled]
+    assert any(r.overlaps for r in compiled) and any(p.is_abandoned for p in players)
+    assert any(p.rebuffer_s > 0 for p in players)
+    assert any(len(p.outcomes) == v.video.n_chunks for p, v in zip(players, compiled_views))  # played to the end
+    assert len({o.quality_idx for p in players for o in p.outcomes}) == 6  # every level chosen somewhere
+
+
+def test_compiled_lone_views_refuse_mixed_ladders(data_dir: Path) -> None:
+    ctx = _context(data_dir, "bba")
+    lists = TraceLists(ctx.traces["norway"][0], payload_efficiency=ctx.config.payload_efficiency)
+    other = Video(np.array(ENVIVIO_BPS[:3]), 4.0, np.ones((5, 3)) * 1e6)
+    views = [LoneView(lists, 1, 0.0, video, 10.0, np.inf, str(i)) for i, video in enumerate([ctx.base_video, other])]
+    with pytest.raises(ValueError, match="one ladder and chunk duration"):
+        play_lone_views(make_agent("bba"), views, ctx.config, MPCBatch())  # type: ignore[arg-type]
