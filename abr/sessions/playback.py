@@ -11,10 +11,11 @@ has run on since the day began. It plays every view that way first, on the fast 
 (:class:`~simulator.fast_session.FastSession`, equal to the SimPy core to 1e-9 relative). Views of BBA,
 RobustMPC and FastMPC play whole in compiled code (:mod:`abr.sessions._lone_views`, the same outcomes bit for
 bit); the others play in lock-step, every view of the batch one chunk per round, so that policies that can
-decide for many sessions at once do. A household-day in which any two views'
-spans (first request to last download) overlap is played again, whole, on the SimPy shared link; the others
-keep their fast results. Which path a household-day takes depends only on its views, never on the batch or
-the engine, so every engine gives the same tables.
+decide for many sessions at once do. Where views' spans (first request to last download) overlap, each group
+of overlapping views is played again on the SimPy shared link (:func:`_replay_overlaps`; the link's trace runs
+on the wall clock, so a group that overlaps no other view plays as in the whole day's run, to the 1e-9 of the
+cores); the other views keep their fast results. Which path a view takes depends only on its household-day,
+never on the batch or the engine, so every engine gives the same tables.
 """
 
 from __future__ import annotations
@@ -115,14 +116,52 @@ def play_household_day(ctx: PlaybackContext, task: HouseholdDay, planner: MPCBat
 
     MPC policies search with ``planner`` (:class:`~agents.mpc.MPCBatch`, one session at a time here: the choices
     of their own ``select``, sooner)."""
-    trace = ctx.traces[task.family][task.trace_idx]
-    planner = planner if planner is not None else MPCBatch()
+    videos, players = _play_shared(ctx, task, task.views, planner if planner is not None else MPCBatch())
+    return _view_results(task, videos, players)
+
+
+def _play_shared(ctx: PlaybackContext, task: HouseholdDay, views: tuple[ViewPlan, ...] | list[ViewPlan],
+                 planner: MPCBatch) -> tuple[list[Video], tuple[PlayerResult, ...]]:
+    """``views`` of ``task`` together on the household's SimPy shared link: their videos and results."""
     specs = [PlayerSpec(_searched(make_agent(ctx.agents[task.arm]), planner), _view_video(ctx, v),
                         start_time_s=v.start_time_s, startup_patience_s=v.patience_s, name=str(v.view_idx))
-             for v in task.views]
-    run = run_shared(trace, specs, ctx.config, start_idx=task.start_idx,
-                     rngs=[_policy_rng(task, v) for v in task.views])
-    return _view_results(task, [s.video for s in specs], run.players)
+             for v in views]
+    run = run_shared(ctx.traces[task.family][task.trace_idx], specs, ctx.config, start_idx=task.start_idx,
+                     rngs=[_policy_rng(task, v) for v in views])
+    return [s.video for s in specs], run.players
+
+
+def _replay_overlaps(ctx: PlaybackContext, task: HouseholdDay, players: list[PlayerResult], videos: list[Video],
+                     stopped: list[bool], planner: MPCBatch) -> list[ViewResult]:
+    """The household-day's results when some views overlap: every group of views whose spans overlap is played
+    again on the SimPy shared link, the others keep their lone results.
+
+    The link's trace runs on the wall clock whatever is downloaded, so a view alone in time plays as it would in
+    the whole day's run, and a group that overlaps no other view plays as in the whole day. Slower shared
+    downloads lengthen a group's spans, which can reach the next view: groups are formed again on the new spans
+    and replayed until no view outside a replayed group overlaps one (the whole day is replayed if that has not
+    settled after as many rounds as there are views). A lone view that ``stopped`` because it played past the
+    next view's start (its last download may end before, while it idles) goes with that view."""
+    players, videos, stopped = list(players), list(videos), list(stopped)
+    played: set[tuple[int, ...]] = set()
+    for _ in range(len(players)):
+        spans = [(p.start_time_s, max(p.end_time_s, p.start_time_s)) for p in players]
+        for i in range(len(players) - 1):
+            if stopped[i]:
+                spans[i] = (spans[i][0], max(spans[i][1], math.nextafter(spans[i + 1][0], math.inf)))
+        groups = _overlap_groups(spans)
+        members: dict[int, list[int]] = {}
+        for i, g in enumerate(groups):
+            members.setdefault(g, []).append(i)
+        todo = [tuple(m) for m in members.values() if len(m) > 1 and tuple(m) not in played]
+        if not todo:
+            return _view_results(task, videos, players)
+        for group in todo:
+            group_videos, group_players = _play_shared(ctx, task, [task.views[i] for i in group], planner)
+            for i, video, player in zip(group, group_videos, group_players):
+                videos[i], players[i], stopped[i] = video, player, False
+            played.add(group)
+    return play_household_day(ctx, task, planner)
 
 
 def play_household_days(ctx: PlaybackContext, tasks: list[HouseholdDay]) -> list[list[ViewResult]]:
@@ -140,7 +179,6 @@ def play_household_days(ctx: PlaybackContext, tasks: list[HouseholdDay]) -> list
             probe = make_agent(ctx.agents[task.arm])
             start_policy(probe, None)
             probes[task.arm] = probe if compiled_kind(probe) else None
-        household = _Household()
         starts = [v.start_time_s for v in task.views] + [math.inf]  # the views are sorted by start
         for j, plan in enumerate(task.views):
             video = fit_video(_view_video(ctx, plan), ctx.config)
@@ -150,27 +188,26 @@ def play_household_days(ctx: PlaybackContext, tasks: list[HouseholdDay]) -> list
                 group = (task.arm, video.bitrates_bps.tobytes(), float(video.chunk_duration_s))
                 compiled.setdefault(group, []).append((t, j, lone))
             else:
-                in_python.append((t, j, _LoneView(ctx, task, plan, lists[key], household, starts[j + 1])))
+                in_python.append((t, j, _LoneView(ctx, task, plan, lists[key], starts[j + 1])))
     planner = MPCBatch()
     players: list[list[PlayerResult | None]] = [[None] * len(task.views) for task in tasks]
     videos: list[list[Video | None]] = [[None] * len(task.views) for task in tasks]
-    overlaps = [False] * len(tasks)
+    stopped: list[list[bool]] = [[False] * len(task.views) for task in tasks]
     for (arm, _, _), members in compiled.items():
         policy = probes[arm]
         assert isinstance(policy, BBA | MPC)
         for (t, j, lone), played in zip(members, play_lone_views(policy, [m[2] for m in members], ctx.config,
                                                                   planner)):
-            players[t][j], videos[t][j] = played.player, lone.video
-            overlaps[t] = overlaps[t] or played.overlaps
+            players[t][j], videos[t][j], stopped[t][j] = played.player, lone.video, played.overlaps
     _play_lock_step([view for _, _, view in in_python], planner)
     for t, j, view in in_python:
-        players[t][j], videos[t][j] = view.result(), view.session.video
-        overlaps[t] = overlaps[t] or view.household.overlaps
+        players[t][j], videos[t][j], stopped[t][j] = view.result(), view.session.video, view.overlaps
     results = []
     for t, task in enumerate(tasks):
         done = [p for p in players[t] if p is not None]
-        if overlaps[t] or _any_overlap([(p.start_time_s, max(p.end_time_s, p.start_time_s)) for p in done]):
-            results.append(play_household_day(ctx, task, planner))
+        if any(stopped[t]) or _any_overlap([(p.start_time_s, max(p.end_time_s, p.start_time_s)) for p in done]):
+            results.append(_replay_overlaps(ctx, task, done, [v for v in videos[t] if v is not None], stopped[t],
+                                            planner))
         else:
             results.append(_view_results(task, [v for v in videos[t] if v is not None], done))
     return results
@@ -185,27 +222,18 @@ def _policy_rng(task: HouseholdDay, view: ViewPlan) -> np.random.Generator:
         task.seed, spawn_key=(POLICY_KEY, task.day, task.household, view.view_idx)))
 
 
-class _Household:
-    """Whether a household-day's views are known to overlap (then its lone views stop: it plays on SimPy)."""
-
-    __slots__ = ("overlaps",)
-
-    def __init__(self) -> None:
-        self.overlaps = False
-
-
 class _LoneView:
     """One view played alone on its household's link: a fast-core session whose trace ran from the day's start
     until the view's first request (``SharedLink``'s clock is the wall clock), abandoned as ``run_shared``
     abandons a player. ``next_start_s``: when the household's next view starts; a view still playing past it
-    overlaps it (its last download ends later still)."""
+    overlaps it (its last download ends later still) and stops there (``overlaps``)."""
 
-    __slots__ = ("plan", "policy", "session", "startup_s", "is_abandoned", "household", "next_start_s")
+    __slots__ = ("plan", "policy", "session", "startup_s", "is_abandoned", "overlaps", "next_start_s")
 
     def __init__(self, ctx: PlaybackContext, task: HouseholdDay, plan: ViewPlan, lists: TraceLists,
-                 household: _Household, next_start_s: float) -> None:
+                 next_start_s: float) -> None:
         self.plan = plan
-        self.household = household
+        self.overlaps = False
         self.next_start_s = next_start_s
         self.policy: QualityChooser = make_agent(ctx.agents[task.arm])
         session = FastSession(ctx.traces[task.family][task.trace_idx], _view_video(ctx, plan), ctx.config,
@@ -226,7 +254,7 @@ class _LoneView:
         if outcome.startup_delay_s > 0 and self.startup_s > self.plan.patience_s:
             self.is_abandoned = True
         elif not self.session.is_done and self.plan.start_time_s + self.session.now_s > self.next_start_s:
-            self.household.overlaps = True
+            self.overlaps = True
 
     def result(self) -> PlayerResult:
         return PlayerResult(str(self.plan.view_idx), float(self.plan.start_time_s), tuple(self.session.outcomes),
@@ -234,8 +262,8 @@ class _LoneView:
 
 
 def _play_lock_step(views: list[_LoneView], planner: MPCBatch) -> None:
-    """Step every view to its end (or its household's known overlap), one chunk each per round; MPC policies
-    decide together."""
+    """Step every view to its end (or until it overlaps the next view of its household), one chunk each per
+    round; MPC policies decide together."""
     active = [v for v in views if not v.is_done]
     while active:
         searched = [v for v in active if isinstance(v.policy, MPC) and v.session.forced_quality_idx is None]
@@ -248,7 +276,7 @@ def _play_lock_step(views: list[_LoneView], planner: MPCBatch) -> None:
         for view in active:
             if id(view) not in chosen:
                 view.step(choose_quality(view.policy, view.session, view.session.video.n_levels))
-        active = [v for v in active if not (v.is_done or v.household.overlaps)]
+        active = [v for v in active if not (v.is_done or v.overlaps)]
 
 
 class _TreeSearch:

@@ -17,7 +17,6 @@ from abr.sessions.playback import (
     PlaybackContext,
     ViewPlan,
     ViewResult,
-    _Household,
     _LoneView,
     _play_lock_step,
     _policy_rng,
@@ -32,7 +31,7 @@ from simulator.config import fit_video, preset
 from simulator.fast_session import TraceLists
 from simulator.rollout import start_policy
 from simulator.shared_session import PlayerSpec, run_shared
-from traces.types import Video
+from traces.types import Trace, Video
 
 ENVIVIO_BPS = [300e3, 750e3, 1200e3, 1850e3, 2850e3, 4300e3]
 
@@ -45,12 +44,12 @@ def _context(data_dir: Path, agent: str) -> PlaybackContext:
                            preset("realistic"), (agent,))
 
 
-def _tasks(n: int, seed: int) -> list[HouseholdDay]:
+def _tasks(n: int, seed: int, *, max_views: int = 3, day_s: float = 20_000.0) -> list[HouseholdDay]:
     rng = np.random.default_rng(seed)
     tasks = []
     for h in range(n):
-        n_views = int(rng.integers(1, 4))
-        starts = np.sort(rng.uniform(0.0, 20_000.0, n_views))
+        n_views = int(rng.integers(1, max_views + 1))
+        starts = np.sort(rng.uniform(0.0, day_s, n_views))
         if h % 5 == 0 and n_views > 1:
             starts[1] = starts[0] + 30.0  # certainly overlapping: the SimPy path
         views = tuple(ViewPlan(h * 10 + j, int(rng.integers(0, 40)), float(starts[j]),
@@ -96,6 +95,56 @@ def test_lone_views_on_the_fast_core_equal_the_simpy_shared_link(data_dir: Path,
     assert len({v.avg_bitrate_bps for v in views}) > 20  # the policy's choices vary
 
 
+def test_crowded_households_replay_only_their_overlapping_views(data_dir: Path, monkeypatch) -> None:
+    """Households of up to six views in an hour: groups of overlapping views (also those whose spans grow when
+    replayed, and views that idle past the next view's start) are replayed on SimPy, the rest keep their lone
+    results, and every view equals the whole day played on SimPy."""
+    from abr.sessions import playback
+
+    ctx = _context(data_dir, "robustmpc")
+    tasks = _tasks(30, seed=21, max_views=6, day_s=3600.0)
+    shared_sizes: list[int] = []
+    real_run_shared = playback.run_shared
+
+    def counting(trace, specs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        shared_sizes.append(len(specs))
+        return real_run_shared(trace, specs, *args, **kwargs)
+
+    monkeypatch.setattr(playback, "run_shared", counting)
+    fast = play_household_days(ctx, tasks)
+    monkeypatch.setattr(playback, "run_shared", real_run_shared)
+    simpy = [_reference(ctx, t) for t in tasks]
+    for f_views, s_views in zip(fast, simpy):
+        for f, s in zip(f_views, s_views, strict=True):
+            _close(f, s)
+    views = [v for vs in simpy for v in vs]
+    replayed_households = sum(any(v.concurrent for v in vs) for vs in simpy)
+    assert sum(v.concurrent > 0 for v in views) >= 20 and replayed_households >= 10
+    assert sum(shared_sizes) < sum(len(t.views) for t in tasks if any(v.concurrent for v in simpy[tasks.index(t)]))
+
+
+@pytest.mark.parametrize("agent", ["robustmpc", "bba", "rb"])
+def test_a_view_idling_past_the_next_start_is_replayed_with_it(data_dir: Path, agent: str) -> None:
+    """The next view starts while the first idles on a full buffer (no download in flight, spans apart so far):
+    the first is still playing, so both play on the shared link, as in the whole day."""
+    ctx = _context(data_dir, agent)
+    ctx = PlaybackContext({"fast": (Trace(np.array([0.0, 5000.0]), np.array([12e6, 12e6])),)}, ctx.catalog,
+                          ctx.base_video, ctx.config, ctx.agents)
+    first = ViewPlan(0, 3, 100.0, 600.0, 1e9)
+    alone = play_household_days(ctx, [HouseholdDay(0, 1, 0, 0, "fast", 0, 1, (first,))])[0][0]
+    lone = _LoneView(ctx, HouseholdDay(0, 1, 0, 0, "fast", 0, 1, (first,)), first,
+                     TraceLists(ctx.traces["fast"][0], payload_efficiency=ctx.config.payload_efficiency), np.inf)
+    _play_lock_step([lone], MPCBatch())
+    outcomes = lone.result().outcomes
+    idle = next(o for o in outcomes if o.idle_s >= 1.0)  # once the buffer is full
+    second = ViewPlan(1, 7, 100.0 + idle.finish_time_s + idle.idle_s / 2, 120.0, 1e9)
+    task = HouseholdDay(0, 1, 0, 0, "fast", 0, 1, (first, second))
+    fast, simpy = play_household_days(ctx, [task])[0], _reference(ctx, task)
+    for f, s_ in zip(fast, simpy, strict=True):
+        _close(f, s_)
+    assert simpy[0].concurrent == 1 and simpy[0].played_s == alone.played_s == 600.0
+
+
 def test_batches_do_not_change_results(data_dir: Path) -> None:
     ctx = _context(data_dir, "robustmpc")
     tasks = _tasks(24, seed=8)
@@ -121,12 +170,12 @@ def test_compiled_lone_views_equal_the_python_fast_core_bit_for_bit(data_dir: Pa
             compiled_views.append(LoneView(lists, task.start_idx, plan.start_time_s,
                                            fit_video(_view_video(ctx, plan), ctx.config), plan.patience_s, next_start,
                                            str(plan.view_idx)))
-            python_views.append(_LoneView(ctx, task, plan, lists, _Household(), next_start))
+            python_views.append(_LoneView(ctx, task, plan, lists, next_start))
     compiled = play_lone_views(policy, compiled_views, ctx.config, MPCBatch())  # type: ignore[arg-type]
     _play_lock_step(python_views, MPCBatch())
     for fast, reference in zip(compiled, python_views, strict=True):
         assert fast.player == reference.result()
-        assert fast.overlaps == reference.household.overlaps
+        assert fast.overlaps == reference.overlaps
     players = [r.player for r in compiled]
     assert any(r.overlaps for r in compiled) and any(p.is_abandoned for p in players)
     assert any(p.rebuffer_s > 0 for p in players)
