@@ -17,6 +17,7 @@ the same views both ways). Other policies, noisy link models and chunks too larg
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -120,19 +121,20 @@ def play_lone_views(policy: BBA | MPC, views: Sequence[LoneView], config: SimCon
     state = np.zeros((len(views), 3), dtype=np.float64)  # startup delay, abandoned, overlaps
     _play(T, R, C, IB, tr_lo, tr_len, sizes, row0, n_chunks, view_f, view_i, link, flags, kind, params, *tables,
           out_q, out_f, played, state)
+    # Every played chunk's outcome at once (the same floats as FastSession's: size / download is one division).
+    position = np.arange(rows) - np.repeat(row0, n_chunks)
+    chosen = np.flatnonzero(position < np.repeat(played, n_chunks))
+    q = out_q[chosen]
+    f = out_f[chosen]
+    size = sizes[chosen, q]
+    columns = (position[chosen].tolist(), q.tolist(), ladder[q].astype(np.float64).tolist(), size.tolist(),
+               *f[:, :3].T.tolist(), (size / f[:, 2]).tolist(), *f[:, 3:].T.tolist())
+    outcomes = list(itertools.starmap(ChunkOutcome, zip(*columns)))
+    ends = np.cumsum(played).tolist()
     results = []
-    bitrates = ladder.tolist()
     for i, v in enumerate(views):
-        a, n = int(row0[i]), int(played[i])
-        qs = out_q[a:a + n].tolist()
-        fs = out_f[a:a + n].tolist()
-        table = v.video.chunk_sizes_bits
-        outcomes = []
-        for k, (q, (request, finish, download, rebuffer, startup, buffer, idle_s)) in enumerate(zip(qs, fs)):
-            size = float(table[k, q])
-            outcomes.append(ChunkOutcome(k, q, bitrates[q], size, request, finish, download, size / download,
-                                         rebuffer, startup, buffer, idle_s))
-        player = PlayerResult(v.name, float(v.start_time_s), tuple(outcomes), bool(state[i, 1]), float(state[i, 0]))
+        player = PlayerResult(v.name, float(v.start_time_s), tuple(outcomes[ends[i] - int(played[i]):ends[i]]),
+                              bool(state[i, 1]), float(state[i, 0]))
         results.append(LoneResult(player, bool(state[i, 2])))
     return results
 
