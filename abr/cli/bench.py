@@ -31,16 +31,16 @@ def bench_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
     agent: Annotated[list[str] | None, typer.Option(
         "--agent", "-a", help="Also time this agent's decisions; repeatable ('all': every agent).")] = None,
-    view_users: Annotated[int, typer.Option(
-        "--view-users", min=1, help="Viewers of the population runs whose views per core second are measured.")
-    ] = 150,
+    view_users: Annotated[int | None, typer.Option(
+        "--view-users", min=1, help="Viewers of the population runs whose views per core second are measured "
+        "(default: abr.evaluation.bench.VIEW_USERS).")] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Measure chunk-steps per second of the session cores and environments (median of repeats, one process)
     and decision times."""
     import json
 
-    from abr.evaluation.bench import run_benchmarks
+    from abr.evaluation.bench import VIEW_USERS, run_benchmarks
 
     with reported_errors():
         sets = _bench_traces(traces, data_dir)
@@ -49,7 +49,8 @@ def bench_command(
         for name in names:
             make_agent(name)  # fail fast on an unknown agent
         the_video = inputs.load_video(video, data_dir, ladder_kbps=ladder_kbps)
-        figures = run_benchmarks(the_traces, the_video, repeats=repeats, agents=names, view_users=view_users)
+        figures = run_benchmarks(the_traces, the_video, repeats=repeats, agents=names,
+                                 view_users=VIEW_USERS if view_users is None else view_users)
         figures["trace_sets"] = [s.name for s in sets]
         if as_json:
             typer.echo(json.dumps(figures))
