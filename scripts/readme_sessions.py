@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def block(docs: Path) -> str:
     lines = [f"A/B run (`{config['command']}`, files in [docs/sessions/ab](docs/sessions/ab)): {c['users']:,} "
              f"viewers x {c['days']} days, {views:,} views, {config['catalog']} catalog, networks "
              f"{', '.join(config['networks'])}.", ""]
+    lines += _run_time(ab_dir, views)
     lines += _table(["policy", "watch h/viewer", "churned share", "active days/viewer", "survival at end (95% CI)"],
                     [[x["agent"], f"{x['watch_hours_per_viewer']:.3f}", f"{x['churned_share']:.4f}",
                       f"{x['active_days_per_viewer']:.3f}",
@@ -95,6 +97,27 @@ def block(docs: Path) -> str:
         lines += ["", f"Across the ranges the watch-time difference runs from {min(rel):+.2%} to {max(rel):+.2%} and "
                   f"the churned-share difference from {min(churn):+.4f} to {max(churn):+.4f}.", ""]
     return "\n".join(lines)
+
+
+def _run_time(ab_dir: Path, views: int) -> list[str]:
+    """The run's wall time (``run_time.txt``, ``/usr/bin/time -v``) and the machine's ``abr bench`` figures
+    (``bench.json``), when scripts/sessions.sh wrote them."""
+    time_path, bench_path = ab_dir / "run_time.txt", ab_dir / "bench.json"
+    if not (time_path.exists() and bench_path.exists()):
+        return []
+    text = time_path.read_text()
+    clock = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)
+    cpu = re.search(r"Percent of CPU this job got: (\d+)%", text)
+    if clock is None or cpu is None:
+        return []
+    wall_s = sum(float(x) * 60 ** i for i, x in enumerate(reversed(clock.group(1).split(":"))))
+    bench = json.loads(bench_path.read_text())
+    rates = ", ".join(f"{name} {rate:.1f}" for name, rate in bench["views_per_core_s"].items())
+    return [f"Wall time {wall_s / 60:.1f} min for both arms ({views / wall_s:.0f} views/s; the processes used "
+            f"{cpu.group(1)}% of one core on average, of {bench['machine']['cpu_count']} cores: the workers wait "
+            f"while the parent plans each day and retrains the recommender), on a machine whose `abr bench` "
+            f"([bench.json](docs/sessions/ab/bench.json)) gives batched@4096 {bench['batched']['4096']:,.0f} "
+            f"chunk-steps/s and views per core second {rates}.", ""]
 
 
 def main(argv: list[str]) -> None:
