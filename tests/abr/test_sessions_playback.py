@@ -1,6 +1,7 @@
 """The lone-view fast path of household playback: a view alone on its household's link played on the fast core
-(every view of a batch in lock-step, MPC decisions batched) equals the same view played by the SimPy shared link,
-to the fast core's 1e-9 relative tolerance; household-days whose views overlap are played on SimPy whole."""
+(compiled for BBA and MPC, bit for bit as the Python fast core; the others in lock-step) equals the same view
+played by the SimPy shared link, to the fast core's 1e-9 relative tolerance; groups of overlapping views are
+played again on SimPy."""
 
 from __future__ import annotations
 
