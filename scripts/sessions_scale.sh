@@ -17,3 +17,4 @@ mkdir -p "$out"
 for f in report.md outcomes.json policies.csv config.json retention.png; do
   cp "results/sessions-scale/$f" "$out/"
 done
+.venv/bin/python scripts/scale_summary.py "$out"
