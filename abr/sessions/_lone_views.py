@@ -107,12 +107,12 @@ def play_lone_views(policy: BBA | MPC, views: Sequence[LoneView], config: SimCon
     flags = np.array([int(config.rtt_advances_trace), int(config.startup_delay_as_rebuffer), forced],
                      dtype=np.int64)
     if isinstance(policy, BBA):
-        kind, params = _BBA, np.array([policy.reservoir_s, policy.cushion_s, 0.0, 0.0, 0.0], dtype=np.float64)
+        kind, params = _BBA, np.array([policy.reservoir_s, policy.cushion_s, 0.0, 0.0], dtype=np.float64)
         tables = _empty_tables()
     else:
         kind = _MPC
-        params = np.array([policy.horizon, policy.window, float(policy.is_robust), policy.rebuffer_penalty_per_s,
-                           0.0], dtype=np.float64)
+        params = np.array([policy.horizon, policy.window, float(policy.is_robust), policy.rebuffer_penalty_per_s],
+                          dtype=np.float64)
         tables = _search_tables(policy, views[0].video, planner)
     rows = int(n_chunks.sum())
     out_q = np.zeros(rows, dtype=np.int64)
@@ -294,7 +294,7 @@ def _play(T_all: npt.NDArray[np.float64], R_all: npt.NDArray[np.float64], C_all:
             # -- the decision
             if k == 0 and forced >= 0:
                 q = forced
-            elif kind == 0:  # BBA
+            elif kind == _BBA:
                 q = _bba(buffer, params[0], params[1], top)
             elif k == 0:  # MPC without a measurement
                 q = 0

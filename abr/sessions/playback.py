@@ -181,14 +181,15 @@ def play_household_days(ctx: PlaybackContext, tasks: list[HouseholdDay]) -> list
             probes[task.arm] = probe if compiled_kind(probe) else None
         starts = [v.start_time_s for v in task.views] + [math.inf]  # the views are sorted by start
         for j, plan in enumerate(task.views):
-            video = fit_video(_view_video(ctx, plan), ctx.config)
-            lone = LoneView(lists[key], task.start_idx, plan.start_time_s, video, plan.patience_s, starts[j + 1],
-                            str(plan.view_idx))
-            if probes[task.arm] is not None and plays_compiled(lone, ctx.config):
-                group = (task.arm, video.bitrates_bps.tobytes(), float(video.chunk_duration_s))
-                compiled.setdefault(group, []).append((t, j, lone))
-            else:
-                in_python.append((t, j, _LoneView(ctx, task, plan, lists[key], starts[j + 1])))
+            if probes[task.arm] is not None:
+                video = fit_video(_view_video(ctx, plan), ctx.config)
+                lone = LoneView(lists[key], task.start_idx, plan.start_time_s, video, plan.patience_s,
+                                starts[j + 1], str(plan.view_idx))
+                if plays_compiled(lone, ctx.config):
+                    group = (task.arm, video.bitrates_bps.tobytes(), float(video.chunk_duration_s))
+                    compiled.setdefault(group, []).append((t, j, lone))
+                    continue
+            in_python.append((t, j, _LoneView(ctx, task, plan, lists[key], starts[j + 1])))
     planner = MPCBatch()
     players: list[list[PlayerResult | None]] = [[None] * len(task.views) for task in tasks]
     videos: list[list[Video | None]] = [[None] * len(task.views) for task in tasks]
