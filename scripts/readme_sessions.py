@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import sys
 from pathlib import Path
+
+import gnu_time
 
 BEGIN, END = "<!-- sessions:begin -->", "<!-- sessions:end -->"
 
@@ -106,15 +107,11 @@ def _run_time(ab_dir: Path, views: int) -> list[str]:
     if not (time_path.exists() and bench_path.exists()):
         return []
     text = time_path.read_text()
-    clock = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)
-    cpu = re.search(r"Percent of CPU this job got: (\d+)%", text)
-    if clock is None or cpu is None:
-        return []
-    wall_s = sum(float(x) * 60 ** i for i, x in enumerate(reversed(clock.group(1).split(":"))))
+    wall_s, cpu = gnu_time.wall_s(text), gnu_time.cpu_percent(text)
     bench = json.loads(bench_path.read_text())
     rates = ", ".join(f"{name} {rate:.1f}" for name, rate in bench["views_per_core_s"].items())
     return [f"Wall time {wall_s / 60:.1f} min for both arms ({views / wall_s:.0f} views/s; the processes used "
-            f"{cpu.group(1)}% of one core on average, of {bench['machine']['cpu_count']} cores: the workers wait "
+            f"{cpu}% of one core on average, of {bench['machine']['cpu_count']} cores: the workers wait "
             f"while the parent plans each day and retrains the recommender), on a machine whose `abr bench` "
             f"([bench.json](docs/sessions/ab/bench.json)) gives batched@4096 {bench['batched']['4096']:,.0f} "
             f"chunk-steps/s and views per core second {rates}.", ""]

@@ -9,26 +9,19 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import sys
 from pathlib import Path
+
+import gnu_time
 
 TARGET_VIEWS_PER_S = 2.2e6 / 3600  # issue 15: about 2.2 million views in 60 minutes
 
 
-def _time_field(text: str, label: str) -> str:
-    found = re.search(rf"{re.escape(label)}: (\S+)", text)
-    if found is None:
-        raise SystemExit(f"run_time.txt has no '{label}' line: write it with /usr/bin/time -v")
-    return found.group(1)
-
-
 def summary(folder: Path) -> str:
     text = (folder / "run_time.txt").read_text()
-    clock = _time_field(text, "Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":")
-    wall_s = sum(float(x) * 60 ** i for i, x in enumerate(reversed(clock)))
-    cpu_pct = int(_time_field(text, "Percent of CPU this job got").rstrip("%"))
-    rss_gib = int(_time_field(text, "Maximum resident set size (kbytes)")) / 1024**2
+    wall_s = gnu_time.wall_s(text)
+    cpu_pct = gnu_time.cpu_percent(text)
+    rss_gib = int(gnu_time.field(text, "Maximum resident set size (kbytes)")) / 1024**2
     bench = json.loads((folder / "bench.json").read_text())
     config = json.loads((folder / "config.json").read_text())
     policies = list(csv.DictReader((folder / "policies.csv").open()))

@@ -21,28 +21,21 @@ args=(sessions simulate --users "$USERS" --days "$DAYS" --agent robustmpc --view
 /usr/bin/time -o "$out/after_time.txt" -v .venv/bin/python -m abr "${args[@]}" --out results/speed-after > /dev/null
 .venv/bin/abr bench --json > "$out/bench.json"
 .venv/bin/python - "$out" "$BEFORE" "$(git rev-parse --short HEAD)" "$USERS" "$DAYS" "$WORKERS" <<'PY'
-import csv, json, re, sys
+import csv, json, sys
 from pathlib import Path
+
+sys.path.insert(0, "scripts")
+from gnu_time import cpu_s, wall_s
 
 out, before, after, users, days, workers = sys.argv[1:]
 out = Path(out)
 
 
-def wall_s(path: Path) -> float:
-    text = path.read_text()
-    h_m_s = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text).group(1).split(":")
-    return sum(float(x) * 60 ** i for i, x in enumerate(reversed(h_m_s)))
-
-
-def cpu_s(path: Path) -> float:
-    text = path.read_text()
-    return sum(float(re.search(rf"{k} time \(seconds\): (\S+)", text).group(1)) for k in ("User", "System"))
-
-
 rows = []
 for label, commit, run in (("before", before, "results/speed-before"), ("after", after, "results/speed-after")):
     views = sum(1 for _ in csv.DictReader(open(Path(run) / "sessions.csv")))
-    wall, cpu = wall_s(out / f"{label}_time.txt"), cpu_s(out / f"{label}_time.txt")
+    text = (out / f"{label}_time.txt").read_text()
+    wall, cpu = wall_s(text), cpu_s(text)
     rows.append((label, commit, views, wall, cpu))
 bench = json.loads((out / "bench.json").read_text())
 same = (Path("results/speed-before/sessions.csv").read_bytes() == Path("results/speed-after/sessions.csv").read_bytes())
