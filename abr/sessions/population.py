@@ -106,6 +106,10 @@ class _StreamMarks:
     def nbytes(self) -> int:
         return int(self.high.nbytes + self.low.nbytes) + 1024 * len(self.states)
 
+    def rows_between(self, start: int, stop: int) -> _StreamMarks:
+        """The marks of rows ``start .. stop - 1`` alone (row 0 of the result is row ``start``)."""
+        return _StreamMarks(self.template, self.high[start:stop], self.low[start:stop], self.states[start:stop])
+
 
 @dataclass(frozen=True, slots=True)
 class TrueInterest:
@@ -164,6 +168,14 @@ class TrueInterest:
     def blocks(self) -> Iterator[tuple[int, int]]:
         """``(start, stop)`` user ranges of at most :data:`INTEREST_BLOCK_BYTES` of float64 rows each."""
         return interest_blocks(self.n_users, self.n_titles)
+
+    def users_between(self, start: int, stop: int) -> TrueInterest:
+        """Users ``start .. stop - 1`` alone: its :meth:`rows` ``(0, stop - start)`` are this one's
+        ``rows(start, stop)``, bit for bit (what a worker process plans a block of users with)."""
+        if not 0 <= start <= stop <= self.n_users:
+            raise IndexError(f"users {start}..{stop} are outside 0..{self.n_users}")
+        return TrueInterest(self.taste[start:stop], self.item_factors, self.mean, self.std,
+                            self.noise.rows_between(start, stop))
 
     def rows(self, start: int, stop: int) -> npt.NDArray[np.float32]:
         """The interest of users ``start .. stop - 1`` in every title, ``[stop - start, n_titles]``."""

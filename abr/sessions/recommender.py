@@ -16,7 +16,7 @@ items a user has in training excluded from their list, for both models.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +73,18 @@ class Interactions:
         start, end = self.indptr[u], self.indptr[u + 1]
         return self.indices[start:end], self.weights[start:end]
 
+    def rows_between(self, start: int, stop: int) -> Interactions:
+        """Rows ``start .. stop - 1`` alone, as a matrix of ``stop - start`` rows.
+
+        >>> m = Interactions.from_triples([0, 1, 1, 2], [2, 0, 1, 1], [1.0, 2.0, 3.0, 4.0], n_users=3, n_items=3)
+        >>> part = m.rows_between(1, 3)
+        >>> part.n_users, part.row(0)[0].tolist(), part.row(1)[1].tolist()
+        (2, [0, 1], [4.0])
+        """
+        lo, hi = int(self.indptr[start]), int(self.indptr[stop])
+        return Interactions(stop - start, self.n_items, self.indptr[start:stop + 1] - lo, self.indices[lo:hi],
+                            self.weights[lo:hi])
+
     def transpose(self) -> Interactions:
         users = np.repeat(np.arange(self.n_users), np.diff(self.indptr))
         return Interactions.from_triples(self.indices, users, self.weights, n_users=self.n_items, n_items=self.n_users)
@@ -85,6 +97,9 @@ class Interactions:
 
 #: The most memory one batch of row solves gathers (its ``[rows, interactions, factors]`` factors), in bytes.
 SOLVE_BLOCK_BYTES = 16 * 1024**2
+
+#: Where row solves run (``ImplicitALS.solver``): ``(matrix, fixed, gram, alpha)`` -> :func:`solve_rows`'s result.
+RowSolver = Callable[[Interactions, FloatArray, FloatArray, float], FloatArray]
 
 
 def padded_lengths(counts: npt.ArrayLike) -> IntArray:
@@ -141,6 +156,9 @@ class ImplicitALS:
 
     def __init__(self, config: ALSConfig | None = None) -> None:
         self.config = config or ALSConfig()
+        #: Where the row solves run: ``solver(matrix, fixed, gram, alpha)`` returns what :func:`solve_rows`
+        #: returns for every row of ``matrix`` (a pool of processes, say); ``None``: in this process.
+        self.solver: RowSolver | None = None
         self.user_factors: FloatArray = np.zeros((0, self.config.factors))
         self.item_factors: FloatArray = np.zeros((0, self.config.factors))
 
@@ -163,37 +181,12 @@ class ImplicitALS:
         return self
 
     def _solve(self, matrix: Interactions, fixed: FloatArray) -> FloatArray:
-        """Closed-form least squares of every row of ``matrix`` against the ``fixed`` factors, batched.
-
-        Rows are grouped by their number of interactions rounded up (:func:`padded_lengths`) and each group's
-        normal equations are built and solved as stacked arrays (padding rows weigh nothing); the solutions
-        equal :meth:`_solve_row`'s one row at a time up to summation order (``tests/abr/test_sessions_recommender``
-        holds them within 1e-9 relative)."""
-        k = fixed.shape[1]
-        gram = fixed.T @ fixed + self.config.reg * np.eye(k)
-        out = np.zeros((matrix.n_users, k))
-        counts = np.diff(matrix.indptr)
-        rows = np.flatnonzero(counts)
-        if rows.size == 0:
-            return out
-        lengths = padded_lengths(counts[rows])
-        last = matrix.indices.size - 1
-        for n in np.unique(lengths).tolist():
-            members = rows[lengths == n]
-            block = max(1, SOLVE_BLOCK_BYTES // (8 * n * k))
-            for start in range(0, members.size, block):
-                users = members[start:start + block]
-                position = matrix.indptr[users][:, None] + np.arange(n)  # [users, n]
-                valid = np.arange(n) < counts[users][:, None]
-                position = np.minimum(position, last)
-                factors = fixed[matrix.indices[position]] * valid[..., None]  # [users, n, k]
-                confidence = np.where(valid, 1.0 + self.config.alpha * matrix.weights[position], 0.0)
-                extra = np.where(valid, confidence - 1.0, 0.0)
-                transposed = factors.transpose(0, 2, 1)  # [users, k, n]
-                lhs = gram + np.matmul(transposed * extra[:, None, :], factors)
-                rhs = np.matmul(transposed, confidence[..., None])
-                out[users] = np.linalg.solve(lhs, rhs)[..., 0]
-        return out
+        """Closed-form least squares of every row of ``matrix`` against the ``fixed`` factors
+        (:func:`solve_rows`, on :attr:`solver` when one is set)."""
+        gram = fixed.T @ fixed + self.config.reg * np.eye(fixed.shape[1])
+        if self.solver is not None:
+            return self.solver(matrix, fixed, gram, self.config.alpha)
+        return solve_rows(matrix.indptr, matrix.indices, matrix.weights, fixed, gram, self.config.alpha)
 
     def _solve_row(self, gram: FloatArray, factors: FloatArray, strengths: FloatArray) -> FloatArray:
         confidence = 1.0 + self.config.alpha * strengths
@@ -217,6 +210,45 @@ class ImplicitALS:
     def recommend(self, matrix: Interactions, user: int, k: int = 10) -> IntArray:
         """The ``k`` best items for ``user`` that are not in their row of ``matrix``."""
         return top_k(self.scores([user]), matrix, np.array([user]), k)[0]
+
+
+def solve_rows(indptr: npt.ArrayLike, indices: npt.ArrayLike, weights: npt.ArrayLike, fixed: FloatArray,
+               gram: FloatArray, alpha: float) -> FloatArray:
+    """Implicit ALS's closed-form solution of every row of a CSR matrix against the ``fixed`` factors, batched.
+
+    ``gram`` is ``fixed.T @ fixed + reg * I``. Rows are grouped by their number of interactions rounded up
+    (:func:`padded_lengths`) and each group's normal equations are built and solved as stacked arrays (padding
+    entries weigh exactly nothing); the solutions equal :meth:`ImplicitALS._solve_row`'s one row at a time up to
+    summation order (``tests/abr/test_sessions_recommender`` holds them within 1e-9 relative). A row's solution
+    depends on that row alone, bit for bit: solving a range of rows on its own (``indptr`` sliced and rebased)
+    gives the rows the whole matrix gives, which is how a pool of processes shares the work."""
+    indptr = np.asarray(indptr, dtype=np.int64)
+    indices = np.asarray(indices, dtype=np.int64)
+    weights = np.asarray(weights, dtype=np.float64)
+    k = fixed.shape[1]
+    out = np.zeros((indptr.size - 1, k))
+    counts = np.diff(indptr)
+    rows = np.flatnonzero(counts)
+    if rows.size == 0:
+        return out
+    lengths = padded_lengths(counts[rows])
+    last = indices.size - 1
+    for n in np.unique(lengths).tolist():
+        members = rows[lengths == n]
+        block = max(1, SOLVE_BLOCK_BYTES // (8 * n * k))
+        for start in range(0, members.size, block):
+            users = members[start:start + block]
+            position = indptr[users][:, None] + np.arange(n)  # [users, n]
+            valid = np.arange(n) < counts[users][:, None]
+            position = np.minimum(position, last)
+            factors = fixed[indices[position]] * valid[..., None]  # [users, n, k]
+            confidence = np.where(valid, 1.0 + alpha * weights[position], 0.0)
+            extra = np.where(valid, confidence - 1.0, 0.0)
+            transposed = factors.transpose(0, 2, 1)  # [users, k, n]
+            lhs = gram + np.matmul(transposed * extra[:, None, :], factors)
+            rhs = np.matmul(transposed, confidence[..., None])
+            out[users] = np.linalg.solve(lhs, rhs)[..., 0]
+    return out
 
 
 class Popularity:

@@ -46,7 +46,7 @@ from abr.errors import ConfigError
 from abr.sessions.catalog import Catalog
 from abr.sessions.engagement import Confounding, EngagementModel, connection_class, rebuffer_ratio
 from abr.sessions.playback import HouseholdDay, PlaybackContext, ViewPlan, ViewResult
-from abr.sessions.population import Population, RatingData
+from abr.sessions.population import Population, RatingData, TrueInterest
 from abr.sessions.recommender import ALSConfig, ImplicitALS, Interactions, top_k
 from abr.sessions.retention import DayExperience, ReturnModel, ReturnState, poisson_count
 from abr.sessions.runner import Runner
@@ -197,10 +197,19 @@ def simulate(config: SessionsConfig, data: RatingData, population: Population, c
     ``engine`` (``local``, ``serial`` or ``ray``), ``config.workers`` and ``ray_address`` say where household-days
     are played (:class:`~abr.sessions.runner.Runner`); they change nothing in the results."""
     started = time.perf_counter()
-    first = ImplicitALS(config.als).fit(population.initial, _rng(config.seed, POPULATION_KEY, 1))
+    with Runner(ctx, engine=engine, workers=config.workers, ray_address=ray_address) as runner:
+        return _simulate(config, data, population, ctx, runner, progress, started)
+
+
+def _simulate(config: SessionsConfig, data: RatingData, population: Population, ctx: PlaybackContext,
+              runner: Runner, progress: ProgressCallback | None, started: float) -> SimulationResult:
+    first = ImplicitALS(config.als)
+    first.solver = runner.row_solver
+    first.fit(population.initial, _rng(config.seed, POPULATION_KEY, 1))
     arms = []
     for _ in config.agents:  # every arm starts from the same fitted model
         model = ImplicitALS(config.als)
+        model.solver = runner.row_solver
         model.user_factors, model.item_factors = first.user_factors.copy(), first.item_factors.copy()
         arms.append(_Arm(model, matrix=population.initial, returns=ReturnState(config.returns, population.n_users)))
     lengths = {(family, i): int(trace.times_s.size) for family, traces in ctx.traces.items()
@@ -209,37 +218,36 @@ def simulate(config: SessionsConfig, data: RatingData, population: Population, c
                                         zip(population.household_family, population.household_trace)])
     views: list[ViewRecord] = []
     days: list[DayMetrics] = []
-    with Runner(ctx, engine=engine, workers=config.workers, ray_address=ray_address) as runner:
-        for day in range(config.days):
-            tasks, plans = [], []
-            for a, arm in enumerate(arms):
-                assert arm.returns is not None
-                rates = arm.returns.rates(day, population.activity)
-                day_views, day_tasks, metrics = _plan_day(config, data, population, arm, a, day, lengths,
-                                                          rates, household_class)
-                plans += day_views
-                tasks += day_tasks
-                days.append(metrics)
-            by_view = {(r.arm, r.view, r.day): r for r in plans}
-            for task, results in zip(tasks, runner.map(tasks)):
-                for result in results:
-                    _engage(by_view[(task.arm, result.view_idx, task.day)], result, config.engagement)
-            views += plans
-            for a, arm in enumerate(arms):
-                arm_views = [v for v in plans if v.arm == a]
-                days[-len(arms) + a].mean_watch_fraction = float(np.mean(
-                    [v.watch_fraction for v in arm_views])) if arm_views else 0.0
-                arm.feedback += [(v.user, v.title_idx, config.feedback_weight * v.watch_fraction)
-                                 for v in arm_views if v.watch_fraction > 0]
-                assert arm.returns is not None
-                arm.returns.record(day, DayExperience.collect(
-                    population.n_users, [v.user for v in arm_views], [v.result.is_abandoned for v in arm_views],
-                    [v.rebuffer_ratio for v in arm_views], [v.intended_fraction for v in arm_views],
-                    [v.watch_fraction for v in arm_views]))
-                if (day + 1) % config.retrain_days == 0 and day + 1 < config.days:
-                    _retrain(config, population, arm, day, a)
-            if progress is not None:
-                progress(day + 1, config.days, f"day {day + 1}/{config.days}")
+    for day in range(config.days):
+        tasks, plans = [], []
+        for a, arm in enumerate(arms):
+            assert arm.returns is not None
+            rates = arm.returns.rates(day, population.activity)
+            day_views, day_tasks, metrics = _plan_day(config, data, population, arm, a, day, lengths,
+                                                      rates, household_class, runner)
+            plans += day_views
+            tasks += day_tasks
+            days.append(metrics)
+        by_view = {(r.arm, r.view, r.day): r for r in plans}
+        for task, results in zip(tasks, runner.map(tasks)):
+            for result in results:
+                _engage(by_view[(task.arm, result.view_idx, task.day)], result, config.engagement)
+        views += plans
+        for a, arm in enumerate(arms):
+            arm_views = [v for v in plans if v.arm == a]
+            days[-len(arms) + a].mean_watch_fraction = float(np.mean(
+                [v.watch_fraction for v in arm_views])) if arm_views else 0.0
+            arm.feedback += [(v.user, v.title_idx, config.feedback_weight * v.watch_fraction)
+                             for v in arm_views if v.watch_fraction > 0]
+            assert arm.returns is not None
+            arm.returns.record(day, DayExperience.collect(
+                population.n_users, [v.user for v in arm_views], [v.result.is_abandoned for v in arm_views],
+                [v.rebuffer_ratio for v in arm_views], [v.intended_fraction for v in arm_views],
+                [v.watch_fraction for v in arm_views]))
+            if (day + 1) % config.retrain_days == 0 and day + 1 < config.days:
+                _retrain(config, population, arm, day, a)
+        if progress is not None:
+            progress(day + 1, config.days, f"day {day + 1}/{config.days}")
     churn_day = np.stack([arm.returns.churn_day.astype(np.int64) for arm in arms if arm.returns is not None])
     return SimulationResult(config, views, days, churn_day, time.perf_counter() - started)
 
@@ -257,88 +265,144 @@ def _retrain(config: SessionsConfig, population: Population, arm: _Arm, day: int
 
 
 @dataclass(frozen=True, slots=True)
-class _DayDraws:
-    """What every user's views of one day and arm are chosen with (one :func:`_plan_day`)."""
+class PlanBlock:
+    """What planning a block of users' views of one day and arm needs (:func:`plan_block`): small enough to
+    send to a worker process (the block's own rows of every per-user array, never the whole population).
+
+    Attributes:
+        config: the run's settings.
+        catalog: the titles.
+        arm: the arm (policy index).
+        day: the day.
+        first_user: the block's first user (row 0 of every array below).
+        user_factors: the arm's recommender factors of the block's users ``[users, factors]``.
+        item_factors: the recommender's title factors ``[titles, factors]``.
+        seen: each user's seen titles (their rows of the arm's feedback matrix; weights unused).
+        interest: the block's true interest (:meth:`~abr.sessions.population.TrueInterest.users_between`).
+        rates: each user's view rate today.
+        household: each user's household.
+        connection: each user's household connection class.
+        popularity_cdf: cumulative popularity of the catalog (what a browsing viewer picks by).
+        position_cost: the choice logit's cost of each list position.
+    """
 
     config: SessionsConfig
     catalog: Catalog
-    population: Population
     arm: int
     day: int
+    first_user: int
+    user_factors: npt.NDArray[np.float64]
+    item_factors: npt.NDArray[np.float64]
+    seen: Interactions
+    interest: TrueInterest
+    rates: npt.NDArray[np.float64]
+    household: npt.NDArray[np.int64]
+    connection: npt.NDArray[np.int64]
     popularity_cdf: npt.NDArray[np.float64]
     position_cost: npt.NDArray[np.float64]
-    rates: npt.NDArray[np.float64]  # each user's view rate today
-    household_class: npt.NDArray[np.int64]  # each household's connection class
+
+
+@dataclass(frozen=True, slots=True)
+class BlockPlan:
+    """A block's planned views (in user order), each household's view plans, and the day's list metrics."""
+
+    records: list[ViewRecord]
+    by_household: dict[int, list[ViewPlan]]
+    list_interest: npt.NDArray[np.float32]  # [users, k] the true interest of each shown list
+    precision: npt.NDArray[np.float64]  # [users] share of the list among the user's true top-k unseen titles
 
 
 def _plan_day(config: SessionsConfig, data: RatingData, population: Population, arm: _Arm, a: int,
               day: int, trace_lengths: dict[tuple[str, int], int], rates: npt.NDArray[np.float64],
-              household_class: npt.NDArray[np.int64]) -> tuple[list[ViewRecord], list[HouseholdDay], DayMetrics]:
+              household_class: npt.NDArray[np.int64], runner: Runner | None = None
+              ) -> tuple[list[ViewRecord], list[HouseholdDay], DayMetrics]:
     """Recommend, choose and plan every user's views of ``day`` for arm ``a``, a block of users at a time
-    (the true interest and the scores exist for one block only; see :class:`~abr.sessions.population.TrueInterest`)."""
+    (the true interest and the scores exist for one block only; see :class:`~abr.sessions.population.TrueInterest`).
+    The blocks are planned by ``runner`` (on its workers; ``None``: here) and merged in user order, so where they
+    were planned changes nothing."""
     catalog = data.catalog
     assert arm.matrix is not None
-    n_users = population.n_users
     k = min(config.list_size, len(catalog))
-    draws = _DayDraws(config, catalog, population, a, day,
-                      np.cumsum(catalog.popularity) / catalog.popularity.sum(),
-                      config.position_cost * np.log2(np.arange(k) + 2.0), rates, household_class)
-    list_interest = np.empty((n_users, k), dtype=np.float32)
-    precision = np.empty(n_users)
-    records: list[ViewRecord] = []
+    popularity_cdf = np.cumsum(catalog.popularity) / catalog.popularity.sum()
+    position_cost = config.position_cost * np.log2(np.arange(k) + 2.0)
+    connection = household_class[population.household]
+    jobs = [PlanBlock(config, catalog, a, day, start, arm.model.user_factors[start:stop], arm.model.item_factors,
+                      arm.matrix.rows_between(start, stop), population.interest.users_between(start, stop),
+                      rates[start:stop], population.household[start:stop], connection[start:stop],
+                      popularity_cdf, position_cost)
+            for start, stop in population.interest.blocks()]
+    plans = runner.plan(jobs) if runner is not None else [plan_block(job) for job in jobs]
+    records = [r for plan in plans for r in plan.records]
     by_household: dict[int, list[ViewPlan]] = {}
-    for start, stop in population.interest.blocks():
-        users = np.arange(start, stop)
-        lists = top_k(arm.model.scores(users), arm.matrix, users, config.list_size)
-        interest = population.interest.rows(start, stop)
-        list_interest[start:stop] = np.take_along_axis(interest, lists, axis=1)
-        true_masked = np.array(interest, dtype=np.float64)
-        for row, u in enumerate(users):
-            true_masked[row, arm.matrix.row(int(u))[0]] = -np.inf
-        true_top = np.argpartition(-true_masked, k - 1, axis=1)[:, :k]
-        del true_masked
-        for row, u in enumerate(users):
-            precision[u] = np.intersect1d(lists[row], true_top[row]).size / k
-            _plan_user(draws, int(u), lists[row], list_interest[u], interest[row], records, by_household)
+    for plan in plans:
+        for h, planned in plan.by_household.items():
+            by_household.setdefault(h, []).extend(planned)
     tasks = []
     for h in sorted(by_household):
         family = population.household_family[h]
         n_intervals = trace_lengths[(family, int(population.household_trace[h]))] - 1
         start_idx = int(_rng(config.seed, NETWORK_KEY, h, day).integers(1, n_intervals + 1))
-        plans = tuple(sorted(by_household[h], key=lambda p: (p.start_time_s, p.view_idx)))
-        tasks.append(HouseholdDay(a, config.seed, h, day, family, int(population.household_trace[h]), start_idx, plans))
+        views = tuple(sorted(by_household[h], key=lambda p: (p.start_time_s, p.view_idx)))
+        tasks.append(HouseholdDay(a, config.seed, h, day, family, int(population.household_trace[h]), start_idx, views))
     share = float(np.mean([r.rank >= 0 for r in records])) if records else 0.0
+    list_interest = np.concatenate([plan.list_interest for plan in plans])
+    precision = np.concatenate([plan.precision for plan in plans])
     metrics = DayMetrics(a, day, float(list_interest.mean()), float(np.mean(precision)), share, 0.0)
     return records, tasks, metrics
 
 
-def _plan_user(draws: _DayDraws, u: int, shown: npt.NDArray[np.int64], shown_interest: npt.NDArray[np.float32],
+def plan_block(job: PlanBlock) -> BlockPlan:
+    """Recommend, choose and plan the views of one block of users (see :func:`_plan_day`)."""
+    config = job.config
+    n = job.rates.size
+    k = min(config.list_size, len(job.catalog))
+    rows = np.arange(n)
+    lists = top_k(job.user_factors @ job.item_factors.T, job.seen, rows, config.list_size)
+    interest = job.interest.rows(0, n)
+    list_interest = np.take_along_axis(interest, lists, axis=1)
+    true_masked = np.array(interest, dtype=np.float64)
+    for row in range(n):
+        true_masked[row, job.seen.row(row)[0]] = -np.inf
+    true_top = np.argpartition(-true_masked, k - 1, axis=1)[:, :k]
+    del true_masked
+    precision = np.empty(n)
+    records: list[ViewRecord] = []
+    by_household: dict[int, list[ViewPlan]] = {}
+    for row in range(n):
+        precision[row] = np.intersect1d(lists[row], true_top[row]).size / k
+        _plan_user(job, row, lists[row], list_interest[row], interest[row], records, by_household)
+    return BlockPlan(records, by_household, list_interest, precision)
+
+
+def _plan_user(job: PlanBlock, row: int, shown: npt.NDArray[np.int64], shown_interest: npt.NDArray[np.float32],
                interest: npt.NDArray[np.float32], records: list[ViewRecord],
                by_household: dict[int, list[ViewPlan]]) -> None:
-    """Draw user ``u``'s views of the day: how many, times, choices (list or browse), intended watch and patience.
+    """Draw the views of the day of the block's user ``row``: how many, times, choices (list or browse), intended
+    watch and patience.
 
     The count comes from the (user, day) stream; everything about view ``j`` from the (user, day, j) stream, in
     a fixed order, so the views both arms have are drawn alike whatever their counts.
     """
-    config, catalog, population = draws.config, draws.catalog, draws.population
+    config, catalog = job.config, job.catalog
+    u = job.first_user + row
     k = shown.size
-    n_views = poisson_count(float(_rng(config.seed, VIEWS_KEY, u, draws.day).random()), float(draws.rates[u]))
-    view_rngs = [_rng(config.seed, VIEWS_KEY, u, draws.day, j) for j in range(n_views)]
+    n_views = poisson_count(float(_rng(config.seed, VIEWS_KEY, u, job.day).random()), float(job.rates[row]))
+    view_rngs = [_rng(config.seed, VIEWS_KEY, u, job.day, j) for j in range(n_views)]
     own = [(rng.random(5), rng.gumbel(size=k), rng) for rng in view_rngs]
     starts = [float(rng.uniform(*EVENING_S) if u5[0] < EVENING_SHARE else rng.uniform(*DAYTIME_S))
               for u5, _, rng in own]
-    household = int(population.household[u])
-    connection = int(draws.household_class[household])
+    household = int(job.household[row])
+    connection = int(job.connection[row])
     grace_shift_s = config.confounding.grace_shift_s(connection)
     available = np.ones(k, dtype=bool)
     free_at_s = 0.0
     for j in sorted(range(n_views), key=lambda i: (starts[i], i)):
         (_, _, browse_u, pick_u, patience_u), gumbel, view_rng = own[j]
         if browse_u < config.browse_share or not available.any():
-            title = int(min(np.searchsorted(draws.popularity_cdf, pick_u, side="right"), len(catalog) - 1))
+            title = int(min(np.searchsorted(job.popularity_cdf, pick_u, side="right"), len(catalog) - 1))
             rank = -1
         else:
-            utility = config.choice_beta * shown_interest - draws.position_cost + gumbel
+            utility = config.choice_beta * shown_interest - job.position_cost + gumbel
             utility[~available] = -np.inf
             rank = int(np.argmax(utility))
             available[rank] = False
@@ -353,7 +417,7 @@ def _plan_user(draws: _DayDraws, u: int, shown: npt.NDArray[np.int64], shown_int
         plan = ViewPlan(view_idx, title, start_s, window_s, config.engagement.patience_s(float(patience_u),
                                                                                          grace_shift_s))
         by_household.setdefault(household, []).append(plan)
-        records.append(ViewRecord(draws.arm, draws.day, u, household, view_idx, start_s, title, rank,
+        records.append(ViewRecord(job.arm, job.day, u, household, view_idx, start_s, title, rank,
                                   float(interest[title]), intended, plan.patience_s, window_s,
                                   _EMPTY_RESULT, duration_s, connection=connection))
 
