@@ -8,6 +8,7 @@ DOCS_DIR/<title>/generalization.json (other titles), and replaces the block betw
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -93,7 +94,19 @@ def recipe_lines(recipe: Path) -> list[str]:
             f"`abr bench` batched@4096 was {bench:.2e} chunk-steps/s (measured at the start of the run).", ""]
 
 
-def block(docs: Path, recipe: Path = Path("agents/models/ppo_robust.recipe.json")) -> str:
+def identity_line(report: dict[str, Any], shipped: Path) -> list[str]:
+    """Whether the evaluated model file is the shipped one, by content (the report records its sha256)."""
+    digest = report["model"].get("sha256")
+    if digest is None or not shipped.is_file():
+        return []
+    same = hashlib.sha256(shipped.read_bytes()).hexdigest() == digest
+    verdict = "the same file as" if same else "**not** the same file as"
+    return [f"The evaluated model file (sha256 `{digest[:16]}...`) is {verdict} the shipped `{shipped}` "
+            "(compared by content when this block was generated).", ""]
+
+
+def block(docs: Path, recipe: Path = Path("agents/models/ppo_robust.recipe.json"),
+          shipped: Path = Path("agents/models/ppo_robust.zip")) -> str:
     main = json.loads((docs / "generalization.json").read_text(encoding="utf-8"))
     titles = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(docs.glob("*/generalization.json"))]
     out = [BEGIN, "",
@@ -101,6 +114,7 @@ def block(docs: Path, recipe: Path = Path("agents/models/ppo_robust.recipe.json"
            f"({docs}/generalization.json) ({main['created_utc']}, command `{main['command']}`); "
            f"the full report with every heuristic is [`{docs}/generalization.md`]({docs}/generalization.md).",
            "QoE is the mean without the first chunk; `*` marks a 95% bootstrap CI that excludes zero.", "",
+           *identity_line(main, shipped),
            f"![generalisation]({docs}/generalization.png)", "", *main_table(main), "", *checks_table(main), "",
            *recipe_lines(recipe)]
     if titles:

@@ -14,6 +14,7 @@ Every file is written atomically, after the evaluations, so a failed run leaves 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -64,7 +65,8 @@ def write_generalization_files(out: Path, *, model: ModelInfo, sets: Sequence[Pr
     records = [clean_record(r.as_record()) for r in rows]
     document = {
         "format": JSON_FORMAT, "created_utc": utc_timestamp(), "command": command,
-        "model": {"path": str(model.path), "agent": model.agent, "provenance": provenance_summary(model.provenance)},
+        "model": {"path": str(model.path), "sha256": hashlib.sha256(Path(model.path).read_bytes()).hexdigest(),
+                  "agent": model.agent, "provenance": provenance_summary(model.provenance)},
         "settings": dict(settings),
         "sets": [{**s.summary(), "scale_factors": {k: v.get(s.name) for k, v in scale_factors.items()}}
                  for s in sets],
@@ -177,7 +179,9 @@ def render_markdown(document: Mapping[str, Any], rows: Sequence[GeneralizationRo
     lines = ["# Generalisation report", ""]
     if document.get("command"):
         lines += ["Command:", "", "```", document["command"], "```", ""]
-    lines += ["## Model", "", f"`{document['model']['path']}` (agent `{model_agent}`)", "", "Provenance:", "",
+    digest = document["model"].get("sha256")  # reports written before it was recorded have none
+    lines += ["## Model", "", f"`{document['model']['path']}` (agent `{model_agent}`"
+              + (f", sha256 `{digest}`)" if digest else ")"), "", "Provenance:", "",
               *_provenance_lines(document["model"]["provenance"])]
     lines += ["## Trace sets", "",
               "Seen: traces whose content (fingerprint) the model was trained or validated on, under any name. An "

@@ -8,6 +8,7 @@ trace under another name: seen by content, so never counted as out-of-distributi
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -218,8 +219,11 @@ def test_report_json_and_plot(protocol: GeneralizationResult) -> None:
     assert held["figures"]["scaled"]["robustmpc_p10"] == pytest.approx(mpc["scaled"].p10)
     assert {s["name"]: s["n_seen"] for s in document["sets"]} == {"fama/test": 0, "famb/test": 1, "famb/all": 1}
     assert document["model"]["provenance"]["train"]["families"] == ["fama", "synthetic"]
+    digest = hashlib.sha256(Path(document["model"]["path"]).read_bytes()).hexdigest()
+    assert document["model"]["sha256"] == digest  # the report names the very file it evaluated
     assert len(document["rows"]) == 30
     text = (out / "generalization.md").read_text()
+    assert f"sha256 `{digest}`" in text
     assert "## Acceptance checks" in text and "held_out:famb" in text and "`fama/train`" in text
     png = (out / "generalization.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
