@@ -178,11 +178,12 @@ def sensitivity_command(
     data_dir: DataDirOption = None,
 ) -> None:
     """Run an A/B run once with every default and once with each unpublished parameter at either end of its range;
-    write sensitivity.csv, sensitivity.md and sensitivity.png (abr.sessions.sensitivity)."""
+    write sensitivity.csv, sensitivity.md and sensitivity.png (abr.sessions.sensitivity). An interrupted analysis
+    resumes when the same command is run again (its finished runs are kept in sensitivity.journal.json)."""
     from abr.common.run_folder import RunFolder
     from abr.evaluation.engines import default_workers
     from abr.sessions import SessionsConfig
-    from abr.sessions.sensitivity import sensitivity_analysis
+    from abr.sessions.sensitivity import JOURNAL_FILE, sensitivity_analysis
 
     with reported_errors():
         agents = tuple(agent)
@@ -197,7 +198,7 @@ def sensitivity_command(
             args += ["--network", spec]
         settings = [a for a in args if a != str(out)] + ["--plots" if plots else "--no-plots",
                                                          str(configured_data_dir(data_dir))]
-        files = ("sensitivity.csv", "sensitivity.md", "sensitivity.png")
+        files = ("sensitivity.csv", "sensitivity.md", "sensitivity.png", JOURNAL_FILE)
         fingerprint = hashlib.sha256(repr(settings).encode()).hexdigest()
         with RunFolder(out, kind="sessions sensitivity", fingerprint=fingerprint, command=shlex.join(args),
                        may_write=files, overwrite=overwrite) as folder:

@@ -8,18 +8,22 @@ is the same A/B run (same seed, viewers, traces and random numbers) with one val
 by the parameter alone. Each row gives the paired ``b - a`` difference of watch hours per viewer (and relative
 to arm A), churned share and active days, with the paired bootstrap CIs of :mod:`abr.sessions.outcomes`.
 
-Writes ``sensitivity.csv``, ``sensitivity.md`` and ``sensitivity.png`` (:func:`write_sensitivity`).
+Writes ``sensitivity.csv``, ``sensitivity.md`` and ``sensitivity.png`` (:func:`write_sensitivity`). Each finished
+run's A/B summary goes into a journal (``sensitivity.journal.json``) as soon as it ends, so that an interrupted
+analysis (thirteen population runs, an hour or more at 5,000 viewers x 28 days) resumes where it stopped: the
+runs it finished are read back, not run again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from abr.common.atomic import write_csv_atomic, write_text_atomic
+from abr.common.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from abr.common.plotting import save_figure
 from abr.common.tables import markdown_table
 from abr.errors import ConfigError
@@ -42,6 +46,8 @@ SENSITIVITY_COLUMNS: tuple[str, ...] = (
 )
 
 RunFunction = Callable[[SessionsConfig], Any]
+#: The journal of finished runs, in the output folder.
+JOURNAL_FILE = "sensitivity.journal.json"
 
 
 def variants(config: SessionsConfig) -> list[tuple[str, float, SessionsConfig]]:
@@ -58,8 +64,13 @@ def variants(config: SessionsConfig) -> list[tuple[str, float, SessionsConfig]]:
 
 
 def run_sensitivity(config: SessionsConfig, run: RunFunction, *,
-                    progress: Callable[[int, int, str], None] | None = None) -> list[dict[str, Any]]:
+                    progress: Callable[[int, int, str], None] | None = None,
+                    finished: dict[str, dict[str, Any]] | None = None,
+                    record: Callable[[str, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run every variant of ``config`` with ``run`` (``config -> SimulationResult``) and return the table rows.
+
+    ``finished`` holds the A/B summaries of variants run before (by :func:`variant_key`), which are not run again;
+    ``record(key, summary)`` is called after each variant that is.
 
     Raises:
         ConfigError: ``config`` does not have two arms.
@@ -70,7 +81,12 @@ def run_sensitivity(config: SessionsConfig, run: RunFunction, *,
     todo = variants(config)
     defaults = {f"{part}.{name}": float(getattr(getattr(config, part), name)) for part, name, _, _ in SENSITIVITY}
     for i, (parameter, value, variant) in enumerate(todo):
-        ab = retention_summary(run(variant))["ab"]
+        key = variant_key(parameter, value)
+        ab = (finished or {}).get(key)
+        if ab is None:
+            ab = retention_summary(run(variant))["ab"]
+            if record is not None:
+                record(key, ab)
         if parameter == "default":
             rows += [_row(p, v, True, ab) for p, v in defaults.items()]
         else:
@@ -78,6 +94,15 @@ def run_sensitivity(config: SessionsConfig, run: RunFunction, *,
         if progress is not None:
             progress(i + 1, len(todo), f"{parameter} {'' if math.isnan(value) else value}".strip())
     return sorted(rows, key=lambda r: (r["parameter"], r["value"]))
+
+
+def variant_key(parameter: str, value: float) -> str:
+    """A variant's name in the journal.
+
+    >>> variant_key("default", math.nan), variant_key("returns.churn_idle_days", 7.0)
+    ('default', 'returns.churn_idle_days=7.0')
+    """
+    return parameter if parameter == "default" else f"{parameter}={value!r}"
 
 
 def _row(parameter: str, value: float, is_default: bool, ab: dict[str, Any]) -> dict[str, Any]:
@@ -141,15 +166,28 @@ def sensitivity_analysis(config: SessionsConfig, out: Path | None, *, command: s
                          **run_options: Any) -> list[dict[str, Any]]:
     """Run the sensitivity analysis of an A/B ``config`` (``1 + 2 x`` :data:`SENSITIVITY` population runs) and,
     with ``out``, write its files; ``run_options`` go to :func:`abr.sessions.api.run_population` (catalog,
-    networks, video, data_dir, engine ...).
+    networks, video, data_dir, engine ...). With ``out``, each finished run is kept in its journal
+    (:data:`JOURNAL_FILE`) and the runs a journal already holds are read back (the caller makes sure that the
+    folder holds this same analysis: ``abr sessions sensitivity`` claims it by its settings' fingerprint).
 
     Raises:
         ConfigError: ``config`` does not have two arms, or a run's input is unusable.
     """
     from abr.sessions.api import run_population
 
+    journal = out / JOURNAL_FILE if out is not None else None
+    finished: dict[str, dict[str, Any]] = {}
+    if journal is not None and journal.is_file():
+        finished = json.loads(journal.read_text(encoding="utf-8"))["runs"]
+
+    def record(key: str, ab: dict[str, Any]) -> None:
+        if journal is not None:
+            finished[key] = ab
+            journal.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(journal, {"runs": finished})
+
     rows = run_sensitivity(config, lambda c: run_population(c, None, plots=False, **run_options).result,
-                           progress=progress)
+                           progress=progress, finished=dict(finished), record=record)
     if out is not None:
         write_sensitivity(out, rows, config, command, plots=plots)
     return rows

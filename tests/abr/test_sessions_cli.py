@@ -133,18 +133,43 @@ def test_a_network_too_slow_for_the_video_is_refused_before_simulating(tmp_path:
     assert not out.exists()
 
 
-def test_sensitivity_runs_each_unpublished_parameter_at_both_ends(tmp_path: Path, data_dir: Path) -> None:
+def test_sensitivity_runs_each_unpublished_parameter_at_both_ends_and_resumes(tmp_path: Path, data_dir: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import csv
 
-    from abr.sessions.sensitivity import SENSITIVITY
+    from abr.sessions import SessionsConfig, api
+    from abr.sessions.outcomes import retention_summary
+    from abr.sessions.sensitivity import JOURNAL_FILE, SENSITIVITY
 
     out = tmp_path / "sens"
-    result = runner.invoke(app, ["sessions", "sensitivity", "--out", str(out), "--agent", "bba", "--agent", "fixed-top",
-                                 "--users", "20", "--days", "9", "--horizon-min", "1", "--catalog", "synthetic",
-                                 "--network", "norway/test", "--engine", "serial", "--data-dir", str(data_dir)])
+    args = ["sessions", "sensitivity", "--out", str(out), "--agent", "bba", "--agent", "fixed-top", "--users", "20",
+            "--days", "9", "--horizon-min", "1", "--catalog", "synthetic", "--network", "norway/test",
+            "--engine", "serial", "--data-dir", str(data_dir)]
+    real_run = api.run_population
+    calls: list[SessionsConfig] = []
+
+    def interrupted(config, *a, **k):  # the third run is interrupted
+        calls.append(config)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_run(config, *a, **k)
+
+    monkeypatch.setattr(api, "run_population", interrupted)
+    assert runner.invoke(app, args).exit_code != 0
+    assert len(json.loads((out / JOURNAL_FILE).read_text())["runs"]) == 2 and not (out / "sensitivity.csv").exists()
+    first_calls = list(calls)
+    calls.clear()
+
+    def counted(config, *a, **k):
+        calls.append(config)
+        return real_run(config, *a, **k)
+
+    monkeypatch.setattr(api, "run_population", counted)
+    result = runner.invoke(app, args)  # the same command resumes: the two finished runs are read back
     assert result.exit_code == 0, result.output
+    assert len(calls) == 1 + 2 * len(SENSITIVITY) - 2 == 11
     assert {p.name for p in out.iterdir() if not p.name.startswith(".abr-run.")} == {
-        "sensitivity.csv", "sensitivity.md", "sensitivity.png"}
+        "sensitivity.csv", "sensitivity.md", "sensitivity.png", JOURNAL_FILE}
     rows = list(csv.DictReader((out / "sensitivity.csv").open()))
     assert len(rows) == 3 * len(SENSITIVITY) == 18
     defaults = [r for r in rows if r["is_default"] == "True"]
@@ -155,6 +180,11 @@ def test_sensitivity_runs_each_unpublished_parameter_at_both_ends(tmp_path: Path
     assert float(by[("returns.churn_idle_days", 7.0)]["churned_a"]) > 0.0
     assert float(by[("returns.churn_idle_days", 7.0)]["churned_difference"]) > 0  # fixed-top's viewers leave
     assert "returns.per_unwatched_share" in (out / "sensitivity.md").read_text()
+    # The runs read back from the journal are the runs: the defaults' run again, here, gives the same summary.
+    fresh = retention_summary(real_run(first_calls[0], None, plots=False, catalog="synthetic",
+                                       networks=("norway/test",), data_dir=data_dir, engine="serial").result)["ab"]
+    assert json.loads(json.dumps(fresh)) == json.loads((out / JOURNAL_FILE).read_text())["runs"]["default"]
+    assert float(defaults[0]["watch_hours_difference"]) == fresh["watch_hours"]["difference"]
 
 
 def test_without_the_return_model_both_arms_start_the_same_views(tmp_path: Path, data_dir: Path) -> None:
