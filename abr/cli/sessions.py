@@ -170,6 +170,9 @@ def sensitivity_command(
         "--catalog", help="Titles: movielens (data dir), synthetic, or auto (MovieLens when present).")] = "auto",
     network: Annotated[list[str] | None, typer.Option(
         "--network", help="Trace set of a network profile; repeatable (default as for simulate).")] = None,
+    viewers: Annotated[str, typer.Option(
+        "--viewers", help="clones of the catalog's raters, or drawn from the fitted taste model (as for "
+        "simulate).")] = "clones",
     engine: Annotated[Engine, typer.Option("--engine", help="Where household-days are played.")] = Engine.local,
     workers: Annotated[int | None, typer.Option(
         "--workers", "-j", min=1, help="Worker processes (default: the CPUs available).")] = None,
@@ -196,6 +199,8 @@ def sensitivity_command(
                 "--catalog", catalog, "--agent", agents[0], "--agent", agents[1]]
         for spec in network or []:
             args += ["--network", spec]
+        if viewers != "clones":
+            args += ["--viewers", viewers]
         settings = [a for a in args if a != str(out)] + ["--plots" if plots else "--no-plots",
                                                          str(configured_data_dir(data_dir))]
         files = ("sensitivity.csv", "sensitivity.md", "sensitivity.png", JOURNAL_FILE)
@@ -210,7 +215,7 @@ def sensitivity_command(
             with progress_bar("sensitivity runs") as progress:
                 rows = sensitivity_analysis(config, out, command=shlex.join(args), plots=plots, progress=progress,
                                             catalog=catalog, networks=tuple(network) if network else None,
-                                            data_dir=data_dir, engine=engine.value)
+                                            data_dir=data_dir, engine=engine.value, viewers=viewers)
             folder.done()
         table = Table(title=f"A/B {agents[1]} - {agents[0]}: sensitivity ({users} viewers x {days} days)")
         for header in ("parameter", "value", "watch h/viewer", "relative", "churned share"):

@@ -187,6 +187,14 @@ def test_sensitivity_runs_each_unpublished_parameter_at_both_ends_and_resumes(tm
     assert float(defaults[0]["watch_hours_difference"]) == fresh["watch_hours"]["difference"]
 
 
+def test_sensitivity_hands_its_viewers_option_to_every_run(tmp_path: Path, data_dir: Path) -> None:
+    result = runner.invoke(app, ["sessions", "sensitivity", "--out", str(tmp_path / "s"), "--agent", "bba", "--agent",
+                                 "fixed-top", "--users", "5", "--days", "1", "--catalog", "synthetic", "--viewers",
+                                 "cloned", "--engine", "serial", "--data-dir", str(data_dir)])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "viewers='cloned' is not one of clones, drawn" in result.output
+
+
 def test_without_the_return_model_both_arms_start_the_same_views(tmp_path: Path, data_dir: Path) -> None:
     import csv
 
