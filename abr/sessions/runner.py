@@ -21,8 +21,9 @@ import os
 import shutil
 import tempfile
 from collections import OrderedDict
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -33,8 +34,8 @@ from abr.evaluation.pool import WorkerPool
 from abr.sessions.playback import HouseholdDay, PlaybackContext, ViewResult, play_household_days
 from abr.sessions.recommender import Interactions, RowSolver, padded_lengths, solve_rows
 
-if TYPE_CHECKING:
-    from abr.sessions.simulate import BlockPlan, PlanBlock
+Job = TypeVar("Job")
+Result = TypeVar("Result")
 
 #: Household-days played in one batch: large enough for MPC decisions to be batched across views (a day of
 #: 64 households holds ~100 views), small enough to balance workers and bound a batch's memory.
@@ -75,12 +76,6 @@ def _solve_range(task: tuple[str, int, int, npt.NDArray[np.float64], npt.NDArray
     lo, hi = int(indptr[start]), int(indptr[stop])
     return solve_rows(np.asarray(indptr[start:stop + 1]) - lo, np.asarray(indices[lo:hi]),
                       np.asarray(weights[lo:hi]), fixed, gram, alpha)
-
-
-def _plan(job: PlanBlock) -> BlockPlan:
-    from abr.sessions.simulate import plan_block  # simulate imports this module
-
-    return plan_block(job)
 
 
 def _ray_play_batch(ctx: PlaybackContext, tasks: list[HouseholdDay]) -> list[list[ViewResult]]:
@@ -160,12 +155,13 @@ class Runner:
         parts = self._pool.map(_solve_range, tasks)
         return np.concatenate(parts) if parts else np.zeros((0, fixed.shape[1]))
 
-    def plan(self, jobs: list[PlanBlock]) -> list[BlockPlan]:
-        """Each block's plan (:func:`~abr.sessions.simulate.plan_block`), in job order."""
+    def call_all(self, function: Callable[[Job], Result], jobs: list[Job]) -> list[Result]:
+        """``[function(job) for job in jobs]``, on the local pool's workers when there is one (``function`` is a
+        module-level function, as :func:`~abr.sessions.simulate.plan_block`), else here."""
         if self._pool is None:
-            return [_plan(job) for job in jobs]
-        plans: list[BlockPlan] = self._pool.map(_plan, jobs)
-        return plans
+            return [function(job) for job in jobs]
+        results: list[Result] = self._pool.map(function, jobs)
+        return results
 
     def _share(self, matrix: Interactions) -> str:
         """The folder holding ``matrix``'s arrays (written once per matrix; the oldest folders are removed)."""

@@ -331,7 +331,7 @@ def _plan_day(config: SessionsConfig, data: RatingData, population: Population, 
                       rates[start:stop], population.household[start:stop], connection[start:stop],
                       popularity_cdf, position_cost)
             for start, stop in population.interest.blocks()]
-    plans = runner.plan(jobs) if runner is not None else [plan_block(job) for job in jobs]
+    plans = runner.call_all(plan_block, jobs) if runner is not None else [plan_block(job) for job in jobs]
     records = [r for plan in plans for r in plan.records]
     by_household: dict[int, list[ViewPlan]] = {}
     for plan in plans:

@@ -314,7 +314,7 @@ def test_ctrl_c_on_worker_processes_exits_130_keeping_the_finished_sessions(tmp_
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 180
-    while _lines(out / JOURNAL_FILE) < 30 and process.poll() is None and time.monotonic() < deadline:
+    while _lines(out / JOURNAL_FILE) < 31 and process.poll() is None and time.monotonic() < deadline:  # 30 + header
         time.sleep(0.01)
     assert process.poll() is None, "the run ended before it could be interrupted"
     os.killpg(process.pid, signal.SIGINT)
